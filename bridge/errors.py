@@ -1,0 +1,53 @@
+"""One error tree that tells the caller what to do next: retry, wait, or park.
+
+Remote calls never return False on failure; they raise one of these, and the job layer maps the
+class onto RQ's retry, scheduled wait, or the failed registry with a readable reason.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+
+class RetryableError(BridgeError):
+    """A passing fault (timeout, 5xx, connection reset, edit collision): try again later."""
+
+
+class RateLimited(RetryableError):
+    """The remote said "slow down"; wait `retry_after` seconds before the next try."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(BridgeError):
+    """Retrying will not help (401/403/404/422, bad data): park with the reason."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ConfigError(BridgeError):
+    """The configuration or a mapping file is wrong; the message names file, line and key."""
+
+
+class WebhookError(BridgeError):
+    """A webhook request was refused; `http_status` is what the sender gets back."""
+
+    http_status = 400
+
+
+class SignatureError(WebhookError):
+    """Missing, stale or wrong webhook signature."""
+
+    http_status = 401
+
+
+class PayloadError(WebhookError):
+    """The webhook body is not what the sender's documented format looks like."""
+
+    http_status = 400

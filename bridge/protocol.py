@@ -1,0 +1,77 @@
+"""The contract between the engine and the connectors.
+
+The engine reaches connectors only through this protocol (looked up in a registry keyed by
+system type), so a connector can stand on either side of a route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from bridge.models import Comment, Event, NewComment, Ticket, TicketChanges, TicketDraft
+
+
+class Capability(StrEnum):
+    WEBHOOKS = "webhooks"
+    POLLING = "polling"
+    ATTACHMENTS = "attachments"
+
+
+@dataclass(frozen=True)
+class SystemSettings:
+    """A configured system, as connectors receive it (validated by bridge.config first).
+
+    `auth` holds the type-specific credentials (e.g. Zendesk `email` + `token`, MantisBT
+    `token`); `bridge_user` is the id of the integration user the bridge writes as, which is how
+    its own writes are recognised and dropped. `options` carries type-specific extras.
+    """
+
+    name: str
+    type: str
+    url: str
+    auth: Mapping[str, str] = field(default_factory=dict)
+    webhook_secret: str | None = None
+    bridge_user: str | None = None
+    timeout: float = 10.0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    kind: str
+    settings: SystemSettings
+    capabilities: frozenset[Capability]
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> None:
+        """Raise SignatureError unless the request is signed by the configured secret."""
+
+    def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Event]:
+        """Translate a verified webhook into neutral events; PayloadError if malformed."""
+
+    def get_ticket(self, ticket_id: str) -> Ticket: ...
+
+    def create_ticket(self, draft: TicketDraft) -> Ticket: ...
+
+    def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
+        """Apply changes; fields already holding the wanted value are not written again."""
+
+    def add_comment(self, ticket_id: str, comment: NewComment) -> str:
+        """Write a comment/note and return its remote id."""
+
+    def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]: ...
+
+    def ticket_url(self, ticket_id: str) -> str:
+        """The URL a human opens to see the ticket."""
+
+
+def is_bridge_actor(settings: SystemSettings, actor_id: str | None) -> bool:
+    """True when an event was caused by the bridge's own integration user (echo)."""
+    return (
+        bool(settings.bridge_user)
+        and actor_id is not None
+        and str(actor_id) == str(settings.bridge_user)
+    )

@@ -1,0 +1,1 @@
+"""Vendor connectors. Only code in here knows a vendor's JSON, headers and quirks."""
