@@ -1,0 +1,147 @@
+"""The `bridge` command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bridge.config import Config, load_config
+from bridge.errors import ConfigError
+
+CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
+
+
+def _load(path: str | None) -> Config:
+    path = path or os.environ.get("BRIDGE_CONFIG")
+    if not path:
+        raise click.UsageError("no config file: pass --config or set BRIDGE_CONFIG")
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _redis_url(config: Config) -> str:
+    return os.environ.get("BRIDGE_REDIS_URL") or config.redis_url
+
+
+@click.group()
+@click.version_option(package_name="ticket-bridge")
+def main() -> None:
+    """Ticket Bridge: escalate helpdesk tickets to a vendor tracker and keep both in sync."""
+
+
+@main.command("check-config")
+@click.option("--config", "config_path", help=CONFIG_HELP)
+def check_config(config_path: str | None) -> None:
+    """Validate the config file and every mapping it names."""
+    config = _load(config_path)
+    click.echo(f"{config.path}: OK")
+    for name, s in config.systems.items():
+        click.echo(f"  system {name}: {s.type} at {s.url}")
+    for r in config.routes:
+        click.echo(f"  route {r.name}: {r.first} -> {r.second} ({r.mapping.path}, {r.language})")
+
+
+@main.command()
+@click.option("--config", "config_path", help=CONFIG_HELP)
+@click.option("--burst", is_flag=True, help="Work off the queue, then exit.")
+@click.option("--simple", is_flag=True, help="Run jobs in this process (no fork per job).")
+def worker(config_path: str | None, burst: bool, simple: bool) -> None:
+    """Run an RQ worker (with scheduler) on the bridge's queue."""
+    from rq import SimpleWorker, Worker
+    from rq.serializers import JSONSerializer
+
+    from bridge.queue import get_queue
+    from bridge.redis_runtime import connect
+
+    config = _load(config_path)
+    url = _redis_url(config)
+    if not url:
+        raise click.ClickException(
+            "no redis_url configured: a separate worker needs a shared Redis "
+            "(use `bridge run` for the embedded one)"
+        )
+    os.environ["BRIDGE_CONFIG"] = str(config.path.resolve())
+    redis = connect(url)
+    cls: Any = SimpleWorker if simple else Worker
+    w = cls([get_queue(redis, config)], connection=redis, serializer=JSONSerializer)
+    w.work(with_scheduler=True, burst=burst, logging_level="INFO")
+
+
+@main.command()
+@click.option("--config", "config_path", help=CONFIG_HELP)
+@click.option("--host", default=None, help="Listen address (default: web.host).")
+@click.option("--port", type=int, default=None, help="Port (default: web.port).")
+def web(config_path: str | None, host: str | None, port: int | None) -> None:
+    """Serve the webhook endpoint (development server; use gunicorn in production)."""
+    from bridge.web import create_app
+
+    config = _load(config_path)
+    if not _redis_url(config):
+        raise click.ClickException("no redis_url configured (use `bridge run` for embedded Redis)")
+    from bridge.redis_runtime import connect
+
+    app = create_app(config, connect(_redis_url(config)))
+    app.run(host=host or config.web_host, port=port or config.web_port, threaded=True)
+
+
+@main.command()
+@click.option("--config", "config_path", help=CONFIG_HELP)
+def run(config_path: str | None) -> None:
+    """Web and worker together on one machine; starts embedded Redis if none is configured."""
+    from werkzeug.serving import make_server
+
+    from bridge.redis_runtime import EmbeddedRedis, connect
+    from bridge.web import create_app
+
+    config = _load(config_path)
+    url = _redis_url(config)
+    embedded = None
+    if not url:
+        embedded = EmbeddedRedis(config.data_dir / "redis")
+        url = embedded.start()
+        click.echo(f"embedded Redis at {url}, data in {embedded.data_dir}")
+    env = {**os.environ, "BRIDGE_REDIS_URL": url, "BRIDGE_CONFIG": str(config.path.resolve())}
+    worker_proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "worker", "--config", str(config.path)], env=env
+    )
+    server = make_server(
+        config.web_host, config.web_port, create_app(config, connect(url)), threaded=True
+    )
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(f"webhooks at http://{config.web_host}:{config.web_port}/webhooks/<system>")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        worker_proc.terminate()
+        worker_proc.wait(timeout=15)
+        if embedded:
+            embedded.stop()
+
+
+@main.command()
+@click.option("--keep", type=click.Path(path_type=Path), help="Keep the demo's files here.")
+def demo(keep: Path | None) -> None:
+    """Play the escalation story against local sandboxes; exit 0 only if every step held."""
+    from bridge.demo import run_demo
+
+    ok = run_demo(keep, echo=click.echo)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

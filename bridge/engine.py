@@ -1,0 +1,241 @@
+"""Escalation decisions: the pure middle of the bridge.
+
+It receives connectors, the route's mapping and the store as arguments (no Flask, no HTTP, no
+Redis in here), re-reads the ticket instead of trusting the event, and makes every write
+idempotent, so a job that runs late, twice or after a crash converges on the same result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.errors import PermanentError, RetryableError
+from bridge.mapping import RouteMapping
+from bridge.models import Event, NewComment, SystemRef, Ticket, TicketChanges, TicketDraft
+from bridge.protocol import Connector, is_bridge_actor
+from bridge.rules import GateResult, check_required, is_technical, map_priority, render
+from bridge.store import LinkRecord, SyncStore
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    """Everything one decision needs, passed in so tests can hand over fakes."""
+
+    name: str
+    mapping: RouteMapping
+    language: str
+    first: Connector
+    second: Connector
+    store: SyncStore
+    claim_timeout: float = 900.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the engine decided for one ticket, recorded in the sync log and the job result."""
+
+    action: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "reason": self.reason, **self.details}
+
+
+def handle_first_level(
+    ctx: RouteContext, ticket_id: str, event: Event | None = None, run_id: str = ""
+) -> Decision:
+    """Bring one first-level ticket to where its route says it should be."""
+    ref = SystemRef(ctx.first.settings.name, ticket_id)
+    if event is not None and is_bridge_actor(ctx.first.settings, event.actor_id):
+        decision = Decision("ignored_own_write", "the event was caused by the bridge's own user")
+        ctx.store.log(ref, decision.action, {"route": ctx.name, "reason": decision.reason})
+        return decision
+
+    link = ctx.store.get_link(ctx.name, ticket_id)
+    if link is not None:
+        return _finish_escalation(ctx, ref, link)
+
+    ticket = ctx.first.get_ticket(ticket_id)
+    verdict = is_technical(ticket, ctx.mapping)
+    if not verdict.technical:
+        decision = Decision("not_technical", verdict.reason)
+        ctx.store.log(ref, decision.action, {"route": ctx.name, "reason": verdict.reason})
+        return decision
+
+    gate = check_required(ticket, ctx.mapping)
+    if not gate.complete:
+        return _request_missing(ctx, ref, ticket, gate)
+    return _escalate(ctx, ref, ticket, gate, run_id)
+
+
+def _fingerprint(problems: dict[str, str]) -> str:
+    text = "\n".join(f"{k}={v}" for k, v in sorted(problems.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _missing_text(ctx: RouteContext, gate: GateResult) -> str:
+    texts = ctx.mapping.texts(ctx.language)
+    lines = []
+    for name, problem in gate.problems.items():
+        label = texts.labels.get(name, name)
+        lines.append(f"- {label}" if problem == "missing" else f"- {label}: {problem}")
+    return render(texts.missing_data, {"missing": "\n".join(lines)})
+
+
+def _request_missing(
+    ctx: RouteContext, ref: SystemRef, ticket: Ticket, gate: GateResult
+) -> Decision:
+    """Ask the first level once per distinct set of gaps; duplicates change nothing."""
+    problems = dict(gate.problems)
+    fingerprint = _fingerprint(problems)
+    previous = ctx.store.swap_missing_request(ctx.name, ref.id, fingerprint)
+    if previous == fingerprint:
+        decision = Decision(
+            "missing_data_already_requested", "the same data was already asked for", problems
+        )
+        ctx.store.log(ref, decision.action, {"route": ctx.name, "missing": problems})
+        return decision
+    try:
+        comment_id = ctx.first.add_comment(
+            ref.id, NewComment(_missing_text(ctx, gate), public=ctx.mapping.missing_public)
+        )
+    except Exception:
+        ctx.store.restore_missing_request(ctx.name, ref.id, previous)
+        raise
+    ctx.store.log(
+        ref,
+        "missing_data_requested",
+        {"route": ctx.name, "missing": problems, "comment_id": comment_id},
+    )
+    status = ctx.mapping.missing_status
+    if status and ticket.status != status:
+        ctx.first.update_ticket(ref.id, TicketChanges(status=status))
+        ctx.store.log(ref, "status_set", {"route": ctx.name, "status": status})
+    return Decision(
+        "missing_data_requested",
+        "required data is missing or invalid",
+        {"missing": problems, "comment_id": comment_id},
+    )
+
+
+def _description_values(ctx: RouteContext, ticket: Ticket, gate: GateResult) -> dict[str, Any]:
+    texts = ctx.mapping.texts(ctx.language)
+    shown = {
+        k: ({True: "yes", False: "no"}[v] if isinstance(v, bool) else v)
+        for k, v in gate.values.items()
+    }
+    if ctx.language == "de":
+        shown = {k: {"yes": "ja", "no": "nein"}.get(str(v), v) for k, v in shown.items()}
+    block = "\n".join(f"{texts.labels.get(k, k)}: {shown[k]}" for k in ctx.mapping.required)
+    return {
+        **shown,
+        "required_block": block,
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "source_url": ctx.first.ticket_url(ticket.ref.id),
+        "source_id": ticket.ref.id,
+        "source_system": ticket.ref.system,
+        "requester_email": ticket.requester_email or "",
+        "requester_name": ticket.requester_name or "",
+        "priority": ticket.priority or "",
+    }
+
+
+def _escalate(
+    ctx: RouteContext, ref: SystemRef, ticket: Ticket, gate: GateResult, run_id: str
+) -> Decision:
+    """Create the second-level issue exactly once, then finish the follow-up writes."""
+    blocker = ctx.store.claim_escalation(ctx.name, ref.id, run_id or "anonymous")
+    if blocker is not None:
+        if blocker.owner == run_id or time.time() - blocker.at > ctx.claim_timeout:
+            # Our own earlier attempt (or a long-dead one) started creating and never recorded
+            # the result: an issue may exist already. Creating another could duplicate it.
+            raise PermanentError(
+                f"escalation of {ref} was interrupted after it started creating the issue in "
+                f"{ctx.second.settings.name}; check there for an issue linking to "
+                f"{ctx.first.ticket_url(ref.id)}, then link it (bridge link) or clear the claim "
+                f"and retry"
+            )
+        raise RetryableError(f"escalation of {ref} is in progress in another job")
+
+    texts = ctx.mapping.texts(ctx.language)
+    values = _description_values(ctx, ticket, gate)
+    draft = TicketDraft(
+        subject=render(texts.summary, values)[:255],
+        description=render(texts.description, values),
+        priority=map_priority(ticket.priority, ctx.mapping),
+        project=render(ctx.mapping.project, values),
+        category=ctx.mapping.category,
+        fields={k: render(v, values) for k, v in ctx.mapping.custom_fields.items()},
+        tags=ctx.mapping.tags,
+        source_url=values["source_url"],
+    )
+    try:
+        created = ctx.second.create_ticket(draft)
+    except Exception:
+        # Nothing was created (the remote said no or never answered before raising):
+        # free the claim so the retry can try again.
+        ctx.store.release_claim(ctx.name, ref.id)
+        raise
+    link = LinkRecord(
+        route=ctx.name,
+        first=ref,
+        second=created.ref,
+        second_url=created.url or ctx.second.ticket_url(created.ref.id),
+        created_at=datetime.now(UTC).isoformat(),
+    )
+    ctx.store.save_link(link)
+    ctx.store.release_claim(ctx.name, ref.id)
+    ctx.store.log(
+        ref,
+        "escalated",
+        {
+            "route": ctx.name,
+            "second": str(created.ref),
+            "url": link.second_url,
+            "priority": draft.priority,
+        },
+    )
+    ctx.store.log(created.ref, "created_from", {"route": ctx.name, "first": str(ref)})
+    decision = _finish_escalation(ctx, ref, link)
+    return Decision("escalated", "required data complete", {**decision.details})
+
+
+def _finish_escalation(ctx: RouteContext, ref: SystemRef, link: LinkRecord) -> Decision:
+    """Write the link into the first-level ticket and post the link note, each once."""
+    details: dict[str, Any] = {"second": str(link.second), "url": link.second_url}
+    if not link.first_marked:
+        value = render(
+            ctx.mapping.link_format, {"system": link.second.system, "id": link.second.id}
+        )
+        field_spec = ctx.mapping.link_field
+        changes = (
+            TicketChanges(external_id=value)
+            if field_spec == "external_id"
+            else TicketChanges(fields={field_spec.removeprefix("field:"): value})
+        )
+        ctx.first.update_ticket(ref.id, changes)
+        ctx.store.update_link(ctx.name, ref.id, first_marked=True)
+        details["marked"] = value
+    if link.note_id is None:
+        texts = ctx.mapping.texts(ctx.language)
+        note = render(
+            texts.link_note,
+            {
+                "target_system": link.second.system,
+                "target_id": link.second.id,
+                "target_url": link.second_url,
+            },
+        )
+        note_id = ctx.first.add_comment(ref.id, NewComment(note, public=False))
+        ctx.store.update_link(ctx.name, ref.id, note_id=note_id)
+        details["note_id"] = note_id
+    if len(details) == 2:
+        return Decision("already_escalated", f"linked to {link.second}", details)
+    ctx.store.log(ref, "link_written", {"route": ctx.name, **details})
+    return Decision("escalation_completed", f"linked to {link.second}", details)

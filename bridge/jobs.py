@@ -1,0 +1,112 @@
+"""RQ job functions: thin. Load config and connectors, call the engine, classify errors.
+
+Retryable errors go back to RQ's Retry (growing intervals); RateLimited reschedules the same
+work after Retry-After without holding a worker; PermanentError parks the job in the failed
+registry with a readable reason and no further retries.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rq import get_current_job
+from rq.job import Job
+
+from bridge.config import Config, Route, load_config
+from bridge.engine import RouteContext, handle_first_level
+from bridge.errors import BridgeError, ConfigError, PermanentError, RateLimited, RetryableError
+from bridge.models import Event, EventKind, SystemRef
+from bridge.protocol import Connector
+from bridge.queue import enqueue_sync, event_from_dict, get_queue
+from bridge.registry import build_connector
+from bridge.store import RedisStore
+
+
+@dataclass
+class Runtime:
+    """Config and connectors, built once per worker process (connectors hold HTTP sessions)."""
+
+    config: Config
+    connectors: dict[str, Connector]
+
+    def context(self, route: Route, store: RedisStore) -> RouteContext:
+        return RouteContext(
+            name=route.name,
+            mapping=route.mapping,
+            language=route.language,
+            first=self.connectors[route.first],
+            second=self.connectors[route.second],
+            store=store,
+            claim_timeout=max(900.0, self.config.job_timeout * 2.0),
+        )
+
+
+_cache: dict[tuple[str, int], Runtime] = {}
+_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """The runtime for BRIDGE_CONFIG, rebuilt when the file changes."""
+    path = os.environ.get("BRIDGE_CONFIG")
+    if not path:
+        raise ConfigError("BRIDGE_CONFIG is not set in the worker's environment")
+    key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
+    with _lock:
+        if key not in _cache:
+            config = load_config(path)
+            connectors = {n: build_connector(s) for n, s in config.systems.items()}
+            _cache.clear()
+            _cache[key] = Runtime(config, connectors)
+        return _cache[key]
+
+
+def _park(job: Job, store: RedisStore, ref: SystemRef, exc: BridgeError) -> None:
+    job.retries_left = 0  # a permanent error must not burn the retry schedule
+    job.meta["park_reason"] = str(exc)
+    job.save_meta()
+    store.log(ref, "parked", {"job": job.id, "reason": str(exc)})
+
+
+def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | None = None) -> Any:
+    """A first-level ticket changed: bring its route up to date."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("sync_first_level must run inside an RQ worker")
+    rt = runtime()
+    store = RedisStore(job.connection)
+    route = rt.config.route(route_name)
+    ref = SystemRef(route.first, ticket_id)
+    try:
+        decision = handle_first_level(
+            rt.context(route, store), ticket_id, event_from_dict(event), run_id=job.id
+        )
+    except RateLimited as exc:
+        later = enqueue_sync(
+            get_queue(job.connection, rt.config),
+            rt.config,
+            route,
+            event_from_dict(event) or Event(ref, EventKind.OTHER),
+            delay_seconds=exc.retry_after,
+        )
+        store.log(
+            ref,
+            "rate_limited",
+            {"job": job.id, "wait_s": exc.retry_after, "next_job": later.id, "reason": str(exc)},
+        )
+        return {"action": "rescheduled", "wait_s": exc.retry_after, "next_job": later.id}
+    except PermanentError as exc:
+        _park(job, store, ref, exc)
+        raise
+    except ConfigError as exc:
+        _park(job, store, ref, exc)
+        raise
+    except RetryableError as exc:
+        store.log(
+            ref, "retry", {"job": job.id, "reason": str(exc), "retries_left": job.retries_left}
+        )
+        raise
+    return decision.as_dict()

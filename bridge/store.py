@@ -1,0 +1,177 @@
+"""What the bridge remembers, in Redis: links, dedupe keys, escalation claims, the sync log.
+
+The link is also written into the first-level ticket (external id or a custom field) and the
+second-level description, so a lost store can be rebuilt from the systems themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from redis import Redis
+
+from bridge.models import SystemRef
+
+PREFIX = "tb"
+LOG_KEEP = 500
+
+
+@dataclass(frozen=True)
+class LinkRecord:
+    """A stored escalation plus the follow-up writes already done (so a retry finishes them)."""
+
+    route: str
+    first: SystemRef
+    second: SystemRef
+    second_url: str
+    created_at: str
+    first_marked: bool = False
+    note_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    owner: str
+    at: float
+
+
+class SyncStore(Protocol):
+    """What the engine needs from storage; Redis in production, a dict in pure unit tests."""
+
+    def get_link(self, route: str, first_id: str) -> LinkRecord | None: ...
+
+    def save_link(self, link: LinkRecord) -> None: ...
+
+    def update_link(self, route: str, first_id: str, **changes: Any) -> None: ...
+
+    def claim_escalation(self, route: str, first_id: str, owner: str) -> Claim | None:
+        """Take the claim; None when taken, else the claim that blocks us."""
+
+    def release_claim(self, route: str, first_id: str) -> None: ...
+
+    def swap_missing_request(self, route: str, first_id: str, fingerprint: str) -> str | None:
+        """Store the fingerprint of the data last asked for; return the previous one."""
+
+    def restore_missing_request(self, route: str, first_id: str, previous: str | None) -> None: ...
+
+    def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None: ...
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisStore:
+    """SyncStore on Redis. All keys start with `tb:`."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    # dedupe ---------------------------------------------------------------------------------
+    def first_delivery(self, system: str, delivery_id: str, ttl: int) -> bool:
+        """True the first time a delivery id is seen (atomic SET NX), False for repeats."""
+        key = f"{PREFIX}:dedupe:{system}:{delivery_id}"
+        return bool(self.redis.set(key, str(time.time()), nx=True, ex=ttl))
+
+    def forget_delivery(self, system: str, delivery_id: str) -> None:
+        """Undo first_delivery when the event could not be queued, so the sender's retry works."""
+        self.redis.delete(f"{PREFIX}:dedupe:{system}:{delivery_id}")
+
+    def touch_source(self, system: str) -> None:
+        self.redis.hset(f"{PREFIX}:last_seen", system, datetime.now(UTC).isoformat())
+
+    # links ----------------------------------------------------------------------------------
+    def _link_key(self, route: str, first_id: str) -> str:
+        return f"{PREFIX}:link:{route}:{first_id}"
+
+    def get_link(self, route: str, first_id: str) -> LinkRecord | None:
+        raw = self.redis.hgetall(self._link_key(route, first_id))
+        if not raw:
+            return None
+        d = {_text(k): _text(v) for k, v in raw.items()}
+        return LinkRecord(
+            route=route,
+            first=SystemRef(d["first_system"], first_id),
+            second=SystemRef(d["second_system"], d["second_id"]),
+            second_url=d.get("second_url", ""),
+            created_at=d.get("created_at", ""),
+            first_marked=d.get("first_marked") == "1",
+            note_id=d.get("note_id") or None,
+        )
+
+    def save_link(self, link: LinkRecord) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(
+            self._link_key(link.route, link.first.id),
+            mapping={
+                "first_system": link.first.system,
+                "second_system": link.second.system,
+                "second_id": link.second.id,
+                "second_url": link.second_url,
+                "created_at": link.created_at,
+                "first_marked": "1" if link.first_marked else "0",
+                "note_id": link.note_id or "",
+            },
+        )
+        pipe.set(
+            f"{PREFIX}:rlink:{link.route}:{link.second.system}:{link.second.id}", link.first.id
+        )
+        pipe.execute()
+
+    def update_link(self, route: str, first_id: str, **changes: Any) -> None:
+        values: dict[Any, Any] = {
+            k: ("1" if v is True else "0" if v is False else str(v)) for k, v in changes.items()
+        }
+        self.redis.hset(self._link_key(route, first_id), mapping=values)
+
+    def first_for_second(self, route: str, system: str, second_id: str) -> str | None:
+        raw = self.redis.get(f"{PREFIX}:rlink:{route}:{system}:{second_id}")
+        return _text(raw) if raw else None
+
+    # escalation claim -----------------------------------------------------------------------
+    def claim_escalation(self, route: str, first_id: str, owner: str) -> Claim | None:
+        # No expiry on purpose: a claim left by a worker that died mid-create must stay visible
+        # (the job parks with a reason) instead of silently allowing a second issue.
+        key = f"{PREFIX}:claim:{route}:{first_id}"
+        value = json.dumps({"owner": owner, "at": time.time()})
+        if self.redis.set(key, value, nx=True):
+            return None
+        raw = self.redis.get(key)
+        if raw is None:
+            return self.claim_escalation(route, first_id, owner)
+        data = json.loads(raw)
+        return Claim(owner=data["owner"], at=float(data["at"]))
+
+    def release_claim(self, route: str, first_id: str) -> None:
+        self.redis.delete(f"{PREFIX}:claim:{route}:{first_id}")
+
+    # missing-data requests ------------------------------------------------------------------
+    def swap_missing_request(self, route: str, first_id: str, fingerprint: str) -> str | None:
+        old = self.redis.set(f"{PREFIX}:asked:{route}:{first_id}", fingerprint, get=True)
+        return _text(old) if old not in (None, True, False) else None
+
+    def restore_missing_request(self, route: str, first_id: str, previous: str | None) -> None:
+        key = f"{PREFIX}:asked:{route}:{first_id}"
+        if previous is None:
+            self.redis.delete(key)
+        else:
+            self.redis.set(key, previous)
+
+    # sync log -------------------------------------------------------------------------------
+    def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:
+        entry = {"at": datetime.now(UTC).isoformat(), "action": action, **(detail or {})}
+        key = f"{PREFIX}:log:{ref.system}:{ref.id}"
+        pipe = self.redis.pipeline()
+        pipe.lpush(key, json.dumps(entry, default=str))
+        pipe.ltrim(key, 0, LOG_KEEP - 1)
+        pipe.execute()
+
+    def timeline(self, ref: SystemRef, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest last, as an operator reads a story."""
+        raw = self.redis.lrange(f"{PREFIX}:log:{ref.system}:{ref.id}", 0, limit - 1)
+        return [json.loads(r) for r in reversed(raw)]

@@ -1,0 +1,45 @@
+"""Flask app factory: webhooks and health. No remote ticket-system call happens in a request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from redis import Redis
+from werkzeug.exceptions import HTTPException
+
+from bridge.config import Config
+from bridge.redis_runtime import connect
+from bridge.registry import build_connector
+
+
+def create_app(config: Config, redis: Redis | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.extensions["bridge"] = {
+        "config": config,
+        "redis": redis if redis is not None else connect(config.redis_url),
+        "connectors": {name: build_connector(s) for name, s in config.systems.items()},
+    }
+
+    from bridge.web.health import bp as health_bp
+    from bridge.web.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(health_bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        # Every error a sender can provoke is answered in JSON with a reason, never a trace.
+        code = exc.code or 500
+        reason = exc.description
+        if code == 413:
+            reason = f"body larger than {config.max_body_bytes} bytes"
+        return jsonify(error=exc.name, detail=reason), code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        app.logger.exception("unhandled error")
+        return jsonify(error="Internal Server Error", detail=type(exc).__name__), 500
+
+    return app

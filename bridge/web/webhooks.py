@@ -1,0 +1,69 @@
+"""POST /webhooks/<system>: verify, parse, dedupe, enqueue, answer 202.
+
+Ack fast and persist first: the only I/O here is Redis. If Redis is down the sender gets a 503
+and retries, and the dedupe key is released so that retry is not mistaken for a duplicate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from redis.exceptions import RedisError
+
+from bridge.config import Config
+from bridge.errors import WebhookError
+from bridge.queue import enqueue_sync, get_queue, job_id_for
+from bridge.store import RedisStore
+
+bp = Blueprint("webhooks", __name__)
+
+
+@bp.post("/webhooks/<system>")
+def receive(system: str) -> Any:
+    ext = current_app.extensions["bridge"]
+    config: Config = ext["config"]
+    connector = ext["connectors"].get(system)
+    if connector is None:
+        return jsonify(error="Not Found", detail=f"unknown system {system!r}"), 404
+
+    raw = request.get_data(cache=False)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        connector.verify_webhook(headers, raw)
+        events = connector.parse_webhook(headers, raw)
+    except WebhookError as exc:
+        return jsonify(error=type(exc).__name__, detail=str(exc)), exc.http_status
+
+    routes = config.routes_from(system)
+    if not events or not routes:
+        why = "no ticket event in the payload" if not events else "no route starts at this system"
+        return jsonify(status="ignored", detail=why, jobs=[]), 202
+
+    store = RedisStore(ext["redis"])
+    queue = get_queue(ext["redis"], config)
+    jobs: list[str] = []
+    duplicates = 0
+    for index, event in enumerate(events):
+        delivery = f"{event.delivery_id}:{index}" if len(events) > 1 else str(event.delivery_id)
+        try:
+            store.touch_source(system)
+            if not store.first_delivery(system, delivery, config.dedupe_ttl):
+                duplicates += 1
+                continue
+            try:
+                for route in routes:
+                    job = enqueue_sync(
+                        queue, config, route, event, job_id=job_id_for(route.name, system, delivery)
+                    )
+                    jobs.append(job.id)
+            except Exception:
+                store.forget_delivery(system, delivery)
+                raise
+        except RedisError as exc:
+            current_app.logger.error("webhook from %s not queued: %s", system, exc)
+            return jsonify(error="Service Unavailable", detail="queue unavailable, retry"), 503
+
+    if not jobs:
+        return jsonify(status="duplicate", detail="delivery already received", jobs=[]), 200
+    return jsonify(status="queued", jobs=jobs, duplicates=duplicates), 202

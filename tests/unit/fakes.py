@@ -1,0 +1,138 @@
+"""Fakes for pure engine tests: an in-memory store and a scripted connector.
+
+They stand in for our own protocols (SyncStore, Connector), not for Redis or HTTP; queue and
+store behaviour is tested against a real Redis in tests/integration.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from bridge.errors import PermanentError
+from bridge.models import Comment, Event, NewComment, SystemRef, Ticket, TicketChanges, TicketDraft
+from bridge.protocol import Capability, SystemSettings
+from bridge.store import Claim, LinkRecord
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.links: dict[tuple[str, str], LinkRecord] = {}
+        self.claims: dict[tuple[str, str], Claim] = {}
+        self.asked: dict[tuple[str, str], str] = {}
+        self.entries: list[tuple[SystemRef, str, dict[str, Any]]] = []
+
+    def get_link(self, route: str, first_id: str) -> LinkRecord | None:
+        return self.links.get((route, first_id))
+
+    def save_link(self, link: LinkRecord) -> None:
+        self.links[(link.route, link.first.id)] = link
+
+    def update_link(self, route: str, first_id: str, **changes: Any) -> None:
+        self.links[(route, first_id)] = replace(self.links[(route, first_id)], **changes)
+
+    def claim_escalation(self, route: str, first_id: str, owner: str) -> Claim | None:
+        existing = self.claims.get((route, first_id))
+        if existing:
+            return existing
+        self.claims[(route, first_id)] = Claim(owner, time.time())
+        return None
+
+    def release_claim(self, route: str, first_id: str) -> None:
+        self.claims.pop((route, first_id), None)
+
+    def swap_missing_request(self, route: str, first_id: str, fingerprint: str) -> str | None:
+        old = self.asked.get((route, first_id))
+        self.asked[(route, first_id)] = fingerprint
+        return old
+
+    def restore_missing_request(self, route: str, first_id: str, previous: str | None) -> None:
+        if previous is None:
+            self.asked.pop((route, first_id), None)
+        else:
+            self.asked[(route, first_id)] = previous
+
+    def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:
+        self.entries.append((ref, action, dict(detail or {})))
+
+    def actions(self) -> list[str]:
+        return [a for _, a, _ in self.entries]
+
+
+@dataclass
+class FakeConnector:
+    """Keeps tickets and comments in dicts and records every write."""
+
+    name: str
+    kind: str = "fake"
+    bridge_user: str = "99"
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    comments: dict[str, list[Comment]] = field(default_factory=dict)
+    writes: list[tuple[str, Any]] = field(default_factory=list)
+    fail_on: set[str] = field(default_factory=set)
+    capabilities: frozenset[Capability] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.settings = SystemSettings(
+            name=self.name, type=self.kind, url=f"https://{self.name}.example",
+            bridge_user=self.bridge_user,
+        )  # fmt: skip
+        self._ids = itertools.count(100)
+
+    def _maybe_fail(self, op: str) -> None:
+        if op in self.fail_on:
+            raise PermanentError(f"{op} refused by fake", 422)
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> None:
+        return None
+
+    def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Event]:
+        return []
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        return self.tickets[ticket_id]
+
+    def create_ticket(self, draft: TicketDraft) -> Ticket:
+        self._maybe_fail("create")
+        new_id = str(next(self._ids))
+        ticket = Ticket(
+            ref=SystemRef(self.name, new_id), subject=draft.subject,
+            description=draft.description, priority=draft.priority,
+            fields=dict(draft.fields), url=self.ticket_url(new_id),
+        )  # fmt: skip
+        self.tickets[new_id] = ticket
+        self.writes.append(("create", draft))
+        return ticket
+
+    def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
+        self._maybe_fail("update")
+        t = self.tickets[ticket_id]
+        t = replace(
+            t,
+            status=changes.status or t.status,
+            priority=changes.priority or t.priority,
+            external_id=changes.external_id or t.external_id,
+            fields={**t.fields, **changes.fields},
+        )
+        self.tickets[ticket_id] = t
+        self.writes.append(("update", changes))
+        return t
+
+    def add_comment(self, ticket_id: str, comment: NewComment) -> str:
+        self._maybe_fail("comment")
+        cid = str(next(self._ids))
+        self.comments.setdefault(ticket_id, []).append(
+            Comment(cid, comment.body, comment.public, author_id=self.bridge_user)
+        )
+        self.writes.append(("comment", comment))
+        return cid
+
+    def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
+        return list(self.comments.get(ticket_id, []))
+
+    def ticket_url(self, ticket_id: str) -> str:
+        return f"https://{self.name}.example/t/{ticket_id}"
