@@ -1,0 +1,1 @@
+"""Shipped route mappings (installed as the ticket_bridge_mappings package)."""
