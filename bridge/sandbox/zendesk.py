@@ -35,6 +35,9 @@ TYPES = ("problem", "incident", "question", "task")
 MAX_PAGE_SIZE = 100
 DELIVERY_ATTEMPTS = 3
 
+# Seed helpers take custom fields as {id: value} or as Zendesk's own [{"id", "value"}] list.
+FieldValues = Mapping[int, Any] | Mapping[str, Any] | Iterable[Mapping[str, Any]]
+
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -131,7 +134,7 @@ class ZendeskSandbox:
         subject: str,
         description: str,
         *,
-        custom_fields: Mapping[int | str, Any] | Iterable[Mapping[str, Any]] | None = None,
+        custom_fields: FieldValues | None = None,
         tags: Iterable[str] = (),
         type: str | None = None,
         priority: str | None = None,
@@ -156,7 +159,7 @@ class ZendeskSandbox:
         user_id: int,
         ticket_id: int,
         *,
-        custom_fields: Mapping[int | str, Any] | Iterable[Mapping[str, Any]] | None = None,
+        custom_fields: FieldValues | None = None,
         status: str | None = None,
         priority: str | None = None,
         comment: str | None = None,
@@ -860,7 +863,7 @@ def _ticket_payload() -> dict[str, Any] | Response:
 
 
 def _field_list(
-    fields: Mapping[int | str, Any] | Iterable[Mapping[str, Any]],
+    fields: FieldValues,
 ) -> list[dict[str, Any]]:
     if isinstance(fields, Mapping):
         return [{"id": int(k), "value": v} for k, v in fields.items()]

@@ -1,0 +1,364 @@
+"""The Zendesk Support connector: translates between Zendesk REST v2 JSON and the neutral model.
+
+All HTTP goes through connectors.http.HttpClient, so failures already arrive as the bridge's
+error tree (401/403/404/422 permanent, 409/5xx/timeouts retryable, 429 rate limited). This module
+adds only what is Zendesk-specific: paths, payload shapes, the two-step attachment upload, cursor
+pagination and write-only-what-differs updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from bridge.errors import PermanentError
+from bridge.models import (
+    Attachment,
+    Comment,
+    Event,
+    NewComment,
+    SystemRef,
+    Ticket,
+    TicketChanges,
+    TicketDraft,
+)
+from bridge.protocol import Capability, SystemSettings
+from connectors.http import HttpClient
+from connectors.zendesk import webhook
+from connectors.zendesk.client import build_http_client
+
+PAGE_SIZE = 100  # the cursor-pagination maximum for ticket comments
+
+
+class ZendeskConnector:
+    """One configured Zendesk account, usable on either side of a route."""
+
+    kind = "zendesk"
+    capabilities = frozenset({Capability.WEBHOOKS, Capability.ATTACHMENTS})
+
+    def __init__(
+        self,
+        settings: SystemSettings,
+        http: HttpClient | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`http` and `clock` are injectable so tests run without retries, sleeps or real time."""
+        self.settings = settings
+        self.http = http if http is not None else build_http_client(settings)
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+
+    # ----------------------------------------------------------------- webhooks
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> None:
+        webhook.verify_signature(
+            headers, raw_body, self.settings.webhook_secret, self.clock(), self.settings.name
+        )
+
+    def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Event]:
+        return webhook.parse_events(headers, raw_body, self.settings.name)
+
+    # ------------------------------------------------------------------ tickets
+
+    def ticket_url(self, ticket_id: str) -> str:
+        return f"{self.settings.url.rstrip('/')}/agent/tickets/{ticket_id}"
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        raw, users = self._read(ticket_id)
+        return self._to_ticket(raw, users)
+
+    def create_ticket(self, draft: TicketDraft) -> Ticket:
+        """Create with the description as the first, public comment (that is what Zendesk's
+        `description` is). `draft.project`/`category` have no Zendesk counterpart and are unused.
+        """
+        comment: dict[str, Any] = {"body": draft.description, "public": True}
+        token = self._upload_all(draft.attachments)
+        if token:
+            comment["uploads"] = [token]
+        body: dict[str, Any] = {"subject": draft.subject, "comment": comment}
+        if draft.priority:
+            body["priority"] = draft.priority.lower()
+        if draft.tags:
+            body["tags"] = list(draft.tags)
+        if draft.fields:
+            body["custom_fields"] = [
+                {"id": _field_id(key), "value": value} for key, value in draft.fields.items()
+            ]
+        data = self.http.json("POST", "tickets", "create zendesk ticket", json={"ticket": body})
+        return self._to_ticket(_ticket_of(data, "create ticket"), _users_of(data))
+
+    def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
+        """Re-read, then send only the attributes that differ.
+
+        Skipping writes that are already true keeps the bridge from creating empty audits, from
+        firing the customer's triggers for nothing and from echoing changes back and forth.
+        """
+        raw, users = self._read(ticket_id)
+        body: dict[str, Any] = {}
+        if changes.status is not None and changes.status.lower() != _lower(raw.get("status")):
+            body["status"] = changes.status.lower()
+        if changes.priority is not None and changes.priority.lower() != _lower(raw.get("priority")):
+            body["priority"] = changes.priority.lower()
+        if changes.external_id is not None and changes.external_id != raw.get("external_id"):
+            body["external_id"] = changes.external_id
+        current = _custom_fields(raw)
+        fields = [
+            {"id": _field_id(key), "value": value}
+            for key, value in changes.fields.items()
+            if not _same_value(current.get(str(key).strip()), value)
+        ]
+        if fields:
+            body["custom_fields"] = fields
+        if not body:
+            return self._to_ticket(raw, users)
+        data = self.http.json(
+            "PUT",
+            _ticket_path(ticket_id),
+            f"update zendesk ticket {ticket_id}",
+            json={"ticket": body},
+        )
+        return self._to_ticket(_ticket_of(data, "update ticket"), users)
+
+    # ----------------------------------------------------------------- comments
+
+    def add_comment(self, ticket_id: str, comment: NewComment) -> str:
+        """Add a public comment or internal note and return its id.
+
+        `public` is always sent: Zendesk's default depends on the author and channel, and an
+        internal note leaking to a customer is the one mistake a bridge must never make.
+        Attachments without `content` are skipped: the caller downloads them first.
+        """
+        path = _ticket_path(ticket_id)
+        payload: dict[str, Any] = {"body": comment.body, "public": bool(comment.public)}
+        token = self._upload_all(comment.attachments)
+        if token:
+            payload["uploads"] = [token]
+        data = self.http.json(
+            "PUT",
+            path,
+            f"add comment to zendesk ticket {ticket_id}",
+            json={"ticket": {"comment": payload}},
+        )
+        audit = data.get("audit") if isinstance(data, Mapping) else None
+        events = audit.get("events") if isinstance(audit, Mapping) else None
+        for event in events or ():
+            if isinstance(event, Mapping) and event.get("type") == "Comment" and "id" in event:
+                return str(event["id"])
+        # No audit in the answer (some proxies and older API versions strip it): the comment we
+        # just wrote is the newest one on the ticket.
+        comments = self.list_comments(ticket_id)
+        if not comments:
+            raise PermanentError(
+                f"zendesk ticket {ticket_id}: comment was sent but no comment id came back"
+            )
+        newest = max(comments, key=_comment_order)
+        return newest.id
+
+    def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
+        """All comments, oldest first, following cursor pagination to the end.
+
+        A repeated next link stops with an error instead of looping forever.
+        """
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        path: str = f"{_ticket_path(ticket_id)}/comments"
+        params: dict[str, Any] | None = {"page[size]": PAGE_SIZE}
+        seen: set[str] = set()
+        result: list[Comment] = []
+        while True:
+            data = self.http.json(
+                "GET", path, f"list comments of zendesk ticket {ticket_id}", params=params
+            )
+            if not isinstance(data, Mapping):
+                raise PermanentError(f"zendesk ticket {ticket_id}: comments answer is not JSON")
+            for raw in data.get("comments") or ():
+                comment = _to_comment(raw)
+                if since is None or (comment.created_at is not None and comment.created_at > since):
+                    result.append(comment)
+            meta, links = data.get("meta"), data.get("links")
+            has_more = isinstance(meta, Mapping) and bool(meta.get("has_more"))
+            next_url = links.get("next") if isinstance(links, Mapping) else None
+            if not has_more or not next_url:
+                return result
+            path, params = self._next_page(str(next_url), seen), None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _read(self, ticket_id: str) -> tuple[dict[str, Any], list[Any]]:
+        data = self.http.json(
+            "GET",
+            _ticket_path(ticket_id),
+            f"get zendesk ticket {ticket_id}",
+            params={"include": "users"},
+        )
+        return _ticket_of(data, f"get ticket {ticket_id}"), _users_of(data)
+
+    def _to_ticket(self, raw: Mapping[str, Any], users: Iterable[Any]) -> Ticket:
+        ticket_id = str(raw.get("id"))
+        email, name = self._requester(raw.get("requester_id"), users)
+        return Ticket(
+            ref=SystemRef(self.settings.name, ticket_id),
+            subject=str(raw.get("subject") or ""),
+            description=str(raw.get("description") or ""),
+            status=_lower(raw.get("status")),
+            priority=_lower(raw.get("priority")),
+            type=_lower(raw.get("type")),
+            tags=tuple(str(t) for t in raw.get("tags") or ()),
+            fields=_custom_fields(raw),
+            requester_email=email,
+            requester_name=name,
+            external_id=raw.get("external_id"),
+            url=self.ticket_url(ticket_id),
+            created_at=_time(raw.get("created_at")),
+            updated_at=_time(raw.get("updated_at")),
+        )
+
+    def _requester(self, requester_id: Any, users: Iterable[Any]) -> tuple[str | None, str | None]:
+        """Email and name from sideloaded users; one extra GET only if the sideload lacks them.
+
+        A requester we may not read (deleted, or a 403 for restricted agents) must not make the
+        whole ticket unreadable, so a permanent failure of that lookup gives (None, None).
+        """
+        if requester_id is None:
+            return None, None
+        for user in users:
+            if isinstance(user, Mapping) and str(user.get("id")) == str(requester_id):
+                return user.get("email"), user.get("name")
+        try:
+            data = self.http.json(
+                "GET", f"users/{int(requester_id)}", f"get zendesk user {requester_id}"
+            )
+        except PermanentError:
+            return None, None
+        user = data.get("user") if isinstance(data, Mapping) else None
+        if not isinstance(user, Mapping):
+            return None, None
+        return user.get("email"), user.get("name")
+
+    def _upload_all(self, attachments: Iterable[Attachment]) -> str | None:
+        """Two-step upload: send each file's bytes, reusing the first token so one token
+        carries them all, as Zendesk documents for several files on one comment."""
+        token: str | None = None
+        for attachment in attachments:
+            if attachment.content is None:
+                continue
+            params = {"filename": attachment.filename}
+            if token:
+                params["token"] = token
+            data = self.http.json(
+                "POST",
+                "uploads",
+                f"upload {attachment.filename} to zendesk",
+                params=params,
+                data=attachment.content,
+                headers={"Content-Type": attachment.content_type or "application/octet-stream"},
+            )
+            upload = data.get("upload") if isinstance(data, Mapping) else None
+            new_token = upload.get("token") if isinstance(upload, Mapping) else None
+            if not new_token:
+                raise PermanentError(f"zendesk upload of {attachment.filename}: no token returned")
+            token = str(new_token)
+        return token
+
+    def _next_page(self, next_url: str, seen: set[str]) -> str:
+        """The next page on the configured host, whatever host the link names.
+
+        Only the path and query of `links.next` are used, so credentials never go to a host the
+        response made up, and host-mapped accounts whose links name another domain still work.
+        """
+        ours, theirs = urlsplit(self.settings.url), urlsplit(next_url)
+        url = urlunsplit((ours.scheme, ours.netloc, theirs.path, theirs.query, ""))
+        if url in seen:
+            raise PermanentError(f"zendesk pagination repeats the same page: {url}")
+        seen.add(url)
+        return url
+
+
+def _ticket_path(ticket_id: str) -> str:
+    """Ticket ids are numbers; refusing anything else keeps odd ids out of the URL path."""
+    text = str(ticket_id).strip()
+    if not text.isdigit() or not text.isascii():
+        raise PermanentError(f"zendesk ticket id {ticket_id!r} is not a number")
+    return f"tickets/{int(text)}"
+
+
+def _field_id(key: Any) -> int:
+    text = str(key).strip()
+    if not text.isdigit() or not text.isascii():
+        raise PermanentError(f"custom field key {key!r} is not a Zendesk ticket field id")
+    return int(text)
+
+
+def _ticket_of(data: Any, what: str) -> dict[str, Any]:
+    ticket = data.get("ticket") if isinstance(data, Mapping) else None
+    if not isinstance(ticket, dict):
+        raise PermanentError(f"zendesk {what}: answer has no `ticket` object")
+    return ticket
+
+
+def _users_of(data: Any) -> list[Any]:
+    users = data.get("users") if isinstance(data, Mapping) else None
+    return list(users) if isinstance(users, list) else []
+
+
+def _custom_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        str(item["id"]): item.get("value")
+        for item in raw.get("custom_fields") or ()
+        if isinstance(item, Mapping) and "id" in item
+    }
+
+
+def _same_value(current: Any, wanted: Any) -> bool:
+    """Zendesk returns numeric fields as numbers or strings; mappings produce strings."""
+    if current == wanted:
+        return True
+    scalar = (str, int, float)
+    return (
+        isinstance(current, scalar)
+        and isinstance(wanted, scalar)
+        and not isinstance(current, bool)
+        and not isinstance(wanted, bool)
+        and str(current) == str(wanted)
+    )
+
+
+def _lower(value: Any) -> str | None:
+    return str(value).lower() if value not in (None, "") else None
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return webhook.parse_time(value)
+    except ValueError as exc:
+        raise PermanentError(f"zendesk sent an unreadable timestamp {value!r}") from exc
+
+
+def _to_comment(raw: Mapping[str, Any]) -> Comment:
+    attachments = tuple(
+        Attachment(
+            filename=str(a.get("file_name") or ""),
+            content_type=str(a.get("content_type") or "application/octet-stream"),
+            size=a.get("size"),
+            url=a.get("content_url"),
+        )
+        for a in raw.get("attachments") or ()
+        if isinstance(a, Mapping)
+    )
+    # plain_body drops the HTML/Markdown rendering; older answers only carry `body`.
+    body = raw.get("plain_body") or raw.get("body")
+    author = raw.get("author_id")
+    return Comment(
+        id=str(raw.get("id")),
+        body=str(body or ""),
+        public=bool(raw.get("public", True)),
+        author_id=str(author) if author is not None else None,
+        created_at=_time(raw.get("created_at")),
+        attachments=attachments,
+    )
+
+
+def _comment_order(comment: Comment) -> tuple[datetime, int]:
+    created = comment.created_at or datetime.min.replace(tzinfo=UTC)
+    return created, int(comment.id) if comment.id.isdigit() else 0
