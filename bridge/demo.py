@@ -129,7 +129,8 @@ class Story:
         for t in threads:
             t.join()
         self.settle()
-        mine = [i for i in mt.issues() if str(t3) in i.get("description", "")]
+        url = f"/agent/tickets/{t3}\n"
+        mine = [i for i in mt.issues() if url in i.get("description", "") + "\n"]
         self.check(len(mine) == 1, f"exactly one MantisBT issue for Zendesk #{t3}")
         self.check(len(mt.issues()) == 2, "two issues in MantisBT in total")
 

@@ -56,6 +56,9 @@ class EmbeddedRedis:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own session: a Ctrl-C or SIGTERM to the bridge's process group must not kill
+            # Redis before the worker has finished its job; stop() ends it last.
+            start_new_session=True,
         )  # fmt: skip
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout

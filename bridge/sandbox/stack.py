@@ -172,7 +172,7 @@ class Stack:
         """Run a burst worker in this process until the queue is empty."""
         queue = get_queue(self.redis, self.config)
         Worker([queue], connection=self.redis, serializer=JSONSerializer).work(
-            burst=True, logging_level="WARNING"
+            burst=True, with_scheduler=True, logging_level="WARNING"
         )
 
     def settle(self, timeout: float = 20.0) -> bool:
