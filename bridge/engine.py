@@ -11,14 +11,14 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from bridge.errors import PermanentError, RetryableError
 from bridge.mapping import RouteMapping
 from bridge.models import Event, NewComment, SystemRef, Ticket, TicketChanges, TicketDraft
-from bridge.protocol import Connector, is_bridge_actor
+from bridge.protocol import Capability, Connector, FindsCreated, is_bridge_actor
 from bridge.rules import GateResult, check_required, is_technical, map_priority, render
-from bridge.store import LinkRecord, SyncStore
+from bridge.store import Claim, LinkRecord, SyncStore
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,45 @@ def _missing_text(ctx: RouteContext, gate: GateResult) -> str:
     return render(texts.missing_data, {"missing": "\n".join(lines)})
 
 
+UNSURE = "?"  # prefix of a stored marker whose write may or may not have happened
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _posted_by_bridge(connector: Connector, ticket_id: str, body: str) -> str | None:
+    """Id of a comment the bridge already wrote with this text (after an unanswered write)."""
+    wanted = _normalised(body)
+    for comment in connector.list_comments(ticket_id):
+        if is_bridge_actor(connector.settings, comment.author_id) and (
+            _normalised(comment.body) == wanted
+        ):
+            return comment.id
+    return None
+
+
+def _post_once(
+    connector: Connector, ticket_id: str, comment: NewComment, unsure: bool
+) -> tuple[str | None, bool]:
+    """Post a comment; returns (id, maybe_applied_failure).
+
+    When an earlier attempt may have been applied (`unsure`), look for it before posting again.
+    A failure that may have been applied is reported instead of raised, so the caller can mark
+    its state as unsure before raising.
+    """
+    if unsure:
+        found = _posted_by_bridge(connector, ticket_id, comment.body)
+        if found is not None:
+            return found, False
+    try:
+        return connector.add_comment(ticket_id, comment), False
+    except RetryableError as exc:
+        if exc.maybe_applied:
+            return None, True
+        raise
+
+
 def _request_missing(
     ctx: RouteContext, ref: SystemRef, ticket: Ticket, gate: GateResult
 ) -> Decision:
@@ -100,13 +139,17 @@ def _request_missing(
         )
         ctx.store.log(ref, decision.action, {"route": ctx.name, "missing": problems})
         return decision
+    request = NewComment(_missing_text(ctx, gate), public=ctx.mapping.missing_public)
     try:
-        comment_id = ctx.first.add_comment(
-            ref.id, NewComment(_missing_text(ctx, gate), public=ctx.mapping.missing_public)
+        comment_id, unanswered = _post_once(
+            ctx.first, ref.id, request, unsure=previous == UNSURE + fingerprint
         )
     except Exception:
         ctx.store.restore_missing_request(ctx.name, ref.id, previous)
         raise
+    if unanswered:
+        ctx.store.restore_missing_request(ctx.name, ref.id, UNSURE + fingerprint)
+        raise RetryableError(f"posting the data request on {ref} got no answer; will verify")
     ctx.store.log(
         ref,
         "missing_data_requested",
@@ -150,21 +193,20 @@ def _escalate(
     ctx: RouteContext, ref: SystemRef, ticket: Ticket, gate: GateResult, run_id: str
 ) -> Decision:
     """Create the second-level issue exactly once, then finish the follow-up writes."""
-    blocker = ctx.store.claim_escalation(ctx.name, ref.id, run_id or "anonymous")
-    if blocker is not None:
-        if blocker.owner == run_id or time.time() - blocker.at > ctx.claim_timeout:
-            # Our own earlier attempt (or a long-dead one) started creating and never recorded
-            # the result: an issue may exist already. Creating another could duplicate it.
-            raise PermanentError(
-                f"escalation of {ref} was interrupted after it started creating the issue in "
-                f"{ctx.second.settings.name}; check there for an issue linking to "
-                f"{ctx.first.ticket_url(ref.id)}, then link it (bridge link) or clear the claim "
-                f"and retry"
-            )
-        raise RetryableError(f"escalation of {ref} is in progress in another job")
-
     texts = ctx.mapping.texts(ctx.language)
     values = _description_values(ctx, ticket, gate)
+    owner = run_id or "anonymous"
+    blocker = ctx.store.claim_escalation(ctx.name, ref.id, owner)
+    if blocker is not None:
+        if blocker.owner != owner and time.time() - blocker.at <= ctx.claim_timeout:
+            raise RetryableError(f"escalation of {ref} is in progress in another job")
+        # Our own earlier attempt (or a long-dead one) started creating and never recorded the
+        # result: the issue may exist. Look for it before creating another.
+        found = _find_created(ctx, ref, values["source_url"], blocker)
+        if found is not None:
+            return _link(ctx, ref, found, "recovered")
+        ctx.store.take_over_claim(ctx.name, ref.id, owner)
+
     draft = TicketDraft(
         subject=render(texts.summary, values)[:255],
         description=render(texts.description, values),
@@ -177,11 +219,34 @@ def _escalate(
     )
     try:
         created = ctx.second.create_ticket(draft)
-    except Exception:
-        # Nothing was created (the remote said no or never answered before raising):
-        # free the claim so the retry can try again.
-        ctx.store.release_claim(ctx.name, ref.id)
+    except RetryableError as exc:
+        if not exc.maybe_applied:
+            ctx.store.release_claim(ctx.name, ref.id)
+        # else: keep the claim, so the retry looks for the issue before creating one.
         raise
+    except Exception:
+        ctx.store.release_claim(ctx.name, ref.id)  # refused: nothing was created
+        raise
+    return _link(ctx, ref, created, "escalated", draft.priority)
+
+
+def _find_created(
+    ctx: RouteContext, ref: SystemRef, source_url: str, blocker: Claim
+) -> Ticket | None:
+    if Capability.FIND_CREATED not in ctx.second.capabilities:
+        raise PermanentError(
+            f"escalation of {ref} was interrupted after it started creating the issue in "
+            f"{ctx.second.settings.name}, which cannot be searched for it; check there for an "
+            f"issue linking to {source_url}, link it or delete the claim, then retry"
+        )
+    finder = cast(FindsCreated, ctx.second)
+    since = datetime.fromtimestamp(blocker.at - 300, UTC)  # slack for clock skew
+    return finder.find_created(source_url, since)
+
+
+def _link(
+    ctx: RouteContext, ref: SystemRef, created: Ticket, how: str, priority: str | None = None
+) -> Decision:
     link = LinkRecord(
         route=ctx.name,
         first=ref,
@@ -193,17 +258,17 @@ def _escalate(
     ctx.store.release_claim(ctx.name, ref.id)
     ctx.store.log(
         ref,
-        "escalated",
+        how,
         {
             "route": ctx.name,
             "second": str(created.ref),
             "url": link.second_url,
-            "priority": draft.priority,
+            "priority": priority,
         },
     )
     ctx.store.log(created.ref, "created_from", {"route": ctx.name, "first": str(ref)})
     decision = _finish_escalation(ctx, ref, link)
-    return Decision("escalated", "required data complete", {**decision.details})
+    return Decision(how, "required data complete", {**decision.details})
 
 
 def _finish_escalation(ctx: RouteContext, ref: SystemRef, link: LinkRecord) -> Decision:
@@ -222,7 +287,7 @@ def _finish_escalation(ctx: RouteContext, ref: SystemRef, link: LinkRecord) -> D
         ctx.first.update_ticket(ref.id, changes)
         ctx.store.update_link(ctx.name, ref.id, first_marked=True)
         details["marked"] = value
-    if link.note_id is None:
+    if link.note_id is None or link.note_id == UNSURE:
         texts = ctx.mapping.texts(ctx.language)
         note = render(
             texts.link_note,
@@ -232,7 +297,12 @@ def _finish_escalation(ctx: RouteContext, ref: SystemRef, link: LinkRecord) -> D
                 "target_url": link.second_url,
             },
         )
-        note_id = ctx.first.add_comment(ref.id, NewComment(note, public=False))
+        note_id, unanswered = _post_once(
+            ctx.first, ref.id, NewComment(note, public=False), unsure=link.note_id == UNSURE
+        )
+        if unanswered:
+            ctx.store.update_link(ctx.name, ref.id, note_id=UNSURE)
+            raise RetryableError(f"posting the link note on {ref} got no answer; will verify")
         ctx.store.update_link(ctx.name, ref.id, note_id=note_id)
         details["note_id"] = note_id
     if len(details) == 2:

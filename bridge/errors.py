@@ -12,14 +12,23 @@ class BridgeError(Exception):
 
 
 class RetryableError(BridgeError):
-    """A passing fault (timeout, 5xx, connection reset, edit collision): try again later."""
+    """A passing fault (timeout, 5xx, connection reset, edit collision): try again later.
+
+    `maybe_applied` is True when the remote may have carried out the request before the fault
+    (a read timeout, a 500 after the body was sent). A create or comment that failed that way must
+    be looked for before it is sent again, or it may be duplicated.
+    """
+
+    def __init__(self, message: str, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 class RateLimited(RetryableError):
     """The remote said "slow down"; wait `retry_after` seconds before the next try."""
 
     def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+        super().__init__(message, maybe_applied=False)
         self.retry_after = retry_after
 
 

@@ -19,6 +19,8 @@ class Capability(StrEnum):
     WEBHOOKS = "webhooks"
     POLLING = "polling"
     ATTACHMENTS = "attachments"
+    # find_created(): can look up a ticket the bridge created, to recover from an ambiguous create
+    FIND_CREATED = "find_created"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,13 @@ class Connector(Protocol):
 
     def ticket_url(self, ticket_id: str) -> str:
         """The URL a human opens to see the ticket."""
+
+
+class FindsCreated(Protocol):
+    """Connectors with Capability.FIND_CREATED also offer this."""
+
+    def find_created(self, source_url: str, since: datetime) -> Ticket | None:
+        """A ticket the bridge user created after `since` from `source_url`, if any."""
 
 
 def is_bridge_actor(settings: SystemSettings, actor_id: str | None) -> bool:

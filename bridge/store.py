@@ -54,6 +54,8 @@ class SyncStore(Protocol):
 
     def release_claim(self, route: str, first_id: str) -> None: ...
 
+    def take_over_claim(self, route: str, first_id: str, owner: str) -> None: ...
+
     def swap_missing_request(self, route: str, first_id: str, fingerprint: str) -> str | None:
         """Store the fingerprint of the data last asked for; return the previous one."""
 
@@ -149,6 +151,10 @@ class RedisStore:
 
     def release_claim(self, route: str, first_id: str) -> None:
         self.redis.delete(f"{PREFIX}:claim:{route}:{first_id}")
+
+    def take_over_claim(self, route: str, first_id: str, owner: str) -> None:
+        key = f"{PREFIX}:claim:{route}:{first_id}"
+        self.redis.set(key, json.dumps({"owner": owner, "at": time.time()}))
 
     # missing-data requests ------------------------------------------------------------------
     def swap_missing_request(self, route: str, first_id: str, fingerprint: str) -> str | None:

@@ -85,14 +85,25 @@ def raise_for_status(response: requests.Response, what: str) -> None:
         raise RateLimited(text, parse_retry_after(response.headers.get("Retry-After")))
     if status >= 500 or status in (408, 409, 423, 425):
         # 409: Zendesk safe_update collision / Mantis conflict: re-read and try again.
-        raise RetryableError(text)
+        # A 500/502/504 may come after the server did the work; 503 means it did not.
+        raise RetryableError(text, maybe_applied=status in (500, 502, 504))
     raise PermanentError(text, status=status)
 
 
-def _should_retry_inline(exc: BaseException) -> bool:
-    if isinstance(exc, RateLimited):
-        return exc.retry_after <= MAX_INLINE_RETRY_AFTER
-    return isinstance(exc, RetryableError)
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+
+def _retry_inline(idempotent: bool) -> Callable[[BaseException], bool]:
+    """Retry blips inside the call, but never repeat a write that may already have happened."""
+
+    def decide(exc: BaseException) -> bool:
+        if isinstance(exc, RateLimited):
+            return exc.retry_after <= MAX_INLINE_RETRY_AFTER
+        if isinstance(exc, RetryableError):
+            return idempotent or not exc.maybe_applied
+        return False
+
+    return decide
 
 
 class HttpClient:
@@ -131,18 +142,32 @@ class HttpClient:
         kwargs.setdefault("timeout", self.timeout)
         try:
             response = self.session.request(method, self.url(path), **kwargs)
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except (requests.ConnectTimeout, requests.ConnectionError) as exc:
+            # Never reached the server (ConnectTimeout is also a ConnectionError): safe to resend.
             raise RetryableError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+        except requests.Timeout as exc:
+            raise RetryableError(
+                f"{what} failed: {type(exc).__name__}: {exc}", maybe_applied=True
+            ) from exc
         except requests.RequestException as exc:
             raise PermanentError(f"{what} failed: {exc}") from exc
         raise_for_status(response, what)
         return response
 
     def request(
-        self, method: str, path: str, what: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        what: str | None = None,
+        idempotent: bool | None = None,
+        **kwargs: Any,
     ) -> requests.Response:
-        """Send one request, retrying short blips; raise the error tree on failure."""
+        """Send one request, retrying short blips; raise the error tree on failure.
+
+        `idempotent` defaults by method (POST is not); pass False for a PUT that adds a comment.
+        """
         label = what or f"{method} {path}"
+        safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -151,7 +176,7 @@ class HttpClient:
             return wait_exponential(multiplier=0.2, max=self.wait_max)(state)
 
         retrying = Retrying(
-            retry=retry_if_exception(_should_retry_inline),
+            retry=retry_if_exception(_retry_inline(safe)),
             stop=stop_after_attempt(self.attempts),
             wait=wait,
             sleep=time.sleep,
@@ -159,9 +184,16 @@ class HttpClient:
         )
         return retrying(self._once, method, path, label, **kwargs)
 
-    def json(self, method: str, path: str, what: str | None = None, **kwargs: Any) -> Any:
+    def json(
+        self,
+        method: str,
+        path: str,
+        what: str | None = None,
+        idempotent: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Request and decode JSON; an empty body gives {}."""
-        response = self.request(method, path, what, **kwargs)
+        response = self.request(method, path, what, idempotent, **kwargs)
         if not response.content:
             return {}
         try:

@@ -646,10 +646,12 @@ class MantisSandbox:
             with self._lock:
                 if project_id and project_id not in self._projects:
                     raise ApiFault(404, f"Project '{project_id}' doesn't exist")
+                reported_only = request.args.get("filter_id") == "reported"
                 matching = [
                     i
                     for i in self._issues.values()
-                    if not project_id or i["project_id"] == project_id
+                    if (not project_id or i["project_id"] == project_id)
+                    and (not reported_only or i["reporter_id"] == g.user.id)
                 ]
                 matching.sort(key=lambda i: (i["updated_at"], i["id"]), reverse=True)
                 chunk = matching[(page - 1) * page_size : page * page_size]

@@ -85,7 +85,7 @@ class MantisConnector:
     """The `bridge.protocol.Connector` for MantisBT's REST API (2.x)."""
 
     kind = "mantis"
-    capabilities = frozenset({Capability.POLLING, Capability.ATTACHMENTS})
+    capabilities = frozenset({Capability.POLLING, Capability.ATTACHMENTS, Capability.FIND_CREATED})
 
     def __init__(self, settings: SystemSettings, http: HttpClient | None = None) -> None:
         self.settings = settings
@@ -179,6 +179,40 @@ class MantisConnector:
                 changed.append((str(issue["id"]), updated))
             if len(issues) < page_size:
                 return changed
+            page += 1
+
+    def find_created(self, source_url: str, since: datetime, page_size: int = 50) -> Ticket | None:
+        """The issue the bridge user reported from `source_url` after `since`, if any.
+
+        Used after a create whose answer never came (timeout, 502): the issue may exist, and
+        creating it again would duplicate it. `filter_id=reported` lists the token user's own
+        issues, newest update first; the source URL is in `additional_information`.
+        """
+        page = 1
+        while True:
+            data = self.http.json(
+                "GET",
+                "issues",
+                "look for an issue the bridge created",
+                params={
+                    "filter_id": "reported",
+                    "page": page,
+                    "page_size": page_size,
+                    "select": "id,updated_at,additional_information,description",
+                },
+            )
+            issues = data.get("issues") if isinstance(data, Mapping) else None
+            if not issues:
+                return None
+            for issue in issues:
+                updated = parse_time(issue.get("updated_at"))
+                if updated is not None and updated < since:
+                    return None
+                text = f"{issue.get('additional_information', '')}\n{issue.get('description', '')}"
+                if source_url in text:
+                    return self.get_ticket(str(issue["id"]))
+            if len(issues) < page_size:
+                return None
             page += 1
 
     # -- writing -------------------------------------------------------------------------

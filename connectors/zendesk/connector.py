@@ -138,6 +138,7 @@ class ZendeskConnector:
             "PUT",
             path,
             f"add comment to zendesk ticket {ticket_id}",
+            idempotent=False,  # a PUT that appends a comment: repeating it duplicates the comment
             json={"ticket": {"comment": payload}},
         )
         audit = data.get("audit") if isinstance(data, Mapping) else None

@@ -312,7 +312,9 @@ def test_protocol_surface() -> None:
     connector = make_connector()
     assert isinstance(connector, Connector)
     assert connector.kind == "mantis"
-    assert connector.capabilities == frozenset({Capability.POLLING, Capability.ATTACHMENTS})
+    assert connector.capabilities == frozenset(
+        {Capability.POLLING, Capability.ATTACHMENTS, Capability.FIND_CREATED}
+    )
     assert connector.ticket_url("42") == f"{URL}/view.php?id=42"
 
 

@@ -394,3 +394,21 @@ def test_delete_issue_and_helpers_reject_unknown_ids(env: Env) -> None:
     assert env.sandbox.issues() == []
     with pytest.raises(ValueError, match="not found"):
         env.sandbox.issue(int(issue_id))
+
+
+def test_find_created_finds_the_bridges_own_issue_by_source_url(env: Env) -> None:
+    connector = env.connector()
+    start = env.clock.now
+    connector.create_ticket(draft(source_url="https://zd.example/agent/tickets/1"))
+    env.clock.tick()
+    wanted = connector.create_ticket(draft(source_url="https://zd.example/agent/tickets/2"))
+    env.clock.tick()
+    # An issue by someone else quoting the URL is not the bridge's.
+    env.connector(DEV_TOKEN).create_ticket(
+        draft(description="see https://zd.example/agent/tickets/3")
+    )
+    found = connector.find_created("https://zd.example/agent/tickets/2", start)
+    assert found is not None and found.ref == wanted.ref
+    assert connector.find_created("https://zd.example/agent/tickets/3", start) is None
+    later = env.clock.now + timedelta(hours=1)
+    assert connector.find_created("https://zd.example/agent/tickets/2", later) is None

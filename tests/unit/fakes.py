@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bridge.errors import PermanentError
+from bridge.errors import PermanentError, RetryableError
 from bridge.models import Comment, Event, NewComment, SystemRef, Ticket, TicketChanges, TicketDraft
 from bridge.protocol import Capability, SystemSettings
 from bridge.store import Claim, LinkRecord
@@ -45,6 +45,9 @@ class MemoryStore:
     def release_claim(self, route: str, first_id: str) -> None:
         self.claims.pop((route, first_id), None)
 
+    def take_over_claim(self, route: str, first_id: str, owner: str) -> None:
+        self.claims[(route, first_id)] = Claim(owner, time.time())
+
     def swap_missing_request(self, route: str, first_id: str, fingerprint: str) -> str | None:
         old = self.asked.get((route, first_id))
         self.asked[(route, first_id)] = fingerprint
@@ -74,6 +77,10 @@ class FakeConnector:
     comments: dict[str, list[Comment]] = field(default_factory=dict)
     writes: list[tuple[str, Any]] = field(default_factory=list)
     fail_on: set[str] = field(default_factory=set)
+    # Writes that happen but whose answer is lost (timeout after the server did the work) ...
+    applied_then_timeout: set[str] = field(default_factory=set)
+    # ... and writes whose answer is lost before the server did anything.
+    timeout_before: set[str] = field(default_factory=set)
     capabilities: frozenset[Capability] = frozenset()
 
     def __post_init__(self) -> None:
@@ -86,6 +93,20 @@ class FakeConnector:
     def _maybe_fail(self, op: str) -> None:
         if op in self.fail_on:
             raise PermanentError(f"{op} refused by fake", 422)
+        if op in self.timeout_before:
+            self.timeout_before.discard(op)
+            raise RetryableError(f"{op}: read timeout", maybe_applied=True)
+
+    def _maybe_lose_answer(self, op: str) -> None:
+        if op in self.applied_then_timeout:
+            self.applied_then_timeout.discard(op)
+            raise RetryableError(f"{op}: read timeout", maybe_applied=True)
+
+    def find_created(self, source_url: str, since: datetime) -> Ticket | None:
+        for t in self.tickets.values():
+            if source_url in t.description:
+                return t
+        return None
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> None:
         return None
@@ -106,6 +127,7 @@ class FakeConnector:
         )  # fmt: skip
         self.tickets[new_id] = ticket
         self.writes.append(("create", draft))
+        self._maybe_lose_answer("create")
         return ticket
 
     def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
@@ -129,6 +151,7 @@ class FakeConnector:
             Comment(cid, comment.body, comment.public, author_id=self.bridge_user)
         )
         self.writes.append(("comment", comment))
+        self._maybe_lose_answer("comment")
         return cid
 
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:

@@ -9,6 +9,7 @@ import pytest
 from bridge.engine import RouteContext, handle_first_level
 from bridge.errors import PermanentError, RetryableError
 from bridge.models import Event, EventKind, SystemRef
+from bridge.protocol import Capability
 from tests.unit.fakes import FakeConnector, MemoryStore
 from tests.unit.helpers import COMPLETE_FIELDS, shipped_mapping, ticket
 
@@ -169,3 +170,66 @@ def test_events_by_the_bridge_user_are_dropped() -> None:
     assert decision.action == "ignored_own_write"
     assert second.writes == [] and first.writes == []
     assert store.actions() == ["ignored_own_write"]
+
+
+def finder(ctx: RouteContext, second: FakeConnector) -> RouteContext:
+    second.capabilities = frozenset({Capability.FIND_CREATED})
+    return replace(ctx, second=second)
+
+
+def test_create_whose_answer_was_lost_is_found_not_repeated() -> None:
+    ctx, first, second, store = make()
+    ctx = finder(ctx, second)
+    first.tickets["1"] = ticket("1")
+    second.applied_then_timeout = {"create"}
+    with pytest.raises(RetryableError):
+        handle_first_level(ctx, "1", run_id="job-1")
+    assert ("acme", "1") in store.claims  # kept: the issue may exist
+    decision = handle_first_level(ctx, "1", run_id="job-1")  # RQ's retry keeps the job id
+    assert decision.action == "recovered"
+    assert len([w for w in second.writes if w[0] == "create"]) == 1
+    assert first.tickets["1"].external_id == "vendor:100"
+
+
+def test_create_that_never_happened_is_sent_again() -> None:
+    ctx, first, second, _ = make()
+    ctx = finder(ctx, second)
+    first.tickets["1"] = ticket("1")
+    second.timeout_before = {"create"}
+    with pytest.raises(RetryableError):
+        handle_first_level(ctx, "1", run_id="job-1")
+    assert handle_first_level(ctx, "1", run_id="job-1").action == "escalated"
+    assert len([w for w in second.writes if w[0] == "create"]) == 1
+
+
+def test_data_request_whose_answer_was_lost_is_not_posted_twice() -> None:
+    ctx, first, _, _ = make()
+    first.tickets["1"] = incomplete_ticket()
+    first.applied_then_timeout = {"comment"}
+    with pytest.raises(RetryableError):
+        handle_first_level(ctx, "1")
+    assert handle_first_level(ctx, "1").action == "missing_data_requested"
+    assert len(first.comments["1"]) == 1
+    assert first.tickets["1"].status == "pending"
+
+
+def test_data_request_that_never_happened_is_posted_by_the_retry() -> None:
+    ctx, first, _, _ = make()
+    first.tickets["1"] = incomplete_ticket()
+    first.timeout_before = {"comment"}
+    with pytest.raises(RetryableError):
+        handle_first_level(ctx, "1")
+    assert first.comments.get("1") is None
+    assert handle_first_level(ctx, "1").action == "missing_data_requested"
+    assert len(first.comments["1"]) == 1
+
+
+def test_link_note_whose_answer_was_lost_is_not_posted_twice() -> None:
+    ctx, first, _, store = make()
+    first.tickets["1"] = ticket("1")
+    first.applied_then_timeout = {"comment"}
+    with pytest.raises(RetryableError):
+        handle_first_level(ctx, "1")
+    assert handle_first_level(ctx, "1").action == "escalation_completed"
+    assert len(first.comments["1"]) == 1
+    assert store.get_link("acme", "1").note_id == first.comments["1"][0].id  # type: ignore[union-attr]
