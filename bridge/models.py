@@ -53,11 +53,19 @@ class Event:
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file on a comment or ticket.
+
+    Read side: `url` (and `id`) say where the connector can fetch it. Write side: `content`
+    (small, in memory) or `path` (a local file the bridge streamed it into), never both.
+    """
+
     filename: str
     content_type: str = "application/octet-stream"
     size: int | None = None
     url: str | None = None
     content: bytes | None = None
+    path: str | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True)

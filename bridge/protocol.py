@@ -10,9 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
-from bridge.models import Comment, Event, NewComment, Ticket, TicketChanges, TicketDraft
+from bridge.models import (
+    Attachment,
+    Comment,
+    Event,
+    NewComment,
+    Ticket,
+    TicketChanges,
+    TicketDraft,
+)
 
 
 class Capability(StrEnum):
@@ -68,6 +76,29 @@ class Connector(Protocol):
 
     def ticket_url(self, ticket_id: str) -> str:
         """The URL a human opens to see the ticket."""
+
+
+class Polls(Protocol):
+    """Connectors with Capability.POLLING (and webhook systems, for the reconciler)."""
+
+    def changes_since(self, since: datetime) -> list[Event]:
+        """Tickets updated at or after `since`, as TICKET_UPDATED events.
+
+        Each event has `occurred_at` = the ticket's updated_at (UTC) and
+        `delivery_id` = f"poll:{id}:{updated_at isoformat}", so the poller's overlap window
+        dedupes naturally. Must terminate (page until older than `since` or the end).
+        """
+
+
+class FetchesAttachments(Protocol):
+    """Connectors with Capability.ATTACHMENTS."""
+
+    def fetch_attachment(self, attachment: Attachment, dest: BinaryIO, max_bytes: int) -> int:
+        """Stream the file into `dest` in chunks; return bytes written.
+
+        Raises PermanentError (status 413) when the file is larger than `max_bytes`, without
+        reading the rest. Credentials are only sent to the system's own host.
+        """
 
 
 class FindsCreated(Protocol):
