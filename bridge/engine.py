@@ -9,41 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from bridge.context import Decision, RouteContext
 from bridge.errors import PermanentError, RetryableError
-from bridge.mapping import RouteMapping
 from bridge.models import Event, NewComment, SystemRef, Ticket, TicketChanges, TicketDraft
-from bridge.protocol import Capability, Connector, FindsCreated, is_bridge_actor
+from bridge.protocol import Capability, FindsCreated, is_bridge_actor
 from bridge.rules import GateResult, check_required, is_technical, map_priority, render
-from bridge.store import Claim, LinkRecord, SyncStore
-
-
-@dataclass(frozen=True)
-class RouteContext:
-    """Everything one decision needs, passed in so tests can hand over fakes."""
-
-    name: str
-    mapping: RouteMapping
-    language: str
-    first: Connector
-    second: Connector
-    store: SyncStore
-    claim_timeout: float = 900.0
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the engine decided for one ticket, recorded in the sync log and the job result."""
-
-    action: str
-    reason: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "reason": self.reason, **self.details}
+from bridge.store import Claim, LinkRecord
+from bridge.writes import UNSURE, post_once
 
 
 def handle_first_level(
@@ -87,45 +62,6 @@ def _missing_text(ctx: RouteContext, gate: GateResult) -> str:
     return render(texts.missing_data, {"missing": "\n".join(lines)})
 
 
-UNSURE = "?"  # prefix of a stored marker whose write may or may not have happened
-
-
-def _normalised(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _posted_by_bridge(connector: Connector, ticket_id: str, body: str) -> str | None:
-    """Id of a comment the bridge already wrote with this text (after an unanswered write)."""
-    wanted = _normalised(body)
-    for comment in connector.list_comments(ticket_id):
-        if is_bridge_actor(connector.settings, comment.author_id) and (
-            _normalised(comment.body) == wanted
-        ):
-            return comment.id
-    return None
-
-
-def _post_once(
-    connector: Connector, ticket_id: str, comment: NewComment, unsure: bool
-) -> tuple[str | None, bool]:
-    """Post a comment; returns (id, maybe_applied_failure).
-
-    When an earlier attempt may have been applied (`unsure`), look for it before posting again.
-    A failure that may have been applied is reported instead of raised, so the caller can mark
-    its state as unsure before raising.
-    """
-    if unsure:
-        found = _posted_by_bridge(connector, ticket_id, comment.body)
-        if found is not None:
-            return found, False
-    try:
-        return connector.add_comment(ticket_id, comment), False
-    except RetryableError as exc:
-        if exc.maybe_applied:
-            return None, True
-        raise
-
-
 def _request_missing(
     ctx: RouteContext, ref: SystemRef, ticket: Ticket, gate: GateResult
 ) -> Decision:
@@ -141,7 +77,7 @@ def _request_missing(
         return decision
     request = NewComment(_missing_text(ctx, gate), public=ctx.mapping.missing_public)
     try:
-        comment_id, unanswered = _post_once(
+        comment_id, unanswered = post_once(
             ctx.first, ref.id, request, unsure=previous == UNSURE + fingerprint
         )
     except Exception:
@@ -297,7 +233,7 @@ def _finish_escalation(ctx: RouteContext, ref: SystemRef, link: LinkRecord) -> D
                 "target_url": link.second_url,
             },
         )
-        note_id, unanswered = _post_once(
+        note_id, unanswered = post_once(
             ctx.first, ref.id, NewComment(note, public=False), unsure=link.note_id == UNSURE
         )
         if unanswered:

@@ -17,7 +17,8 @@ from rq import get_current_job
 from rq.job import Job
 
 from bridge.config import Config, Route, load_config
-from bridge.engine import RouteContext, handle_first_level
+from bridge.context import RouteContext
+from bridge.engine import handle_first_level
 from bridge.errors import BridgeError, ConfigError, PermanentError, RateLimited, RetryableError
 from bridge.models import Event, EventKind, SystemRef
 from bridge.protocol import Connector

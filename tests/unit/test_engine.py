@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from bridge.engine import RouteContext, handle_first_level
+from bridge.context import RouteContext
+from bridge.engine import handle_first_level
 from bridge.errors import PermanentError, RetryableError
 from bridge.models import Event, EventKind, SystemRef
 from bridge.protocol import Capability

@@ -1,0 +1,35 @@
+"""What one sync decision works with, and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.mapping import RouteMapping
+from bridge.protocol import Connector
+from bridge.store import SyncStore
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    """Everything one decision needs, passed in so tests can hand over fakes."""
+
+    name: str
+    mapping: RouteMapping
+    language: str
+    first: Connector
+    second: Connector
+    store: SyncStore
+    claim_timeout: float = 900.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the engine decided for one ticket, recorded in the sync log and the job result."""
+
+    action: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "reason": self.reason, **self.details}
