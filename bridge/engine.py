@@ -18,22 +18,36 @@ from bridge.models import Event, NewComment, SystemRef, Ticket, TicketChanges, T
 from bridge.protocol import Capability, FindsCreated, is_bridge_actor
 from bridge.rules import GateResult, check_required, is_technical, map_priority, render
 from bridge.store import Claim, LinkRecord
+from bridge.sync import start_pair, sync_pair
 from bridge.writes import UNSURE, post_once
 
 
 def handle_first_level(
     ctx: RouteContext, ticket_id: str, event: Event | None = None, run_id: str = ""
 ) -> Decision:
-    """Bring one first-level ticket to where its route says it should be."""
+    """Bring one first-level ticket (and, once linked, its pair) to where the route says.
+
+    `event` may come from either side of the route; an event caused by the bridge's own user
+    on that side is dropped (echo). Everything else re-reads the tickets, so the event is only
+    a hint.
+    """
     ref = SystemRef(ctx.first.settings.name, ticket_id)
-    if event is not None and is_bridge_actor(ctx.first.settings, event.actor_id):
-        decision = Decision("ignored_own_write", "the event was caused by the bridge's own user")
-        ctx.store.log(ref, decision.action, {"route": ctx.name, "reason": decision.reason})
-        return decision
+    if event is not None:
+        source = ctx.second if event.ref.system == ctx.second.settings.name else ctx.first
+        if is_bridge_actor(source.settings, event.actor_id):
+            decision = Decision(
+                "ignored_own_write", "the event was caused by the bridge's own user"
+            )
+            ctx.store.log(ref, decision.action, {"route": ctx.name, "reason": decision.reason})
+            return decision
 
     link = ctx.store.get_link(ctx.name, ticket_id)
     if link is not None:
-        return _finish_escalation(ctx, ref, link)
+        finished = _finish_escalation(ctx, ref, link)
+        synced = sync_pair(ctx, link)
+        if finished.action == "already_escalated":
+            return synced
+        return Decision(finished.action, finished.reason, {**finished.details, **synced.details})
 
     ticket = ctx.first.get_ticket(ticket_id)
     verdict = is_technical(ticket, ctx.mapping)
@@ -210,6 +224,9 @@ def _link(
 def _finish_escalation(ctx: RouteContext, ref: SystemRef, link: LinkRecord) -> Decision:
     """Write the link into the first-level ticket and post the link note, each once."""
     details: dict[str, Any] = {"second": str(link.second), "url": link.second_url}
+    if not link.history_marked:
+        start_pair(ctx, link)
+        ctx.store.update_link(ctx.name, ref.id, history_marked=True)
     if not link.first_marked:
         value = render(
             ctx.mapping.link_format, {"system": link.second.system, "id": link.second.id}

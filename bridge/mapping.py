@@ -109,11 +109,42 @@ class MissingDataSchema(Schema):
     status = fields.String(load_default="pending", allow_none=True)
 
 
+VISIBILITY = ("public", "internal", "skip")
+
+
+class CommentFlowSchema(Schema):
+    """Where a comment of each visibility goes on the other side (or `skip`)."""
+
+    public = fields.String(load_default="public", validate=validate.OneOf(VISIBILITY))
+    internal = fields.String(load_default="internal", validate=validate.OneOf(VISIBILITY))
+
+
+class DirectionMapsSchema(Schema):
+    to_second = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    to_first = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+
+
+class SyncSchema(Schema):
+    comments_to_second = fields.Nested(
+        CommentFlowSchema, load_default=lambda: {"public": "public", "internal": "internal"}
+    )
+    comments_to_first = fields.Nested(
+        CommentFlowSchema, load_default=lambda: {"public": "public", "internal": "skip"}
+    )
+    status = fields.Nested(
+        DirectionMapsSchema, load_default=lambda: {"to_second": {}, "to_first": {}}
+    )
+    priority = fields.Nested(
+        DirectionMapsSchema, load_default=lambda: {"to_second": {}, "to_first": {}}
+    )
+
+
 class MessagesSchema(Schema):
     missing_data = fields.String(required=True)
     link_note = fields.String(required=True)
     description = fields.String(required=True)
     summary = fields.String(load_default="{subject}")
+    comment_header = fields.String(load_default="{author} ({system}):")
     labels = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
     @validates_schema
@@ -136,6 +167,7 @@ class MappingSchema(Schema):
     missing_data = fields.Nested(
         MissingDataSchema, load_default=lambda: {"public": False, "status": "pending"}
     )
+    sync = fields.Nested(SyncSchema, load_default=lambda: SyncSchema().load({}))
     messages = fields.Dict(
         keys=fields.String(validate=validate.OneOf(LANGUAGES)),
         values=fields.Nested(MessagesSchema),
@@ -174,6 +206,23 @@ class Messages:
     description: str
     summary: str
     labels: Mapping[str, str]
+    comment_header: str = "{author} ({system}):"
+
+
+@dataclass(frozen=True)
+class SyncRules:
+    """Two-way sync after escalation. Maps are keyed by the source side's lower-case names."""
+
+    comments_to_second: Mapping[str, str] = field(
+        default_factory=lambda: {"public": "public", "internal": "internal"}
+    )
+    comments_to_first: Mapping[str, str] = field(
+        default_factory=lambda: {"public": "public", "internal": "skip"}
+    )
+    status_to_second: Mapping[str, str] = field(default_factory=dict)
+    status_to_first: Mapping[str, str] = field(default_factory=dict)
+    priority_to_second: Mapping[str, str] = field(default_factory=dict)
+    priority_to_first: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -193,6 +242,7 @@ class RouteMapping:
     missing_public: bool
     missing_status: str | None
     messages: Mapping[str, Messages] = field(default_factory=dict)
+    sync: SyncRules = field(default_factory=SyncRules)
 
     def texts(self, language: str) -> Messages:
         """The route's language, falling back to any shipped one."""
@@ -244,4 +294,16 @@ def load_mapping(path: Path, env: Mapping[str, str] | None = None) -> RouteMappi
         missing_public=m["missing_data"]["public"],
         missing_status=m["missing_data"]["status"],
         messages={lang: Messages(**msgs) for lang, msgs in m["messages"].items()},
+        sync=SyncRules(
+            comments_to_second=m["sync"]["comments_to_second"],
+            comments_to_first=m["sync"]["comments_to_first"],
+            status_to_second=_lower_keys(m["sync"]["status"]["to_second"]),
+            status_to_first=_lower_keys(m["sync"]["status"]["to_first"]),
+            priority_to_second=_lower_keys(m["sync"]["priority"]["to_second"]),
+            priority_to_first=_lower_keys(m["sync"]["priority"]["to_first"]),
+        ),
     )
+
+
+def _lower_keys(values: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in values.items()}

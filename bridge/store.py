@@ -32,6 +32,7 @@ class LinkRecord:
     created_at: str
     first_marked: bool = False
     note_id: str | None = None
+    history_marked: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,16 @@ class SyncStore(Protocol):
     def restore_missing_request(self, route: str, first_id: str, previous: str | None) -> None: ...
 
     def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None: ...
+
+    def pair_state(self, route: str, first_id: str) -> dict[str, str]:
+        """Status/priority of both sides as last seen or written by the bridge ({} if new)."""
+
+    def set_pair_state(self, route: str, first_id: str, state: Mapping[str, str]) -> None: ...
+
+    def comment_marks(self, route: str, first_id: str) -> dict[str, str]:
+        """Source comment key ("<system>:<id>") -> the copy's key, UNSURE, "skip" or "before"."""
+
+    def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None: ...
 
 
 def _text(value: Any) -> str:
@@ -104,6 +115,7 @@ class RedisStore:
             created_at=d.get("created_at", ""),
             first_marked=d.get("first_marked") == "1",
             note_id=d.get("note_id") or None,
+            history_marked=d.get("history_marked") == "1",
         )
 
     def save_link(self, link: LinkRecord) -> None:
@@ -118,6 +130,7 @@ class RedisStore:
                 "created_at": link.created_at,
                 "first_marked": "1" if link.first_marked else "0",
                 "note_id": link.note_id or "",
+                "history_marked": "1" if link.history_marked else "0",
             },
         )
         pipe.set(
@@ -167,6 +180,23 @@ class RedisStore:
             self.redis.delete(key)
         else:
             self.redis.set(key, previous)
+
+    # pair sync state ------------------------------------------------------------------------
+    def pair_state(self, route: str, first_id: str) -> dict[str, str]:
+        raw = self.redis.hgetall(f"{PREFIX}:state:{route}:{first_id}")
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def set_pair_state(self, route: str, first_id: str, state: Mapping[str, str]) -> None:
+        if state:
+            values: dict[Any, Any] = dict(state)
+            self.redis.hset(f"{PREFIX}:state:{route}:{first_id}", mapping=values)
+
+    def comment_marks(self, route: str, first_id: str) -> dict[str, str]:
+        raw = self.redis.hgetall(f"{PREFIX}:comments:{route}:{first_id}")
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None:
+        self.redis.hset(f"{PREFIX}:comments:{route}:{first_id}", key, value)
 
     # sync log -------------------------------------------------------------------------------
     def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:

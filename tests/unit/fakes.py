@@ -10,11 +10,21 @@ import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from bridge.errors import PermanentError, RetryableError
-from bridge.models import Comment, Event, NewComment, SystemRef, Ticket, TicketChanges, TicketDraft
+from bridge.models import (
+    Attachment,
+    Comment,
+    Event,
+    NewComment,
+    SystemRef,
+    Ticket,
+    TicketChanges,
+    TicketDraft,
+)
 from bridge.protocol import Capability, SystemSettings
 from bridge.store import Claim, LinkRecord
 
@@ -25,6 +35,20 @@ class MemoryStore:
         self.claims: dict[tuple[str, str], Claim] = {}
         self.asked: dict[tuple[str, str], str] = {}
         self.entries: list[tuple[SystemRef, str, dict[str, Any]]] = []
+        self.states: dict[tuple[str, str], dict[str, str]] = {}
+        self.marks: dict[tuple[str, str], dict[str, str]] = {}
+
+    def pair_state(self, route: str, first_id: str) -> dict[str, str]:
+        return dict(self.states.get((route, first_id), {}))
+
+    def set_pair_state(self, route: str, first_id: str, state: Mapping[str, str]) -> None:
+        self.states.setdefault((route, first_id), {}).update(state)
+
+    def comment_marks(self, route: str, first_id: str) -> dict[str, str]:
+        return dict(self.marks.get((route, first_id), {}))
+
+    def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None:
+        self.marks.setdefault((route, first_id), {})[key] = value
 
     def get_link(self, route: str, first_id: str) -> LinkRecord | None:
         return self.links.get((route, first_id))
@@ -82,6 +106,9 @@ class FakeConnector:
     # ... and writes whose answer is lost before the server did anything.
     timeout_before: set[str] = field(default_factory=set)
     capabilities: frozenset[Capability] = frozenset()
+    files: dict[str, bytes] = field(default_factory=dict)
+    uploaded: list[tuple[str, bytes]] = field(default_factory=list)
+    clock: float = 1_000_000.0
 
     def __post_init__(self) -> None:
         self.settings = SystemSettings(
@@ -101,6 +128,31 @@ class FakeConnector:
         if op in self.applied_then_timeout:
             self.applied_then_timeout.discard(op)
             raise RetryableError(f"{op}: read timeout", maybe_applied=True)
+
+    def fetch_attachment(self, attachment: Attachment, dest: BinaryIO, max_bytes: int) -> int:
+        data = self.files[attachment.id or ""]
+        if len(data) > max_bytes:
+            raise PermanentError("too large", 413)
+        dest.write(data)
+        return len(data)
+
+    def say(self, ticket_id: str, author: str, body: str, public: bool = True,
+            files: tuple[Attachment, ...] = ()) -> Comment:  # fmt: skip
+        """Someone (not the bridge) comments on this side."""
+        self.clock += 1
+        comment = Comment(
+            str(next(self._ids)), body, public, author_id=author, author_name=f"User {author}",
+            created_at=datetime.fromtimestamp(self.clock, UTC), attachments=files,
+        )  # fmt: skip
+        self.comments.setdefault(ticket_id, []).append(comment)
+        return comment
+
+    def set(self, ticket_id: str, **changes: Any) -> None:
+        """Someone (not the bridge) changes status/priority on this side."""
+        self.clock += 1
+        self.tickets[ticket_id] = replace(
+            self.tickets[ticket_id], updated_at=datetime.fromtimestamp(self.clock, UTC), **changes
+        )
 
     def find_created(self, source_url: str, since: datetime) -> Ticket | None:
         for t in self.tickets.values():
@@ -133,8 +185,10 @@ class FakeConnector:
     def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
         self._maybe_fail("update")
         t = self.tickets[ticket_id]
+        self.clock += 1
         t = replace(
             t,
+            updated_at=datetime.fromtimestamp(self.clock, UTC),
             status=changes.status or t.status,
             priority=changes.priority or t.priority,
             external_id=changes.external_id or t.external_id,
@@ -147,9 +201,18 @@ class FakeConnector:
     def add_comment(self, ticket_id: str, comment: NewComment) -> str:
         self._maybe_fail("comment")
         cid = str(next(self._ids))
-        self.comments.setdefault(ticket_id, []).append(
-            Comment(cid, comment.body, comment.public, author_id=self.bridge_user)
+        self.clock += 1
+        stored = tuple(
+            Attachment(a.filename, size=a.size, id=f"{cid}-{i}")
+            for i, a in enumerate(comment.attachments)
         )
+        for a in comment.attachments:
+            assert a.path is not None
+            self.uploaded.append((a.filename, Path(a.path).read_bytes()))
+        self.comments.setdefault(ticket_id, []).append(
+            Comment(cid, comment.body, comment.public, author_id=self.bridge_user,
+                    created_at=datetime.fromtimestamp(self.clock, UTC), attachments=stored)
+        )  # fmt: skip
         self.writes.append(("comment", comment))
         self._maybe_lose_answer("comment")
         return cid

@@ -111,7 +111,7 @@ def test_escalated_ticket_is_never_created_twice() -> None:
     first.tickets["1"] = ticket("1")
     handle_first_level(ctx, "1")
     again = handle_first_level(ctx, "1")
-    assert again.action == "already_escalated"
+    assert again.action == "in_sync"
     assert [w for w in second.writes if w[0] == "create"] and len(second.writes) == 1
     assert len(first.comments["1"]) == 1
 

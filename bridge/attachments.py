@@ -1,0 +1,94 @@
+"""Carry a comment's files from one system to the other, streamed through temporary files.
+
+A file that cannot be copied (too large for the target, refused, or a system without file
+support) is never dropped silently: the caller names it in the copied comment with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from typing import BinaryIO, cast
+
+from bridge.errors import PermanentError, RetryableError
+from bridge.models import Attachment
+from bridge.protocol import Capability, Connector, FetchesAttachments
+
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024  # MantisBT's default max_file_size: the strictest we meet
+
+
+def max_bytes_for(connector: Connector) -> int:
+    """The target's limit: `options.max_attachment_bytes`, else the connector's own default."""
+    configured = connector.settings.options.get("max_attachment_bytes")
+    if configured:
+        return int(configured)
+    return int(getattr(connector, "max_attachment_bytes", DEFAULT_MAX_BYTES))
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def carry_attachments(
+    src: Connector, dst: Connector, attachments: Iterable[Attachment]
+) -> tuple[tuple[Attachment, ...], list[str]]:
+    """Fetch each file into a temp file; return (files ready to upload, reasons for the rest).
+
+    The caller deletes the temp files (Attachment.path) after the upload.
+    """
+    ready: list[Attachment] = []
+    notes: list[str] = []
+    items = list(attachments)
+    if not items:
+        return (), []
+    if Capability.ATTACHMENTS not in src.capabilities or Capability.ATTACHMENTS not in (
+        dst.capabilities
+    ):
+        return (), [
+            f"File {a.filename} was not copied: {src.settings.name} -> {dst.settings.name} "
+            f"cannot transfer files."
+            for a in items
+        ]
+    limit = max_bytes_for(dst)
+    fetcher = cast(FetchesAttachments, src)
+    try:
+        for att in items:
+            if att.size is not None and att.size > limit:
+                notes.append(
+                    f"File {att.filename} ({_size(att.size)}) was not copied: larger than the "
+                    f"{_size(limit)} {dst.settings.name} accepts."
+                )
+                continue
+            handle = tempfile.NamedTemporaryFile(prefix="bridge-", delete=False)  # noqa: SIM115
+            try:
+                with handle:
+                    written = fetcher.fetch_attachment(att, cast(BinaryIO, handle), limit)
+            except PermanentError as exc:
+                os.unlink(handle.name)
+                if exc.status == 413:
+                    notes.append(
+                        f"File {att.filename} was not copied: larger than the {_size(limit)} "
+                        f"{dst.settings.name} accepts."
+                    )
+                else:
+                    notes.append(f"File {att.filename} was not copied: {exc}")
+                continue
+            except BaseException:
+                os.unlink(handle.name)
+                raise
+            ready.append(
+                Attachment(
+                    filename=att.filename,
+                    content_type=att.content_type,
+                    size=written,
+                    path=handle.name,
+                )
+            )
+    except RetryableError:
+        for f in ready:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f.path or "")
+        raise
+    return tuple(ready), notes

@@ -1,0 +1,228 @@
+"""Two-way sync of a linked pair: comments, status and priority, both directions.
+
+An event only says "this pair changed". The job re-reads both tickets and applies everything
+still pending, in source order, so a late, repeated or reordered event converges on the same
+result. Echo is impossible by construction: comments written by the bridge are skipped, and a
+status or priority is only copied when it differs from what the bridge last saw or wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.attachments import carry_attachments
+from bridge.context import Decision, RouteContext
+from bridge.errors import RetryableError
+from bridge.models import Comment, NewComment, Ticket, TicketChanges
+from bridge.protocol import Connector, is_bridge_actor
+from bridge.rules import render
+from bridge.store import LinkRecord
+from bridge.writes import UNSURE, post_once
+
+SKIP = "skip"
+BEFORE = "before"  # existed before the escalation: context, not conversation
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Direction:
+    """One way of the pair: from `src` to `dst`."""
+
+    name: str
+    src: Connector
+    src_id: str
+    dst: Connector
+    dst_id: str
+    flow: dict[str, str]
+
+
+def directions(ctx: RouteContext, link: LinkRecord) -> tuple[Direction, Direction]:
+    rules = ctx.mapping.sync
+    return (
+        Direction("to_second", ctx.first, link.first.id, ctx.second, link.second.id,
+                  dict(rules.comments_to_second)),
+        Direction("to_first", ctx.second, link.second.id, ctx.first, link.first.id,
+                  dict(rules.comments_to_first)),
+    )  # fmt: skip
+
+
+def comment_key(connector: Connector, comment_id: str) -> str:
+    return f"{connector.settings.name}:{comment_id}"
+
+
+def start_pair(ctx: RouteContext, link: LinkRecord) -> None:
+    """At link time: what is on either ticket now is history, not something to copy, and the
+    current status and priority are the baseline later changes are measured against."""
+    for direction in directions(ctx, link):
+        for comment in direction.src.list_comments(direction.src_id):
+            ctx.store.mark_comment(
+                ctx.name, link.first.id, comment_key(direction.src, comment.id), BEFORE
+            )
+    ctx.store.set_pair_state(
+        ctx.name,
+        link.first.id,
+        _seen(ctx.first.get_ticket(link.first.id), ctx.second.get_ticket(link.second.id)),
+    )
+
+
+def _seen(first: Ticket, second: Ticket) -> dict[str, str]:
+    return {
+        "first_status": first.status or "",
+        "second_status": second.status or "",
+        "first_priority": first.priority or "",
+        "second_priority": second.priority or "",
+    }
+
+
+def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
+    """Bring both tickets of a link up to date with each other."""
+    copied: list[str] = []
+    for direction in directions(ctx, link):
+        copied.extend(_sync_comments(ctx, link, direction))
+    first = ctx.first.get_ticket(link.first.id)
+    second = ctx.second.get_ticket(link.second.id)
+    changed = _converge_fields(ctx, link, first, second)
+    details: dict[str, Any] = {"second": str(link.second)}
+    if copied:
+        details["comments"] = copied
+    if changed:
+        details["changes"] = changed
+    action = "synced" if copied or changed else "in_sync"
+    ctx.store.log(link.first, action, {"route": ctx.name, **details})
+    return Decision(action, f"pair {link.first} <-> {link.second}", details)
+
+
+def _order(comment: Comment) -> tuple[datetime, int, str]:
+    numeric = int(comment.id) if comment.id.isdigit() else 0
+    return (comment.created_at or _EPOCH, numeric, comment.id)
+
+
+def _sync_comments(ctx: RouteContext, link: LinkRecord, d: Direction) -> list[str]:
+    marks = ctx.store.comment_marks(ctx.name, link.first.id)
+    own_copies = set(marks.values())  # keys of comments the bridge wrote, on either side
+    copied: list[str] = []
+    for comment in sorted(d.src.list_comments(d.src_id), key=_order):
+        key = comment_key(d.src, comment.id)
+        mark = marks.get(key)
+        if mark is not None and mark != UNSURE:
+            continue
+        if is_bridge_actor(d.src.settings, comment.author_id) or key in own_copies:
+            continue  # the bridge's own write (echo)
+        visibility = d.flow.get("public" if comment.public else "internal", SKIP)
+        if visibility == SKIP:
+            ctx.store.mark_comment(ctx.name, link.first.id, key, SKIP)
+            continue
+        body = _copy_text(ctx, d, comment)
+        files, notes = carry_attachments(d.src, d.dst, comment.attachments)
+        if notes:
+            body = body + "\n\n" + "\n".join(notes)
+        new = NewComment(body, public=visibility == "public", attachments=files)
+        try:
+            copy_id, unanswered = post_once(d.dst, d.dst_id, new, unsure=mark == UNSURE)
+        finally:
+            for f in files:
+                _remove(f.path)
+        if unanswered:
+            ctx.store.mark_comment(ctx.name, link.first.id, key, UNSURE)
+            raise RetryableError(f"copying comment {key} got no answer; will verify")
+        assert copy_id is not None
+        copy_key = comment_key(d.dst, copy_id)
+        ctx.store.mark_comment(ctx.name, link.first.id, key, copy_key)
+        own_copies.add(copy_key)
+        ctx.store.log(
+            link.first,
+            "comment_copied",
+            {"route": ctx.name, "from": key, "to": copy_key,
+             "public": new.public, "attachments": len(files), "not_copied": len(notes)},
+        )  # fmt: skip
+        copied.append(key)
+    return copied
+
+
+def _copy_text(ctx: RouteContext, d: Direction, comment: Comment) -> str:
+    texts = ctx.mapping.texts(ctx.language)
+    header = render(
+        texts.comment_header,
+        {"author": comment.author_name or comment.author_id or "?", "system": d.src.settings.name},
+    )
+    return f"{header}\n\n{comment.body}"
+
+
+def _remove(path: str | None) -> None:
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _newer(a: Ticket, b: Ticket) -> bool:
+    """Whether `a` was updated after `b` (unknown times lose)."""
+    return (a.updated_at or _EPOCH) > (b.updated_at or _EPOCH)
+
+
+def _converge_fields(
+    ctx: RouteContext, link: LinkRecord, first: Ticket, second: Ticket
+) -> dict[str, str]:
+    """Copy status and priority to the side that did not change them since the last sync.
+
+    The stored state holds, per attribute, the pair of values last seen in step. An attribute's
+    new state is saved only after its copy was written, so a failed write is redone by the
+    retry instead of being forgotten.
+    """
+    rules = ctx.mapping.sync
+    state = ctx.store.pair_state(ctx.name, link.first.id)
+    seen = _seen(first, second)
+    if not state:
+        ctx.store.set_pair_state(ctx.name, link.first.id, seen)
+        return {}
+    # side -> {attr: wanted}; attrs whose state can be saved without a write
+    writes: dict[str, dict[str, str]] = {"first": {}, "second": {}}
+    settled: dict[str, str] = {}
+    for attr, map_to_second, map_to_first in (
+        ("status", rules.status_to_second, rules.status_to_first),
+        ("priority", rules.priority_to_second, rules.priority_to_first),
+    ):
+        f_now, s_now = seen[f"first_{attr}"], seen[f"second_{attr}"]
+        f_moved = f_now != state.get(f"first_{attr}", f_now)
+        s_moved = s_now != state.get(f"second_{attr}", s_now)
+        if f_moved and s_moved:
+            # Both sides changed since the last sync: the newer change wins.
+            f_moved = _newer(first, second)
+            s_moved = not f_moved
+        wanted = None
+        if s_moved:
+            wanted = map_to_first.get(s_now.lower())
+            if wanted and wanted != f_now:
+                writes["first"][attr] = wanted
+                continue
+        elif f_moved:
+            wanted = map_to_second.get(f_now.lower())
+            if wanted and wanted != s_now:
+                writes["second"][attr] = wanted
+                continue
+        settled[f"first_{attr}"], settled[f"second_{attr}"] = f_now, s_now
+    if settled:
+        ctx.store.set_pair_state(ctx.name, link.first.id, settled)
+    changed: dict[str, str] = {}
+    for side, connector, ticket_id in (
+        ("first", ctx.first, link.first.id),
+        ("second", ctx.second, link.second.id),
+    ):
+        wanted_here = writes[side]
+        if not wanted_here:
+            continue
+        connector.update_ticket(
+            ticket_id,
+            TicketChanges(status=wanted_here.get("status"), priority=wanted_here.get("priority")),
+        )
+        other = "second" if side == "first" else "first"
+        done: dict[str, str] = {}
+        for attr, value in wanted_here.items():
+            done[f"{side}_{attr}"] = value
+            done[f"{other}_{attr}"] = seen[f"{other}_{attr}"]
+            changed[f"{side}_{attr}"] = value
+        ctx.store.set_pair_state(ctx.name, link.first.id, done)
+    return changed
