@@ -77,6 +77,23 @@ def worker(config_path: str | None, burst: bool, simple: bool) -> None:
 
 @main.command()
 @click.option("--config", "config_path", help=CONFIG_HELP)
+def cron(config_path: str | None) -> None:
+    """Enqueue the polls of systems without webhooks and the reconciler sweeps (RQ cron)."""
+    from bridge.cron import BridgeCronScheduler, schedule_polls
+    from bridge.redis_runtime import connect
+
+    config = _load(config_path)
+    url = _redis_url(config)
+    if not url:
+        raise click.ClickException("no redis_url configured (use `bridge run` for embedded Redis)")
+    scheduler = BridgeCronScheduler(connection=connect(url), name=f"bridge-cron-{os.getpid()}")
+    for system, every in schedule_polls(scheduler, config):
+        click.echo(f"poll {system} every {every} s")
+    scheduler.start()
+
+
+@main.command()
+@click.option("--config", "config_path", help=CONFIG_HELP)
 @click.option("--host", default=None, help="Listen address (default: web.host).")
 @click.option("--port", type=int, default=None, help="Port (default: web.port).")
 def web(config_path: str | None, host: str | None, port: int | None) -> None:
@@ -95,7 +112,7 @@ def web(config_path: str | None, host: str | None, port: int | None) -> None:
 @main.command()
 @click.option("--config", "config_path", help=CONFIG_HELP)
 def run(config_path: str | None) -> None:
-    """Web and worker together on one machine; starts embedded Redis if none is configured."""
+    """Web, worker and cron on one machine; starts embedded Redis if none is configured."""
     from werkzeug.serving import make_server
 
     from bridge.redis_runtime import EmbeddedRedis, connect
@@ -109,9 +126,12 @@ def run(config_path: str | None) -> None:
         url = embedded.start()
         click.echo(f"embedded Redis at {url}, data in {embedded.data_dir}")
     env = {**os.environ, "BRIDGE_REDIS_URL": url, "BRIDGE_CONFIG": str(config.path.resolve())}
-    worker_proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "worker", "--config", str(config.path)], env=env
-    )
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", role, "--config", str(config.path)], env=env
+        )
+        for role in ("worker", "cron")
+    ]
     server = make_server(
         config.web_host, config.web_port, create_app(config, connect(url)), threaded=True
     )
@@ -127,8 +147,13 @@ def run(config_path: str | None) -> None:
         pass
     finally:
         server.server_close()
-        worker_proc.terminate()
-        worker_proc.wait(timeout=15)
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
         if embedded:
             embedded.stop()
 

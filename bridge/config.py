@@ -20,7 +20,7 @@ from bridge.mapping import RouteMapping, load_mapping
 from bridge.protocol import SystemSettings
 from bridge.yamlfile import interpolate_env, load_located, validation_error
 
-SYSTEM_TYPES = ("zendesk", "mantis")
+SYSTEM_TYPES = ("zendesk", "mantis", "zammad")
 NAME = validate.Regexp(r"^[a-z0-9][a-z0-9_-]*$", error="use lower-case letters, digits, - and _")
 
 
@@ -45,6 +45,11 @@ class SystemSchema(Schema):
         if data.get("type") == "mantis" and "token" not in auth:
             raise ValidationError(
                 "mantis needs auth.token (an API token of the bridge user)", "auth"
+            )
+        if data.get("type") == "zammad" and not ("token" in auth or "oauth_token" in auth):
+            raise ValidationError(
+                "zammad needs auth.token (an access token of the bridge user) or auth.oauth_token",
+                "auth",
             )
 
 
@@ -114,6 +119,9 @@ class Config:
 
     def routes_from(self, system: str) -> list[Route]:
         return [r for r in self.routes if r.first == system]
+
+    def routes_to(self, system: str) -> list[Route]:
+        return [r for r in self.routes if r.second == system]
 
     def route(self, name: str) -> Route:
         for r in self.routes:

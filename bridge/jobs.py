@@ -21,6 +21,7 @@ from bridge.context import RouteContext
 from bridge.engine import handle_first_level
 from bridge.errors import BridgeError, ConfigError, PermanentError, RateLimited, RetryableError
 from bridge.models import Event, EventKind, SystemRef
+from bridge.polling import poll_once
 from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, event_from_dict, get_queue
 from bridge.registry import build_connector
@@ -72,6 +73,19 @@ def _park(job: Job, store: RedisStore, ref: SystemRef, exc: BridgeError) -> None
     store.log(ref, "parked", {"job": job.id, "reason": str(exc)})
 
 
+def poll_system(system: str) -> Any:
+    """Cron: read what changed on a system since the last poll and queue the syncs."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("poll_system must run inside an RQ worker")
+    rt = runtime()
+    connector = rt.connectors.get(system)
+    if connector is None:
+        raise ConfigError(f"poll for unknown system {system!r}")
+    queue = get_queue(job.connection, rt.config)
+    return poll_once(system, connector, rt.config, job.connection, queue).as_dict()
+
+
 def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | None = None) -> Any:
     """A first-level ticket changed: bring its route up to date."""
     job = get_current_job()
@@ -92,6 +106,7 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
             route,
             event_from_dict(event) or Event(ref, EventKind.OTHER),
             delay_seconds=exc.retry_after,
+            first_id=ticket_id,
         )
         store.log(
             ref,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from rq.serializers import JSONSerializer
 
 from bridge.config import Config, Route
 from bridge.models import Event, EventKind, SystemRef
+from bridge.store import RedisStore
 
 SYNC_FIRST_LEVEL = "bridge.jobs.sync_first_level"
 
@@ -65,25 +67,72 @@ def enqueue_sync(
     event: Event,
     job_id: str | None = None,
     delay_seconds: float = 0,
+    first_id: str | None = None,
 ) -> Job:
-    """Queue one sync of the event's ticket on a route."""
+    """Queue one sync of a first-level ticket (the event's, unless `first_id` is given)."""
+    first_id = first_id or event.ref.id
     meta = {
         "route": route.name,
-        "system": event.ref.system,
-        "ticket": event.ref.id,
+        "system": route.first,
+        "ticket": first_id,
+        "event_from": str(event.ref),
         "received_at": datetime.now(UTC).isoformat(),
     }
     options: dict[str, Any] = {
-        "args": (route.name, event.ref.id, event_to_dict(event)),
+        "args": (route.name, first_id, event_to_dict(event)),
         "job_id": job_id,
         "retry": Retry(max=len(config.retry_intervals), interval=list(config.retry_intervals)),
-        "rate_limit": RateLimit(key=pair_key(route.name, event.ref.id), concurrency=1),
+        "rate_limit": RateLimit(key=pair_key(route.name, first_id), concurrency=1),
         "job_timeout": config.job_timeout,
         "result_ttl": 24 * 3600,
         "failure_ttl": 30 * 24 * 3600,
         "meta": meta,
-        "description": f"sync {event.ref} on route {route.name}",
+        "description": f"sync {route.first}#{first_id} on route {route.name} ({event.ref})",
     }
     if delay_seconds > 0:
         return queue.enqueue_in(timedelta(seconds=delay_seconds), SYNC_FIRST_LEVEL, **options)
     return queue.enqueue(SYNC_FIRST_LEVEL, **options)
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    jobs: tuple[str, ...] = ()
+    duplicate: bool = False
+    unlinked: bool = False  # a second-level ticket the bridge did not create: nothing to do
+
+
+def dispatch_event(
+    event: Event, config: Config, store: RedisStore, queue: Queue, delivery_key: str
+) -> Dispatched:
+    """Dedupe one event and queue a sync for every route it concerns.
+
+    First-level events sync (or escalate) their own ticket; second-level events sync the
+    first-level ticket they are linked to. The dedupe key is released if queueing fails, so the
+    sender's (or the next poll's) retry is not mistaken for a duplicate.
+    """
+    system = event.ref.system
+    targets: list[tuple[Route, str]] = [(r, event.ref.id) for r in config.routes_from(system)]
+    for route in config.routes_to(system):
+        first_id = store.first_for_second(route.name, system, event.ref.id)
+        if first_id is not None:
+            targets.append((route, first_id))
+    if not targets:
+        return Dispatched(unlinked=True)
+    if not store.first_delivery(system, delivery_key, config.dedupe_ttl):
+        return Dispatched(duplicate=True)
+    try:
+        jobs = tuple(
+            enqueue_sync(
+                queue,
+                config,
+                route,
+                event,
+                first_id=first_id,
+                job_id=job_id_for(route.name, system, delivery_key),
+            ).id
+            for route, first_id in targets
+        )
+    except Exception:
+        store.forget_delivery(system, delivery_key)
+        raise
+    return Dispatched(jobs=jobs)

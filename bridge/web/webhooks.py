@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from bridge.config import Config
 from bridge.errors import WebhookError
-from bridge.queue import enqueue_sync, get_queue, job_id_for
+from bridge.queue import dispatch_event, get_queue
 from bridge.store import RedisStore
 
 bp = Blueprint("webhooks", __name__)
@@ -35,35 +35,29 @@ def receive(system: str) -> Any:
     except WebhookError as exc:
         return jsonify(error=type(exc).__name__, detail=str(exc)), exc.http_status
 
-    routes = config.routes_from(system)
-    if not events or not routes:
-        why = "no ticket event in the payload" if not events else "no route starts at this system"
-        return jsonify(status="ignored", detail=why, jobs=[]), 202
+    if not config.routes_from(system) and not config.routes_to(system):
+        return jsonify(status="ignored", detail="no route uses this system", jobs=[]), 202
+    if not events:
+        return jsonify(status="ignored", detail="no ticket event in the payload", jobs=[]), 202
 
     store = RedisStore(ext["redis"])
     queue = get_queue(ext["redis"], config)
     jobs: list[str] = []
-    duplicates = 0
-    for index, event in enumerate(events):
-        delivery = f"{event.delivery_id}:{index}" if len(events) > 1 else str(event.delivery_id)
-        try:
-            store.touch_source(system)
-            if not store.first_delivery(system, delivery, config.dedupe_ttl):
-                duplicates += 1
-                continue
-            try:
-                for route in routes:
-                    job = enqueue_sync(
-                        queue, config, route, event, job_id=job_id_for(route.name, system, delivery)
-                    )
-                    jobs.append(job.id)
-            except Exception:
-                store.forget_delivery(system, delivery)
-                raise
-        except RedisError as exc:
-            current_app.logger.error("webhook from %s not queued: %s", system, exc)
-            return jsonify(error="Service Unavailable", detail="queue unavailable, retry"), 503
+    duplicates = unlinked = 0
+    try:
+        store.touch_source(system)
+        for index, event in enumerate(events):
+            key = f"{event.delivery_id}:{index}" if len(events) > 1 else str(event.delivery_id)
+            result = dispatch_event(event, config, store, queue, key)
+            jobs.extend(result.jobs)
+            duplicates += result.duplicate
+            unlinked += result.unlinked
+    except RedisError as exc:
+        current_app.logger.error("webhook from %s not queued: %s", system, exc)
+        return jsonify(error="Service Unavailable", detail="queue unavailable, retry"), 503
 
-    if not jobs:
+    if jobs:
+        return jsonify(status="queued", jobs=jobs, duplicates=duplicates), 202
+    if duplicates:
         return jsonify(status="duplicate", detail="delivery already received", jobs=[]), 200
-    return jsonify(status="queued", jobs=jobs, duplicates=duplicates), 202
+    return jsonify(status="ignored", detail="not linked to any escalated ticket", jobs=[]), 202

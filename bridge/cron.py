@@ -1,0 +1,74 @@
+"""`bridge cron`: RQ's CronScheduler enqueues the polls of every system that needs them.
+
+RQ's CronJob enqueues with the default (pickle) serializer, while the bridge's queue and
+workers speak JSON (jobs take ids and plain dicts). JsonCronJob changes only that.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from rq import Queue
+from rq.cron import CronJob, CronScheduler
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from bridge.config import Config
+from bridge.polling import interval_for
+from bridge.registry import build_connector
+
+
+class JsonCronJob(CronJob):
+    def enqueue(self, connection: Any) -> Job:
+        if self.func is None:
+            raise ValueError(f"cron job {self.name} has no function")
+        queue = Queue(self.queue_name, connection=connection, serializer=JSONSerializer)
+        job = queue.enqueue(
+            self.func, args=self.args, kwargs=self.kwargs, **self.job_options
+        )  # fmt: skip
+        logging.getLogger(__name__).info("enqueued %s %s", self.name, job.id)
+        return job
+
+
+class BridgeCronScheduler(CronScheduler):
+    def register(  # type: ignore[override]
+        self,
+        func: Callable[..., Any],
+        queue_name: str,
+        args: tuple[Any, ...] | None = None,
+        interval: int | None = None,
+        job_timeout: int | None = None,
+        name: str = "",
+    ) -> CronJob:
+        job = JsonCronJob(
+            queue_name=queue_name,
+            func=func,
+            args=args,
+            interval=interval,
+            job_timeout=job_timeout,
+            name=name,
+        )
+        self._cron_jobs.append(job)
+        return job
+
+
+def schedule_polls(scheduler: BridgeCronScheduler, config: Config) -> list[tuple[str, int]]:
+    """Register one poll per system that needs one; returns (system, interval) pairs."""
+    from bridge.jobs import poll_system
+
+    planned: list[tuple[str, int]] = []
+    for name, settings in config.systems.items():
+        every = interval_for(settings, build_connector(settings))
+        if every > 0:
+            scheduler.register(
+                poll_system,
+                config.queue_name,
+                args=(name,),
+                interval=every,
+                job_timeout=max(60, every),
+                name=f"poll-{name}",
+            )
+            planned.append((name, every))
+    return planned

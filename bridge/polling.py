@@ -1,0 +1,123 @@
+"""Polling and reconciling: find changes no webhook told us about.
+
+MantisBT has no webhooks, so it is polled; systems with webhooks are swept now and then, so a
+deleted, disabled or failing webhook delays a sync instead of losing it. Each poll reads the
+tickets updated since the stored high-water mark minus an overlap window, and hands each change
+to the same dispatch as a webhook; dedupe on (ticket id, updated_at) drops what was seen.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+from redis import Redis
+from rq import Queue
+
+from bridge.config import Config
+from bridge.protocol import Capability, Connector, Polls, SystemSettings
+from bridge.queue import dispatch_event
+from bridge.store import PREFIX, RedisStore
+
+DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
+DEFAULT_SWEEP_INTERVAL = 600  # reconciling systems that have webhooks (Zendesk export: 10/min)
+
+
+def interval_for(settings: SystemSettings, connector: Connector) -> int:
+    """Seconds between polls; 0 means never (no polling support, or switched off)."""
+    if Capability.POLLING not in connector.capabilities:
+        return 0
+    configured = settings.options.get("poll_interval")
+    if configured is not None:
+        return int(configured)
+    if Capability.WEBHOOKS in connector.capabilities:
+        return DEFAULT_SWEEP_INTERVAL
+    return DEFAULT_POLL_INTERVAL
+
+
+def overlap_for(settings: SystemSettings) -> timedelta:
+    return timedelta(seconds=int(settings.options.get("poll_overlap", 120)))
+
+
+@dataclass(frozen=True)
+class PollResult:
+    system: str
+    changes: int
+    queued: int
+    duplicates: int
+    cursor: str
+    skipped: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "system": self.system,
+            "changes": self.changes,
+            "queued": self.queued,
+            "duplicates": self.duplicates,
+            "cursor": self.cursor,
+            "skipped": self.skipped,
+        }
+
+
+def poll_once(
+    system: str, connector: Connector, config: Config, redis: Redis, queue: Queue
+) -> PollResult:
+    """One poll of one system; overlapping polls of the same system are skipped."""
+    settings = connector.settings
+    every = interval_for(settings, connector) or DEFAULT_POLL_INTERVAL
+    lock = f"{PREFIX}:polllock:{system}"
+    if not redis.set(lock, "1", nx=True, ex=max(30, every * 2)):
+        return PollResult(system, 0, 0, 0, "", skipped=True)
+    try:
+        return _poll(system, connector, config, redis, queue)
+    finally:
+        redis.delete(lock)
+
+
+def _poll(
+    system: str, connector: Connector, config: Config, redis: Redis, queue: Queue
+) -> PollResult:
+    store = RedisStore(redis)
+    status_key = f"{PREFIX}:poll:{system}"
+    raw = redis.hget(status_key, "cursor")
+    now = datetime.now(UTC)
+    # First poll: start now, do not replay the system's whole history.
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    cursor = datetime.fromisoformat(text) if text else now
+    since = cursor - overlap_for(connector.settings)
+    started = time.monotonic()
+    events = cast(Polls, connector).changes_since(since)
+    queued = duplicates = 0
+    newest = cursor
+    for event in events:
+        key = event.delivery_id or f"poll:{event.ref.id}:{event.occurred_at}"
+        result = dispatch_event(event, config, store, queue, key)
+        queued += len(result.jobs)
+        duplicates += result.duplicate
+        if event.occurred_at and event.occurred_at > newest:
+            newest = event.occurred_at
+    redis.hset(
+        status_key,
+        mapping={
+            "cursor": newest.isoformat(),
+            "last_ok": now.isoformat(),
+            "changes": len(events),
+            "queued": queued,
+            "took_ms": int((time.monotonic() - started) * 1000),
+        },
+    )
+    store.touch_source(system)
+    return PollResult(system, len(events), queued, duplicates, newest.isoformat())
+
+
+def poll_status(redis: Redis, system: str) -> dict[str, str]:
+    """Last poll of a system (for operators): cursor, last_ok, changes, queued, took_ms."""
+    raw = redis.hgetall(f"{PREFIX}:poll:{system}")
+    return {
+        (k.decode() if isinstance(k, bytes) else str(k)): (
+            v.decode() if isinstance(v, bytes) else str(v)
+        )
+        for k, v in raw.items()
+    }
