@@ -52,14 +52,15 @@ def check_config(config_path: str | None) -> None:
 @main.command()
 @click.option("--config", "config_path", help=CONFIG_HELP)
 @click.option("--burst", is_flag=True, help="Work off the queue, then exit.")
-@click.option("--simple", is_flag=True, help="Run jobs in this process (no fork per job).")
-def worker(config_path: str | None, burst: bool, simple: bool) -> None:
-    """Run an RQ worker (with scheduler) on the bridge's queue."""
-    from rq import SimpleWorker, Worker
-    from rq.serializers import JSONSerializer
-
-    from bridge.queue import get_queue
+@click.option(
+    "--concurrency", "-c", type=click.IntRange(1, 64), default=1, show_default=True,
+    help="Jobs run at once: worker processes, each running jobs in-process.",
+)  # fmt: skip
+@click.option("--fork", is_flag=True, help="Fork a work horse per job (RQ's default; slower).")
+def worker(config_path: str | None, burst: bool, concurrency: int, fork: bool) -> None:
+    """Run RQ workers (with scheduler) on the bridge's queue."""
     from bridge.redis_runtime import connect
+    from bridge.workers import run_workers
 
     config = _load(config_path)
     url = _redis_url(config)
@@ -69,10 +70,7 @@ def worker(config_path: str | None, burst: bool, simple: bool) -> None:
             "(use `bridge run` for the embedded one)"
         )
     os.environ["BRIDGE_CONFIG"] = str(config.path.resolve())
-    redis = connect(url)
-    cls: Any = SimpleWorker if simple else Worker
-    w = cls([get_queue(redis, config)], connection=redis, serializer=JSONSerializer)
-    w.work(with_scheduler=True, burst=burst, logging_level="INFO")
+    run_workers(config, connect(url), concurrency=concurrency, fork=fork, burst=burst)
 
 
 @main.command()

@@ -20,8 +20,19 @@ from bridge.store import RedisStore
 SYNC_FIRST_LEVEL = "bridge.jobs.sync_first_level"
 
 
+class JsonQueue(Queue):
+    """The bridge's queue: jobs take ids and plain dicts, so they travel as JSON, not pickle.
+
+    A class (not just an argument) because RQ's WorkerPool builds queues from a class.
+    """
+
+    def __init__(self, name: str = "default", *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("serializer", JSONSerializer)
+        super().__init__(name, *args, **kwargs)
+
+
 def get_queue(redis: Redis, config: Config) -> Queue:
-    return Queue(config.queue_name, connection=redis, serializer=JSONSerializer)
+    return JsonQueue(config.queue_name, connection=redis)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 import yaml
 from redis import Redis
-from rq import Worker
+from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
@@ -171,7 +171,7 @@ class Stack:
     def work_burst(self) -> None:
         """Run a burst worker in this process until the queue is empty."""
         queue = get_queue(self.redis, self.config)
-        Worker([queue], connection=self.redis, serializer=JSONSerializer).work(
+        SimpleWorker([queue], connection=self.redis, serializer=JSONSerializer).work(
             burst=True, with_scheduler=True, logging_level="WARNING"
         )
 
