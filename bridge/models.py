@@ -40,7 +40,8 @@ class Event:
     """One change a system reported.
 
     `delivery_id` is the sender's idempotency key (Zendesk invocation id / event id, Zammad
-    delivery id); `actor_id` lets the engine drop the bridge's own writes (echo suppression).
+    delivery id); `actor_id` lets the engine drop the bridge's own writes (echo suppression),
+    so a connector sets it only when that user surely made this very change, else None.
     """
 
     ref: SystemRef

@@ -9,7 +9,7 @@ to the same dispatch as a webhook; dedupe on (ticket id, updated_at) drops what 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -92,6 +92,9 @@ def _poll(
     queued = duplicates = 0
     newest = cursor
     for event in events:
+        # A poll sees only the last updater, not who made each change since the last poll:
+        # never let that drop the event as the bridge's own (the sync is state-based anyway).
+        event = replace(event, actor_id=None)
         key = event.delivery_id or f"poll:{event.ref.id}:{event.occurred_at}"
         result = dispatch_event(event, config, store, queue, key)
         queued += len(result.jobs)

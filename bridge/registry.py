@@ -14,6 +14,7 @@ from bridge.protocol import Connector, SystemSettings
 CONNECTORS: dict[str, str] = {
     "zendesk": "connectors.zendesk:ZendeskConnector",
     "mantis": "connectors.mantis:MantisConnector",
+    "zammad": "connectors.zammad:ZammadConnector",
 }
 
 

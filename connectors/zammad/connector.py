@@ -1,0 +1,415 @@
+"""The Zammad connector: translates between Zammad REST v1 JSON and the neutral model.
+
+All HTTP goes through connectors.http.HttpClient, so failures already arrive as the bridge's
+error tree. This module adds what is Zammad-specific: instance-defined states and priorities
+resolved by name, articles as comments (inline base64 attachments), custom attributes as
+top-level ticket keys, Elasticsearch-backed search for polling and lost-create recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from bridge.errors import PermanentError
+from bridge.models import (
+    Attachment,
+    Comment,
+    Event,
+    EventKind,
+    NewComment,
+    SystemRef,
+    Ticket,
+    TicketChanges,
+    TicketDraft,
+)
+from bridge.protocol import Capability, SystemSettings
+from connectors.http import HttpClient
+from connectors.zammad import parse, webhook
+from connectors.zammad.client import api_base, build_http_client
+from connectors.zammad.lookups import Lookups
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100  # tickets/search allows up to 200; 100 keeps answers small
+MAX_PAGES = 100  # Elasticsearch refuses offsets past 10 000 anyway
+FIND_CREATED_LIMIT = 50  # candidates whose articles are read when recovering a lost create
+CHUNK = 64 * 1024
+
+
+class ZammadConnector:
+    """One configured Zammad instance, usable on either side of a route."""
+
+    kind = "zammad"
+    capabilities = frozenset(
+        {
+            Capability.WEBHOOKS,
+            Capability.POLLING,
+            Capability.ATTACHMENTS,
+            Capability.FIND_CREATED,
+        }
+    )
+
+    def __init__(
+        self,
+        settings: SystemSettings,
+        http: HttpClient | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`http` and `clock` are injectable so tests run without retries, sleeps or real time."""
+        self.settings = settings
+        self.http = http if http is not None else build_http_client(settings)
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.api_url = api_base(settings)
+        options = settings.options or {}
+        ext = options.get("external_id_field")
+        self.external_id_field: str | None = str(ext) if ext else None
+        self.lookups = Lookups(self.http, settings.name)
+
+    # ----------------------------------------------------------------- webhooks
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> None:
+        webhook.verify_signature(
+            headers, raw_body, self.settings.webhook_secret, self.settings.name
+        )
+
+    def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Event]:
+        return webhook.parse_events(headers, raw_body, self.settings.name)
+
+    # ------------------------------------------------------------------ reading
+
+    def ticket_url(self, ticket_id: str) -> str:
+        return f"{self.settings.url.rstrip('/')}/#ticket/zoom/{ticket_id}"
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        """`expand=true` gives state and priority names next to their ids; the description
+        (first article), the customer's email/name and the tags each cost one more call."""
+        return self._read(ticket_id)[1]
+
+    def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
+        """All articles, oldest first, the first one (the description) included.
+
+        Zammad has no paging on this endpoint; `since` filters on `created_at` (exclusive).
+        """
+        since = parse.utc(since) if since is not None else None
+        comments = []
+        for article in self._articles(ticket_id):
+            comment = parse.parse_article(
+                article, self.api_url, str(parse.ticket_number(ticket_id))
+            )
+            if since is not None and (comment.created_at is None or comment.created_at <= since):
+                continue
+            comments.append(comment)
+        return comments
+
+    def changes_since(self, since: datetime) -> list[Event]:
+        """Tickets updated at or after `since`, newest first, as TICKET_UPDATED events.
+
+        Needs Elasticsearch (Zammad's DB fallback search ignores field queries). The bracket
+        range is used because `updated_at:>=...` needs the colons of the time escaped.
+        """
+        since = parse.utc(since)
+        events: list[Event] = []
+        query = f"updated_at:[{parse.iso(since)} TO *]"
+        for raw in self._search(query, "updated_at", "poll zammad for changed tickets"):
+            updated = parse.time_of(raw.get("updated_at"))
+            if updated is None:
+                continue
+            if updated < since:
+                break
+            ticket_id = str(raw["id"])
+            actor = raw.get("updated_by_id")
+            data: dict[str, Any] = {}
+            for key, name in (("status", raw.get("state")), ("priority", raw.get("priority"))):
+                if parse.lower_name(name) is not None:
+                    data[key] = parse.lower_name(name)
+            events.append(
+                Event(
+                    ref=SystemRef(self.settings.name, ticket_id),
+                    kind=EventKind.TICKET_UPDATED,
+                    delivery_id=f"poll:{ticket_id}:{updated.isoformat()}",
+                    actor_id=str(actor) if actor is not None else None,
+                    occurred_at=updated,
+                    data=data,
+                )
+            )
+        return events
+
+    def find_created(self, source_url: str, since: datetime) -> Ticket | None:
+        """The ticket the bridge user created from `source_url` after `since`, if any.
+
+        Used after a create whose answer never came: searching by creator and time narrows the
+        candidates, and the first article (where create_ticket writes the source URL) decides.
+        """
+        since = parse.utc(since)
+        query = f"created_at:[{parse.iso(since)} TO *]"
+        bridge_user = str(self.settings.bridge_user or "").strip()
+        if bridge_user.isdigit():
+            query += f" AND created_by_id:{int(bridge_user)}"
+        hits = self._search(query, "created_at", "look for a ticket the bridge created")
+        for checked, raw in enumerate(hits, start=1):
+            created = parse.time_of(raw.get("created_at"))
+            if created is not None and created < since:
+                return None
+            articles = self._articles(str(raw["id"]))
+            if articles and source_url in str(articles[0].get("body") or ""):
+                return self.get_ticket(str(raw["id"]))
+            if checked >= FIND_CREATED_LIMIT:
+                return None
+        return None
+
+    def fetch_attachment(self, attachment: Attachment, dest: BinaryIO, max_bytes: int) -> int:
+        """Stream an article attachment into `dest`, refusing files over `max_bytes`.
+
+        Only URLs on the configured host get the token: a webhook payload's attachment URL is
+        built from Zammad's `fqdn` setting and could name any host.
+        """
+        if not attachment.url:
+            raise PermanentError(f"attachment {attachment.filename!r} has no download URL")
+        ours, theirs = urlsplit(self.settings.url), urlsplit(attachment.url)
+        if (theirs.scheme, theirs.netloc.lower()) != (ours.scheme, ours.netloc.lower()):
+            raise PermanentError(
+                f"refusing to send zammad credentials to {theirs.scheme}://{theirs.netloc} "
+                f"(attachment {attachment.filename!r}); only {ours.netloc} is trusted"
+            )
+        what = f"download zammad attachment {attachment.filename!r}"
+        response = self.http.request("GET", attachment.url, what, stream=True)
+        try:
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > max_bytes:
+                raise PermanentError(
+                    f"{what}: {length} bytes is over the limit of {max_bytes}", status=413
+                )
+            written = 0
+            for chunk in response.iter_content(CHUNK):
+                if not chunk:
+                    continue
+                written += len(chunk)
+                if written > max_bytes:
+                    raise PermanentError(
+                        f"{what}: more than the limit of {max_bytes} bytes", status=413
+                    )
+                dest.write(chunk)
+            return written
+        finally:
+            response.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def create_ticket(self, draft: TicketDraft) -> Ticket:
+        """`POST /tickets` with the first article; never retried after a lost answer.
+
+        The group is the draft's `project` (Zammad's nearest counterpart) or `options.group`
+        (default "Users"); the customer is `options.customer`, the e-mail or id of the user the
+        ticket is for. The article is an external note (`type: note`, never
+        `email`, which would mail the customer), carrying the source URL so find_created works.
+        """
+        options = self.settings.options or {}
+        customer = options.get("customer")
+        if not customer:
+            raise PermanentError(
+                f"cannot create a zammad ticket on {self.settings.name!r}: options.customer "
+                "(e-mail or id of the customer user) is not set"
+            )
+        attributes = _custom_attributes(draft.fields)
+        body_text = draft.description
+        if draft.source_url and draft.source_url not in body_text:
+            body_text = f"{body_text.rstrip()}\n\nEscalated from {draft.source_url}".lstrip()
+        article: dict[str, Any] = {
+            "subject": draft.subject,
+            "body": body_text,
+            "type": "note",
+            "internal": False,
+            "content_type": "text/plain",
+        }
+        files = parse.encode_attachments(draft.attachments)
+        if files:
+            article["attachments"] = files
+        body: dict[str, Any] = {
+            "title": draft.subject,
+            "group": str(draft.project or options.get("group") or "Users"),
+            "state_id": self.lookups.id_of("state", "new"),
+            "article": article,
+        }
+        if str(customer).strip().isdigit():
+            body["customer_id"] = int(str(customer).strip())
+        else:
+            body["customer"] = str(customer).strip()
+        if draft.priority:
+            body["priority_id"] = self.lookups.id_of("priority", draft.priority)
+        body.update(attributes)
+        if draft.tags:
+            body["tags"] = ",".join(draft.tags)
+        data = self.http.json(
+            "POST", "tickets", "create zammad ticket", params={"expand": "true"}, json=body
+        )
+        raw = parse.object_with_id(data, "create ticket")
+        return self._ticket(raw, description=body_text, tags=tuple(draft.tags))
+
+    def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
+        """Re-read, then `PUT` only what differs (or nothing at all).
+
+        Every PUT runs the instance's triggers and adds history, so writes that are already true
+        are skipped. Pending states need a `pending_time` (else 422); one is set
+        `options.pending_hours` (default 24) ahead when the ticket has none in the future.
+        """
+        raw, current = self._read(ticket_id)
+        body: dict[str, Any] = {}
+        if changes.status is not None and changes.status.strip().lower() != current.status:
+            state = self.lookups.find("state", changes.status)
+            body["state_id"] = state["id"]
+            if str(state.get("name", "")).lower().startswith("pending"):
+                pending = parse.time_of(raw.get("pending_time"))
+                if pending is None or pending <= self.clock():
+                    hours = float((self.settings.options or {}).get("pending_hours", 24))
+                    body["pending_time"] = parse.iso(self.clock() + timedelta(hours=hours))
+        if changes.priority is not None and changes.priority.strip().lower() != current.priority:
+            body["priority_id"] = self.lookups.id_of("priority", changes.priority)
+        wanted = _custom_attributes(changes.fields)
+        if changes.external_id is not None:
+            if self.external_id_field:
+                wanted[self.external_id_field] = changes.external_id
+            else:
+                log.debug("zammad: no external_id_field configured; external_id not written")
+        for key, value in wanted.items():
+            if not parse.same_value(raw.get(key), value):
+                body[key] = value
+        if not body:
+            return current
+        data = self.http.json(
+            "PUT",
+            f"tickets/{parse.ticket_number(ticket_id)}",
+            f"update zammad ticket {ticket_id}",
+            params={"expand": "true"},
+            json=body,
+        )
+        updated = self._ticket(parse.object_with_id(data, f"update ticket {ticket_id}"))
+        return replace(
+            updated,
+            description=current.description,
+            requester_email=current.requester_email,
+            requester_name=current.requester_name,
+            tags=current.tags,
+        )
+
+    def add_comment(self, ticket_id: str, comment: NewComment) -> str:
+        """`POST /ticket_articles` as a note; `internal` is always sent explicitly.
+
+        Not retried inline after a lost answer (POST is not idempotent in HttpClient), so a
+        comment is never written twice by this call.
+        """
+        body: dict[str, Any] = {
+            "ticket_id": parse.ticket_number(ticket_id),
+            "body": comment.body,
+            "type": "note",
+            "internal": not comment.public,
+            "content_type": "text/plain",
+        }
+        files = parse.encode_attachments(comment.attachments)
+        if files:
+            body["attachments"] = files
+        data = self.http.json(
+            "POST", "ticket_articles", f"add article to zammad ticket {ticket_id}", json=body
+        )
+        article = parse.object_with_id(data, f"add article to ticket {ticket_id}")
+        return str(article["id"])
+
+    # ------------------------------------------------------------------ helpers
+
+    def _read(self, ticket_id: str) -> tuple[dict[str, Any], Ticket]:
+        """The raw expanded ticket (for comparing attributes) and the Ticket built from it."""
+        data = self.http.json(
+            "GET",
+            f"tickets/{parse.ticket_number(ticket_id)}",
+            f"get zammad ticket {ticket_id}",
+            params={"expand": "true"},
+        )
+        raw = parse.object_with_id(data, f"get ticket {ticket_id}")
+        articles = self._articles(ticket_id)
+        ticket = self._ticket(
+            raw,
+            description=str(articles[0].get("body") or "") if articles else "",
+            requester=self._user(raw.get("customer_id")),
+            tags=self._tags(ticket_id),
+        )
+        return raw, ticket
+
+    def _articles(self, ticket_id: str) -> list[dict[str, Any]]:
+        path = f"ticket_articles/by_ticket/{parse.ticket_number(ticket_id)}"
+        data = self.http.json("GET", path, f"list articles of zammad ticket {ticket_id}")
+        if not isinstance(data, list):
+            raise PermanentError(f"zammad ticket {ticket_id}: articles answer is not a list")
+        articles = [a for a in data if isinstance(a, dict) and a.get("id") is not None]
+        return sorted(articles, key=parse.article_order)
+
+    def _user(self, user_id: Any) -> dict[str, Any] | None:
+        """The customer; a user we may not read (403, deleted) must not hide the ticket."""
+        if user_id in (None, ""):
+            return None
+        try:
+            data = self.http.json("GET", f"users/{int(user_id)}", f"get zammad user {user_id}")
+        except PermanentError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _tags(self, ticket_id: str) -> tuple[str, ...]:
+        data = self.http.json(
+            "GET",
+            "tags",
+            f"get tags of zammad ticket {ticket_id}",
+            params={"object": "Ticket", "o_id": parse.ticket_number(ticket_id)},
+        )
+        tags = data.get("tags") if isinstance(data, Mapping) else None
+        return tuple(str(t) for t in tags or ())
+
+    def _ticket(
+        self,
+        raw: Mapping[str, Any],
+        *,
+        description: str = "",
+        requester: Mapping[str, Any] | None = None,
+        tags: tuple[str, ...] = (),
+    ) -> Ticket:
+        return parse.parse_ticket(
+            raw,
+            system=self.settings.name,
+            url=self.ticket_url(str(raw.get("id"))),
+            description=description,
+            requester=requester,
+            tags=tags,
+            external_id_field=self.external_id_field,
+        )
+
+    def _search(self, query: str, sort_by: str, what: str) -> Iterable[dict[str, Any]]:
+        """Expanded search hits, newest `sort_by` first, page by page until a short page."""
+        for page in range(1, MAX_PAGES + 1):
+            data = self.http.json(
+                "GET",
+                "tickets/search",
+                what,
+                params={
+                    "query": query,
+                    "sort_by": sort_by,
+                    "order_by": "desc",
+                    "expand": "true",
+                    "page": page,
+                    "per_page": PAGE_SIZE,
+                },
+            )
+            hits = parse.search_hits(data)
+            yield from hits
+            if len(hits) < PAGE_SIZE:
+                return
+        log.warning("zammad search %r stopped after %d pages", query, MAX_PAGES)
+
+
+def _custom_attributes(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Custom attributes are top-level ticket keys, so a core name would overwrite a column."""
+    for key in fields:
+        if str(key) in parse.CORE_TICKET_KEYS:
+            raise PermanentError(f"custom field {key!r} is a core zammad ticket attribute")
+    return {str(k): v for k, v in fields.items()}

@@ -1,0 +1,229 @@
+"""Zammad trigger-webhook signature checks and payload parsing, as pure functions.
+
+Kept free of HTTP and of the connector object so the web layer's hot path (verify, parse, dedupe,
+enqueue) is cheap, and so every malformed-input case can be tested from bytes alone.
+
+Zammad posts the default trigger payload `{"ticket": {...}, "article": {...} | {}}` built by
+`TriggerWebhookJob::RecordPayload` (api-facts.md section 2.4): keys sorted, `ticket.state` a
+name, `ticket.priority`/`customer`/`updated_by`/... replaced by whole objects, `article` empty
+when the trigger fired without a new article. The payload is only a hint: jobs re-read the
+ticket, so the parser extracts the id, the actor, the kind and a few names for the sync log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.errors import PayloadError, SignatureError
+from bridge.models import Event, EventKind, SystemRef
+
+SIGNATURE_HEADER = "x-hub-signature"
+DELIVERY_HEADER = "x-zammad-delivery"
+TRIGGER_HEADER = "x-zammad-trigger"
+SIGNATURE_PREFIX = "sha1="
+
+
+def normalise_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header names are case-insensitive; WSGI, proxies and tests all spell them differently."""
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def compute_signature(secret: str, raw_body: bytes) -> str:
+    """`sha1=` + lowercase hex HMAC-SHA1(secret, raw body), as `lib/user_agent.rb` signs.
+
+    No timestamp is part of the message (so there is no replay window to check); the body must
+    be the bytes received, since re-serialising the JSON would change them.
+    """
+    digest = hmac.new(secret.encode(), raw_body, hashlib.sha1).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def verify_signature(
+    headers: Mapping[str, str], raw_body: bytes, secret: str | None, system: str = "zammad"
+) -> None:
+    """Raise SignatureError unless `X-Hub-Signature` matches the body; constant-time compare.
+
+    Replays of a captured request cannot be refused by time (Zammad signs no timestamp); they
+    carry the original `X-Zammad-Delivery` id, which the web layer's dedupe drops.
+    """
+    if not secret:
+        raise SignatureError(
+            f"system {system!r} has no webhook_secret configured; refusing unsigned webhooks "
+            "(set the webhook's signature token in Zammad and the same webhook_secret here)"
+        )
+    signature = normalise_headers(headers).get(SIGNATURE_HEADER, "").strip()
+    if not signature:
+        raise SignatureError(
+            f"missing header {SIGNATURE_HEADER} (is a signature token set on the Zammad webhook?)"
+        )
+    expected = compute_signature(secret, raw_body)
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
+        raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Zammad's UTC ISO-8601 with milliseconds ("2021-11-03T11:51:13.790Z") as aware UTC.
+
+    None for missing values; naive values are taken as UTC because Zammad's API always means
+    UTC. Raises ValueError for text that is not a timestamp, so callers decide how strict to be.
+    """
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def delivery_id(headers: Mapping[str, str], raw_body: bytes) -> str:
+    """The idempotency key for deduplication.
+
+    `X-Zammad-Delivery` is the ActiveJob id, kept across the job's retries, so it is the right
+    key. A proxy that strips it leaves the body hash: a retry resends the identical body, while
+    a later change renders a different one (another `updated_at`, another article).
+    """
+    delivery = normalise_headers(headers).get(DELIVERY_HEADER, "").strip()
+    if delivery:
+        return delivery
+    return "sha256:" + hashlib.sha256(raw_body).hexdigest()
+
+
+def load_body(raw_body: bytes) -> dict[str, Any]:
+    """Decode the body as a JSON object, with a PayloadError the sender's admin can act on."""
+    if not raw_body or not raw_body.strip():
+        raise PayloadError("body is empty: expected a JSON object")
+    try:
+        payload = json.loads(raw_body)
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"body is not valid UTF-8: {exc.reason}") from exc
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    if not isinstance(payload, dict):
+        raise PayloadError(f"body must be a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def ticket_id_of(value: Any) -> str:
+    """Ticket ids are integers; strings of digits are accepted (custom payloads render text)."""
+    if isinstance(value, bool) or value is None:
+        raise PayloadError(f"ticket.id {value!r} is not a number")
+    text = str(value).strip()
+    if not text.isdigit() or not text.isascii():
+        raise PayloadError(f"ticket.id {text!r} is not a number")
+    return str(int(text))
+
+
+def optional_id(value: Any) -> str | None:
+    """A user id as a string, or None when absent (0/"" are unknown too)."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    text = str(value).strip()
+    return text if text and text != "0" else None
+
+
+def name_of(value: Any) -> str | None:
+    """A lower-case name from either a name string (`state`) or an object (`priority`)."""
+    if isinstance(value, Mapping):
+        value = value.get("name")
+    if isinstance(value, str) and value.strip():
+        return value.strip().lower()
+    return None
+
+
+def _object_id(value: Any) -> str | None:
+    """The id of an association the payload replaced by a whole object."""
+    return optional_id(value.get("id")) if isinstance(value, Mapping) else None
+
+
+def _time_or_none(value: Any) -> datetime | None:
+    """Lenient: the time is only a hint, and a custom payload may render a human date."""
+    try:
+        return parse_time(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def classify(ticket: Mapping[str, Any], article: Mapping[str, Any]) -> EventKind:
+    """What the trigger fired for, from the payload alone.
+
+    Zammad's default payload does not say why a trigger ran, and the job renders the ticket when
+    it runs, not when the change happened (deliveries lag and are retried), so counters and
+    times may already be newer. The article in the payload is the one that caused the run,
+    though: when it is the ticket's first article (lowest of `article_ids`, or the only one),
+    the trigger fired for the creation. Without an article, a ticket is new when `created_at`
+    equals `updated_at` or it has no article at all. Otherwise an article means a comment and
+    no article a ticket update.
+    """
+    article_id = article.get("id")
+    if article_id is not None:
+        ids = [i for i in ticket.get("article_ids") or () if isinstance(i, int)]
+        first = article_id == min(ids) if ids else ticket.get("article_count") == 1
+        return EventKind.TICKET_CREATED if first else EventKind.COMMENT_ADDED
+    created, updated = ticket.get("created_at"), ticket.get("updated_at")
+    if (created is not None and created == updated) or ticket.get("article_count") == 0:
+        return EventKind.TICKET_CREATED
+    return EventKind.TICKET_UPDATED
+
+
+def parse_events(headers: Mapping[str, str], raw_body: bytes, system: str) -> list[Event]:
+    """Turn one verified Zammad trigger webhook into one neutral event."""
+    payload = load_body(raw_body)
+    ticket = payload.get("ticket")
+    if not isinstance(ticket, Mapping) or not ticket:
+        raise PayloadError(
+            'no ticket: expected the default trigger payload {"ticket": {...}, "article": {...}}'
+        )
+    if "id" not in ticket:
+        raise PayloadError("ticket has no id")
+    ticket_id = ticket_id_of(ticket.get("id"))
+    article = payload.get("article")
+    if article is None:
+        article = {}
+    if not isinstance(article, Mapping):
+        raise PayloadError(f"article must be an object, got {type(article).__name__}")
+
+    kind = classify(ticket, article)
+    data: dict[str, Any] = {}
+    for key in ("state", "priority"):
+        value = name_of(ticket.get(key))
+        if value is not None:
+            data["status" if key == "state" else key] = value
+    if article.get("id") is not None:
+        data["article_id"] = str(article["id"])
+        data["internal"] = bool(article.get("internal", False))
+        actor = (
+            optional_id(article.get("origin_by_id"))
+            or optional_id(article.get("created_by_id"))
+            or _object_id(article.get("created_by"))
+        )
+    else:
+        # Zammad renders the payload when the job runs, not when the change happened, so
+        # updated_by_id may belong to a later change (even the bridge's own). An actor is only
+        # given where it surely authored this change; the engine never drops the event then.
+        actor = None
+        last = optional_id(ticket.get("updated_by_id")) or _object_id(ticket.get("updated_by"))
+        if last is not None:
+            data["last_updated_by"] = last
+    trigger = normalise_headers(headers).get(TRIGGER_HEADER)
+    if trigger:
+        data["trigger"] = trigger
+    return [
+        Event(
+            ref=SystemRef(system, ticket_id),
+            kind=kind,
+            delivery_id=delivery_id(headers, raw_body),
+            actor_id=actor,
+            occurred_at=_time_or_none(ticket.get("updated_at")),
+            data=data,
+        )
+    ]
