@@ -1,0 +1,58 @@
+"""The shared request budget on a real Redis: slots are reserved in order, never overbooked."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from redis import Redis
+
+from bridge.budget import RequestBudget
+from bridge.errors import RateLimited
+
+
+def test_each_request_reserves_the_next_slot(redis: Redis) -> None:
+    waits: list[float] = []
+    budget = RequestBudget(redis, "zd", per_minute=60, max_wait=100, sleep=waits.append)
+    for _ in range(5):
+        budget.acquire()
+    # No real sleeping: the waits grow by one interval (1 s) per request.
+    assert waits[0] == pytest.approx(1, abs=0.05)
+    assert [round(b - a, 1) for a, b in zip(waits, waits[1:], strict=False)] == [1.0] * 3
+
+
+def test_a_wait_longer_than_allowed_raises_without_reserving(redis: Redis) -> None:
+    budget = RequestBudget(redis, "zd", per_minute=6, max_wait=15, sleep=lambda s: None)
+    budget.acquire()  # now
+    budget.acquire()  # +10 s
+    with pytest.raises(RateLimited) as err:
+        budget.acquire()  # +20 s > 15 s
+    assert err.value.retry_after == pytest.approx(20, abs=0.1)
+    with pytest.raises(RateLimited):
+        budget.acquire()  # still +20 s: the refused request reserved nothing
+
+
+def test_workers_in_parallel_share_one_budget(redis: Redis) -> None:
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def record(seconds: float) -> None:
+        with lock:
+            waits.append(seconds)
+
+    def worker() -> None:
+        budget = RequestBudget(Redis(connection_pool=redis.connection_pool), "zd",
+                               per_minute=600, max_wait=100, sleep=record)  # fmt: skip
+        for _ in range(10):
+            budget.acquire()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # 40 requests at 10/s: every reserved slot is distinct, 0.1 s apart, none doubled up.
+    slots = sorted(round(w, 1) for w in waits)
+    assert len(slots) == 39  # the very first request did not wait
+    assert slots[-1] == pytest.approx(3.9, abs=0.15)
+    assert len(set(slots)) >= 38
