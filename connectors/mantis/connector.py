@@ -1,17 +1,16 @@
 """MantisBT as a ticket system the bridge can read and write.
 
-MantisBT has no webhooks, so it is polled (`list_changed`), and the webhook half of the
+MantisBT has no webhooks, so it is polled (`changes_since`), and the webhook half of the
 protocol refuses politely. Writes re-read first and send only what differs, because every PATCH
 adds history entries that vendor developers see and that the next poll would read as a change.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from bridge.errors import PayloadError, PermanentError
 from bridge.models import (
@@ -25,7 +24,9 @@ from bridge.models import (
 )
 from bridge.protocol import Capability, SystemSettings
 from connectors.http import HttpClient
+from connectors.mantis import files, poll
 from connectors.mantis.client import api_base, build_http_client
+from connectors.mantis.files import JsonWithFiles, encode_files, sendable
 from connectors.mantis.parse import (
     custom_field_ids,
     custom_field_values,
@@ -65,20 +66,17 @@ def field_value(value: Any) -> str:
     return str(value)
 
 
-def encode_files(attachments: Iterable[Attachment]) -> list[dict[str, str]]:
-    """Inline base64 files; attachments known only by URL are skipped (Mantis cannot fetch)."""
-    files = []
-    for attachment in attachments:
-        if attachment.content is None:
-            log.info("mantis: skipping attachment %s without content", attachment.filename)
-            continue
-        files.append(
-            {
-                "name": attachment.filename,
-                "content": base64.b64encode(attachment.content).decode("ascii"),
-            }
-        )
-    return files
+def body_with_files(body: Mapping[str, Any], attachments: Iterable[Attachment]) -> dict[str, Any]:
+    """requests keyword arguments for a JSON body with inline `files`.
+
+    Files in memory go into a plain `json=` body; as soon as one comes from a local `path`, the
+    body is streamed (`JsonWithFiles`) so the file is never read into memory whole.
+    """
+    kept = sendable(attachments)
+    if any(a.content is None for a in kept):
+        return {"data": JsonWithFiles(body, kept), "headers": {"Content-Type": "application/json"}}
+    files = encode_files(kept)
+    return {"json": {**body, "files": files} if files else dict(body)}
 
 
 class MantisConnector:
@@ -94,6 +92,9 @@ class MantisConnector:
         options = settings.options or {}
         ext = options.get("external_id_field")
         self.external_id_field: str | None = str(ext) if ext else None
+        self.poll_projects = poll.project_ids(options.get("projects"), settings.name)
+        self.poll_history = bool(options.get("poll_history", False))
+        self.poll_page_size = int(options.get("poll_page_size", 50))
 
     # -- webhooks: none ------------------------------------------------------------------
 
@@ -147,39 +148,36 @@ class MantisConnector:
     def list_changed(
         self, project_id: int | str, since: datetime, page_size: int = 50
     ) -> list[tuple[str, datetime]]:
-        """`(issue id, updated_at)` of issues updated at or after `since`, newest first.
-
-        The default filter sorts by last update, newest first, and has no total count, so we
-        page until an issue older than `since`, an empty page or a short page. Equal timestamps
-        are kept: Mantis has second granularity, callers dedupe on `(id, updated_at)`.
-        """
-        changed: list[tuple[str, datetime]] = []
-        page = 1
-        while True:
-            data = self.http.json(
-                "GET",
-                "issues",
-                f"list MantisBT issues of project {project_id}",
-                params={
-                    "project_id": project_id,
-                    "page": page,
-                    "page_size": page_size,
-                    "select": "id,updated_at",
-                },
-            )
-            issues = data.get("issues") if isinstance(data, Mapping) else None
-            if not issues:
-                return changed
-            for issue in issues:
-                updated = parse_time(issue.get("updated_at"))
-                if updated is None:
-                    continue
-                if updated < since:
-                    return changed
+        """`(issue id, updated_at)` of one project's issues updated at or after `since`,
+        newest first (see `connectors.mantis.poll` for when the walk stops)."""
+        params = {"project_id": project_id, "select": "id,updated_at"}
+        issues = poll.updated_since(
+            self.http, params, since, page_size, f"list MantisBT issues of project {project_id}"
+        )
+        changed = []
+        for issue in issues:
+            updated = parse_time(issue.get("updated_at"))
+            if updated is not None:
                 changed.append((str(issue["id"]), updated))
-            if len(issues) < page_size:
-                return changed
-            page += 1
+        return changed
+
+    def changes_since(self, since: datetime) -> list[Event]:
+        """Issues updated at or after `since` in `options.projects` (default: all visible).
+
+        `options.poll_history: true` also selects history, to fill `actor_id` (costly);
+        `options.poll_page_size` sets `page_size` (default 50, Mantis's own default)."""
+        return poll.changes_since(
+            self.http,
+            self.settings.name,
+            since,
+            self.poll_projects,
+            page_size=self.poll_page_size,
+            with_history=self.poll_history,
+        )
+
+    def fetch_attachment(self, attachment: Attachment, dest: BinaryIO, max_bytes: int) -> int:
+        """Download a file via `GET /issues/{id}/files/{file_id}` (base64 JSON) into `dest`."""
+        return files.fetch(self.http, self.settings.url, attachment, dest, max_bytes)
 
     def find_created(self, source_url: str, since: datetime, page_size: int = 50) -> Ticket | None:
         """The issue the bridge user reported from `source_url` after `since`, if any.
@@ -188,32 +186,18 @@ class MantisConnector:
         creating it again would duplicate it. `filter_id=reported` lists the token user's own
         issues, newest update first; the source URL is in `additional_information`.
         """
-        page = 1
-        while True:
-            data = self.http.json(
-                "GET",
-                "issues",
-                "look for an issue the bridge created",
-                params={
-                    "filter_id": "reported",
-                    "page": page,
-                    "page_size": page_size,
-                    "select": "id,updated_at,additional_information,description",
-                },
-            )
-            issues = data.get("issues") if isinstance(data, Mapping) else None
-            if not issues:
-                return None
-            for issue in issues:
-                updated = parse_time(issue.get("updated_at"))
-                if updated is not None and updated < since:
-                    return None
-                text = f"{issue.get('additional_information', '')}\n{issue.get('description', '')}"
-                if source_url in text:
-                    return self.get_ticket(str(issue["id"]))
-            if len(issues) < page_size:
-                return None
-            page += 1
+        params = {
+            "filter_id": "reported",
+            "select": "id,updated_at,additional_information,description",
+        }
+        issues = poll.updated_since(
+            self.http, params, since, page_size, "look for an issue the bridge created"
+        )
+        for issue in issues:
+            text = f"{issue.get('additional_information', '')}\n{issue.get('description', '')}"
+            if source_url in text:
+                return self.get_ticket(str(issue["id"]))
+        return None
 
     # -- writing -------------------------------------------------------------------------
 
@@ -248,10 +232,9 @@ class MantisConnector:
             ]
         if draft.tags:
             body["tags"] = [{"name": tag} for tag in draft.tags]
-        files = encode_files(draft.attachments)
-        if files:
-            body["files"] = files
-        response = self.http.request("POST", "issues", "create MantisBT issue", json=body)
+        response = self.http.request(
+            "POST", "issues", "create MantisBT issue", **body_with_files(body, draft.attachments)
+        )
         if response.status_code == 202:
             raise PermanentError(
                 "MantisBT accepted the issue for moderation instead of creating it; the bridge "
@@ -314,14 +297,11 @@ class MantisConnector:
             "text": comment.body,
             "view_state": {"name": "public" if comment.public else "private"},
         }
-        files = encode_files(comment.attachments)
-        if files:
-            body["files"] = files
         data = self.http.json(
             "POST",
             f"issues/{ticket_id}/notes",
             f"add note to MantisBT issue {ticket_id}",
-            json=body,
+            **body_with_files(body, comment.attachments),
         )
         note = data.get("note") if isinstance(data, Mapping) else None
         if not isinstance(note, Mapping) or note.get("id") is None:

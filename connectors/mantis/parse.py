@@ -92,6 +92,7 @@ def parse_attachment(data: Mapping[str, Any], api_url: str, issue_id: str) -> At
         content_type=str(data.get("content_type") or "application/octet-stream"),
         size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
         url=f"{api_url}/issues/{issue_id}/files/{file_id}" if file_id is not None else None,
+        id=str(file_id) if file_id is not None else None,
     )
 
 

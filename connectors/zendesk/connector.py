@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 from bridge.errors import PermanentError
@@ -26,7 +26,7 @@ from bridge.models import (
 )
 from bridge.protocol import Capability, SystemSettings
 from connectors.http import HttpClient
-from connectors.zendesk import webhook
+from connectors.zendesk import files, poll, webhook
 from connectors.zendesk.client import build_http_client
 
 PAGE_SIZE = 100  # the cursor-pagination maximum for ticket comments
@@ -36,7 +36,8 @@ class ZendeskConnector:
     """One configured Zendesk account, usable on either side of a route."""
 
     kind = "zendesk"
-    capabilities = frozenset({Capability.WEBHOOKS, Capability.ATTACHMENTS})
+    # POLLING: the reconciler sweeps the incremental export for webhooks that never came.
+    capabilities = frozenset({Capability.WEBHOOKS, Capability.POLLING, Capability.ATTACHMENTS})
 
     def __init__(
         self,
@@ -73,7 +74,7 @@ class ZendeskConnector:
         `description` is). `draft.project`/`category` have no Zendesk counterpart and are unused.
         """
         comment: dict[str, Any] = {"body": draft.description, "public": True}
-        token = self._upload_all(draft.attachments)
+        token = files.upload_all(self.http, draft.attachments)
         if token:
             comment["uploads"] = [token]
         body: dict[str, Any] = {"subject": draft.subject, "comment": comment}
@@ -127,11 +128,12 @@ class ZendeskConnector:
 
         `public` is always sent: Zendesk's default depends on the author and channel, and an
         internal note leaking to a customer is the one mistake a bridge must never make.
-        Attachments without `content` are skipped: the caller downloads them first.
+        Attachments with neither `content` nor `path` are skipped: the caller downloads them
+        first.
         """
         path = _ticket_path(ticket_id)
         payload: dict[str, Any] = {"body": comment.body, "public": bool(comment.public)}
-        token = self._upload_all(comment.attachments)
+        token = files.upload_all(self.http, comment.attachments)
         if token:
             payload["uploads"] = [token]
         data = self.http.json(
@@ -183,6 +185,16 @@ class ZendeskConnector:
             if not has_more or not next_url:
                 return result
             path, params = self._next_page(str(next_url), seen), None
+
+    # ----------------------------------------------------- polling, attachments
+
+    def changes_since(self, since: datetime) -> list[Event]:
+        """Tickets updated at or after `since`, from the cursor-based incremental export."""
+        return poll.changes_since(self.http, self.settings.name, since, self.clock())
+
+    def fetch_attachment(self, attachment: Attachment, dest: BinaryIO, max_bytes: int) -> int:
+        """Stream an attachment's `content_url` into `dest` (credentials only to our host)."""
+        return files.fetch(self.http, self.settings.url, attachment, dest, max_bytes)
 
     # ------------------------------------------------------------------ helpers
 
@@ -236,31 +248,6 @@ class ZendeskConnector:
         if not isinstance(user, Mapping):
             return None, None
         return user.get("email"), user.get("name")
-
-    def _upload_all(self, attachments: Iterable[Attachment]) -> str | None:
-        """Two-step upload: send each file's bytes, reusing the first token so one token
-        carries them all, as Zendesk documents for several files on one comment."""
-        token: str | None = None
-        for attachment in attachments:
-            if attachment.content is None:
-                continue
-            params = {"filename": attachment.filename}
-            if token:
-                params["token"] = token
-            data = self.http.json(
-                "POST",
-                "uploads",
-                f"upload {attachment.filename} to zendesk",
-                params=params,
-                data=attachment.content,
-                headers={"Content-Type": attachment.content_type or "application/octet-stream"},
-            )
-            upload = data.get("upload") if isinstance(data, Mapping) else None
-            new_token = upload.get("token") if isinstance(upload, Mapping) else None
-            if not new_token:
-                raise PermanentError(f"zendesk upload of {attachment.filename}: no token returned")
-            token = str(new_token)
-        return token
 
     def _next_page(self, next_url: str, seen: set[str]) -> str:
         """The next page on the configured host, whatever host the link names.
@@ -341,8 +328,9 @@ def _to_comment(raw: Mapping[str, Any]) -> Comment:
         Attachment(
             filename=str(a.get("file_name") or ""),
             content_type=str(a.get("content_type") or "application/octet-stream"),
-            size=a.get("size"),
+            size=a.get("size") if isinstance(a.get("size"), int) else None,
             url=a.get("content_url"),
+            id=str(a["id"]) if a.get("id") is not None else None,
         )
         for a in raw.get("attachments") or ()
         if isinstance(a, Mapping)

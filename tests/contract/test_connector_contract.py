@@ -1,0 +1,263 @@
+"""The contract every connector passes, whatever vendor it speaks.
+
+One parametrized module, one adapter per connector (tests/contract/cases.py) that serves the
+vendor's documented shapes through `responses`. The questions are the ones the engine and the
+job layer rely on: which error class a failure becomes (and whether a write may have happened),
+that pagination and polling end, that times are UTC-aware, that a write already true is not
+sent, and that webhooks with a wrong or missing signature are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from bridge.errors import (
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    SignatureError,
+    WebhookError,
+)
+from bridge.models import Ticket, TicketChanges
+from bridge.protocol import Capability, Connector
+from tests.contract.cases import CASES, ContractCase
+
+T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
+def case(request: pytest.FixtureRequest) -> ContractCase:
+    chosen: ContractCase = request.param
+    return chosen
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def assert_utc(moment: datetime | None) -> None:
+    assert moment is not None
+    assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+
+
+def add(rsps: responses.RequestsMock, call: tuple[str, str], status: int, body: Any) -> None:
+    method, url = call
+    if body is None:
+        rsps.add(method, url, status=status, body=b"")
+    else:
+        rsps.add(method, url, status=status, json=body)
+
+
+# ----------------------------------------------------------------------------- identity
+
+
+def test_satisfies_the_connector_protocol(case: ContractCase) -> None:
+    connector = case.connector()
+    assert isinstance(connector, Connector)
+    assert connector.kind == case.name
+    assert all(isinstance(c, Capability) for c in connector.capabilities)
+
+
+# --------------------------------------------------------------------- error translation
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 422])
+def test_client_errors_are_permanent_with_status(
+    case: ContractCase, rsps: responses.RequestsMock, status: int
+) -> None:
+    add(rsps, case.first_read("17"), status, case.error_body(status))
+    with pytest.raises(PermanentError) as info:
+        case.connector().get_ticket("17")
+    assert info.value.status == status
+
+
+@pytest.mark.parametrize("status", [409, 500, 502, 503, 504])
+def test_conflicts_and_server_errors_are_retryable(
+    case: ContractCase, rsps: responses.RequestsMock, status: int
+) -> None:
+    add(rsps, case.first_read("17"), status, case.error_body(status))
+    with pytest.raises(RetryableError) as info:
+        case.connector().get_ticket("17")
+    assert not isinstance(info.value, RateLimited)
+
+
+@pytest.mark.parametrize("fault", [requests.ReadTimeout, requests.ConnectTimeout])
+def test_timeouts_are_retryable(
+    case: ContractCase, rsps: responses.RequestsMock, fault: type[Exception]
+) -> None:
+    method, url = case.first_read("17")
+    rsps.add(method, url, body=fault("slow"))
+    with pytest.raises(RetryableError):
+        case.connector().get_ticket("17")
+
+
+def test_429_with_retry_after_is_rate_limited(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    method, url = case.first_read("17")
+    rsps.add(method, url, status=429, headers={"Retry-After": "37"}, json=case.error_body(429))
+    with pytest.raises(RateLimited) as info:
+        case.connector().get_ticket("17")
+    assert info.value.retry_after == 37
+
+
+@pytest.mark.parametrize(
+    ("fault", "maybe_applied"),
+    [
+        (500, True),  # the server may have created it before failing
+        (502, True),
+        (503, False),  # unavailable: nothing was done
+        (409, False),
+        (requests.ReadTimeout("sent, no answer"), True),
+        (requests.ConnectionError("refused"), False),
+    ],
+    ids=["500", "502", "503", "409", "read-timeout", "connect-error"],
+)
+def test_failed_creates_say_whether_they_may_have_happened(
+    case: ContractCase, rsps: responses.RequestsMock, fault: Any, maybe_applied: bool
+) -> None:
+    case.mock_before_create(rsps)
+    method, url = case.create_call()
+    if isinstance(fault, int):
+        rsps.add(method, url, status=fault, json=case.error_body(fault))
+    else:
+        rsps.add(method, url, body=fault)
+    with pytest.raises(RetryableError) as info:
+        case.connector().create_ticket(case.draft())
+    assert info.value.maybe_applied is maybe_applied
+    assert [c.request.method for c in rsps.calls].count(method) == 1  # never resent inline
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def test_ticket_times_are_utc_aware(case: ContractCase, rsps: responses.RequestsMock) -> None:
+    case.mock_ticket(rsps, "17", case.status)
+    ticket = case.connector().get_ticket("17")
+    assert isinstance(ticket, Ticket)
+    assert ticket.ref.id == "17" and ticket.status == case.status
+    assert_utc(ticket.created_at)
+    assert_utc(ticket.updated_at)
+
+
+def comment_pages() -> list[list[tuple[int, datetime]]]:
+    return [
+        [(101, T0), (102, T0 + timedelta(minutes=1))],
+        [(103, T0 + timedelta(minutes=2)), (104, T0 + timedelta(minutes=3))],
+        [(105, T0 + timedelta(minutes=4))],
+    ]
+
+
+def test_list_comments_reads_every_page_in_order(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    case.mock_comments(rsps, "17", comment_pages(), repeat_last=False)
+    comments = case.connector().list_comments("17")
+    assert [c.id for c in comments] == ["101", "102", "103", "104", "105"]
+    for comment in comments:
+        assert_utc(comment.created_at)
+    later = case.connector().list_comments("17", since=T0 + timedelta(minutes=2))
+    assert [c.id for c in later] == ["104", "105"]
+
+
+def test_list_comments_terminates_when_the_server_repeats_its_last_page(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    case.mock_comments(rsps, "17", comment_pages(), repeat_last=True)
+    try:
+        comments = case.connector().list_comments("17")
+    except PermanentError:
+        pass
+    else:
+        ids = [c.id for c in comments]
+        assert len(ids) == len(set(ids)), "a repeated page must not duplicate comments"
+    assert len(rsps.calls) <= len(comment_pages()) + 2
+
+
+# ------------------------------------------------------------------------------ polling
+
+
+def updated_items() -> list[tuple[int, datetime]]:
+    return [
+        (1, T0 - timedelta(hours=2)),
+        (2, T0 - timedelta(seconds=1)),
+        (3, T0),
+        (4, T0 + timedelta(minutes=5)),
+        (5, T0 + timedelta(minutes=9)),
+    ]
+
+
+def test_changes_since_returns_what_changed_with_utc_times(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    connector = case.connector()
+    if not hasattr(connector, "changes_since"):
+        pytest.skip(f"{case.name} does not poll")
+    case.mock_changes(rsps, updated_items(), repeat=False)
+    events = connector.changes_since(T0)
+    assert sorted(int(e.ref.id) for e in events) == [3, 4, 5]
+    for event in events:
+        assert_utc(event.occurred_at)
+        assert event.occurred_at is not None and event.occurred_at >= T0
+        assert event.delivery_id == f"poll:{event.ref.id}:{event.occurred_at.isoformat()}"
+    assert len({e.delivery_id for e in events}) == len(events)
+
+
+def test_changes_since_terminates_against_an_endless_server(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    connector = case.connector()
+    if not hasattr(connector, "changes_since"):
+        pytest.skip(f"{case.name} does not poll")
+    recent = [(n, T0 + timedelta(minutes=n)) for n in range(1, 5)]
+    case.mock_changes(rsps, recent, repeat=True)
+    try:
+        events = connector.changes_since(T0)
+    except PermanentError:
+        pass
+    else:
+        assert len({e.delivery_id for e in events}) == len(events)
+    assert len(rsps.calls) <= 10
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def test_writing_the_current_status_sends_no_write(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    case.mock_ticket(rsps, "17", case.status)
+    ticket = case.connector().update_ticket("17", TicketChanges(status=case.status))
+    assert ticket.status == case.status
+    assert rsps.calls, "the connector must re-read before deciding"
+    assert {c.request.method for c in rsps.calls} == {"GET"}
+
+
+# ----------------------------------------------------------------------------- webhooks
+
+
+def test_webhook_signatures_are_enforced(case: ContractCase) -> None:
+    connector = case.connector()
+    if Capability.WEBHOOKS not in connector.capabilities:
+        with pytest.raises(WebhookError):
+            connector.verify_webhook({}, b"{}")
+        return
+    headers, body = case.signed_webhook(case.secret)
+    connector.verify_webhook(headers, body)
+    assert connector.parse_webhook(headers, body)
+
+    forged, _ = case.signed_webhook("not-the-secret")
+    with pytest.raises(SignatureError):
+        connector.verify_webhook(forged, body)
+
+    missing = {k: v for k, v in headers.items() if k.lower() != case.signature_header.lower()}
+    with pytest.raises(SignatureError):
+        connector.verify_webhook(missing, body)
