@@ -25,7 +25,9 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bridge.config import Config, load_config
+from bridge.polling import PollResult, poll_once
 from bridge.queue import get_queue
+from bridge.registry import build_connector
 from bridge.redis_runtime import EmbeddedRedis, connect
 from bridge.sandbox.mantis import MantisSandbox
 from bridge.sandbox.server import BackgroundServer
@@ -173,6 +175,13 @@ class Stack:
         queue = get_queue(self.redis, self.config)
         SimpleWorker([queue], connection=self.redis, serializer=JSONSerializer).work(
             burst=True, with_scheduler=True, logging_level="WARNING"
+        )
+
+    def poll(self, system: str = "vendor") -> PollResult:
+        """One poll of a system, as the cron-driven job does it (then `settle()` runs the syncs)."""
+        connector = build_connector(self.config.systems[system], self.redis)
+        return poll_once(
+            system, connector, self.config, self.redis, get_queue(self.redis, self.config)
         )
 
     def settle(self, timeout: float = 20.0) -> bool:

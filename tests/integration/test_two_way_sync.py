@@ -1,0 +1,96 @@
+"""After escalation both sides keep working; the bridge keeps them in step. Sandbox Zendesk
+webhooks and MantisBT polling, real Redis, real RQ jobs; checked in the sandboxes' state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.sandbox.stack import CATEGORY, CUSTOMER_NUMBER, DOMAIN, MAY_CONTACT, Stack
+
+COMPLETE = {CUSTOMER_NUMBER: "40711", DOMAIN: "shop.example.com", MAY_CONTACT: "kontakt_ja",
+            CATEGORY: "technik"}  # fmt: skip
+
+
+def escalate(stack: Stack) -> tuple[int, int]:
+    stack.poll()  # the first poll only sets the high-water mark
+    tid = stack.zendesk.create_ticket_as(
+        stack.zd_customer, "Checkout broken", "Every order fails with error 500 since today.",
+        custom_fields=COMPLETE, priority="normal",
+    )["id"]  # fmt: skip
+    assert stack.settle()
+    (issue,) = stack.mantis.issues()
+    return tid, issue["id"]
+
+
+def notes(stack: Stack, issue_id: int) -> list[dict[str, Any]]:
+    return stack.mantis.issue(issue_id).get("notes", [])
+
+
+def zd_bodies(stack: Stack, tid: int) -> list[str]:
+    return [c["body"] for c in stack.zendesk.comments(tid)]
+
+
+def test_the_support_loop_runs_both_ways(stack: Stack) -> None:
+    tid, iid = escalate(stack)
+    zd, mt = stack.zendesk, stack.mantis
+
+    # The vendor asks for a retest and sets feedback: the helpdesk ticket waits on the customer.
+    mt.add_note_as(stack.mt_developer, iid, "Please retest with build 2.4.1.")
+    mt.add_note_as(stack.mt_developer, iid, "Internal: probably the cache.", private=True)
+    mt.set_status_as(stack.mt_developer, iid, "feedback")
+    stack.poll()
+    assert stack.settle()
+    ticket = zd.ticket(tid)
+    assert ticket["status"] == "pending"
+    copied = [c for c in zd.comments(tid) if "Please retest" in c["body"]]
+    assert len(copied) == 1 and copied[0]["public"] is True
+    assert "Dana Developer" in copied[0]["body"] or "dev" in copied[0]["body"]
+    assert not any("probably the cache" in b for b in zd_bodies(stack, tid))
+
+    # The customer's retest note goes back and reopens the vendor issue.
+    zd.update_ticket_as(stack.zd_customer, tid, comment="Retested: still fails.", status="open")
+    assert stack.settle()
+    issue = mt.issue(iid)
+    assert issue["status"]["name"] == "assigned"
+    retest = [n for n in notes(stack, iid) if "Retested: still fails." in n["text"]]
+    assert len(retest) == 1 and retest[0]["view_state"]["name"] == "public"
+
+    # The vendor resolves with a solution text: the helpdesk ticket is solved.
+    mt.add_note_as(stack.mt_developer, iid, "Solution: clear the template cache.")
+    mt.set_status_as(stack.mt_developer, iid, "resolved")
+    stack.poll()
+    assert stack.settle()
+    assert zd.ticket(tid)["status"] == "solved"
+    assert sum("Solution: clear the template cache." in b for b in zd_bodies(stack, tid)) == 1
+
+    # The helpdesk closes: the vendor issue is closed.
+    zd.update_ticket_as(stack.zd_agent, tid, status="closed")
+    assert stack.settle()
+    assert mt.issue(iid)["status"]["name"] == "closed"
+
+
+def test_priority_changes_cross_and_nothing_echoes(stack: Stack) -> None:
+    tid, iid = escalate(stack)
+    stack.zendesk.update_ticket_as(stack.zd_agent, tid, priority="urgent")
+    assert stack.settle()
+    assert stack.mantis.issue(iid)["priority"]["name"] == "urgent"
+    # Polls after the bridge's own writes change nothing on either side.
+    before = (len(stack.zendesk.comments(tid)), len(notes(stack, iid)), stack.zendesk.ticket(tid))
+    for _ in range(3):
+        stack.poll()
+        assert stack.settle()
+    after = (len(stack.zendesk.comments(tid)), len(notes(stack, iid)), stack.zendesk.ticket(tid))
+    assert after == before
+
+
+def test_repeated_polls_and_webhooks_copy_each_comment_once(stack: Stack) -> None:
+    tid, iid = escalate(stack)
+    for n in range(3):
+        stack.mantis.add_note_as(stack.mt_developer, iid, f"vendor note {n}")
+        stack.zendesk.update_ticket_as(stack.zd_customer, tid, comment=f"customer note {n}")
+    for _ in range(3):
+        stack.poll()
+        assert stack.settle()
+    for n in range(3):
+        assert sum(f"vendor note {n}" in b for b in zd_bodies(stack, tid)) == 1
+        assert sum(f"customer note {n}" in x["text"] for x in notes(stack, iid)) == 1
