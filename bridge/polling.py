@@ -91,11 +91,18 @@ def _poll(
     events = cast(Polls, connector).changes_since(since)
     queued = duplicates = 0
     newest = cursor
+    # Timestamps have whole seconds (MantisBT): another change can still land in the newest
+    # second seen, with the same (id, updated_at). Those events are not deduped, so the next
+    # poll syncs them again; anything older is in a finished second and deduped as usual.
+    top = max((e.occurred_at for e in events if e.occurred_at), default=None)
+    run = f"{now.timestamp():.6f}"
     for event in events:
         # A poll sees only the last updater, not who made each change since the last poll:
         # never let that drop the event as the bridge's own (the sync is state-based anyway).
         event = replace(event, actor_id=None)
         key = event.delivery_id or f"poll:{event.ref.id}:{event.occurred_at}"
+        if top is not None and event.occurred_at and event.occurred_at > top - timedelta(seconds=1):
+            key = f"{key}:{run}"
         result = dispatch_event(event, config, store, queue, key)
         queued += len(result.jobs)
         duplicates += result.duplicate

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,13 +79,24 @@ def _seen(first: Ticket, second: Ticket) -> dict[str, str]:
     }
 
 
+# Reads of the two sides are independent: fetching them side by side makes a sync cost one
+# remote round trip instead of four. Threads, because the work is waiting on sockets.
+_READERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bridge-read")
+
+
 def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
     """Bring both tickets of a link up to date with each other."""
+    to_second, to_first = directions(ctx, link)
+    reads: dict[str, Future[Any]] = {
+        "first": _READERS.submit(ctx.first.get_ticket, link.first.id),
+        "second": _READERS.submit(ctx.second.get_ticket, link.second.id),
+        "to_second": _READERS.submit(to_second.src.list_comments, to_second.src_id),
+        "to_first": _READERS.submit(to_first.src.list_comments, to_first.src_id),
+    }
     copied: list[str] = []
-    for direction in directions(ctx, link):
-        copied.extend(_sync_comments(ctx, link, direction))
-    first = ctx.first.get_ticket(link.first.id)
-    second = ctx.second.get_ticket(link.second.id)
+    for direction in (to_second, to_first):
+        copied.extend(_sync_comments(ctx, link, direction, reads[direction.name].result()))
+    first, second = reads["first"].result(), reads["second"].result()
     changed = _converge_fields(ctx, link, first, second)
     details: dict[str, Any] = {"second": str(link.second)}
     if copied:
@@ -101,11 +113,13 @@ def _order(comment: Comment) -> tuple[datetime, int, str]:
     return (comment.created_at or _EPOCH, numeric, comment.id)
 
 
-def _sync_comments(ctx: RouteContext, link: LinkRecord, d: Direction) -> list[str]:
+def _sync_comments(
+    ctx: RouteContext, link: LinkRecord, d: Direction, comments: list[Comment]
+) -> list[str]:
     marks = ctx.store.comment_marks(ctx.name, link.first.id)
     own_copies = set(marks.values())  # keys of comments the bridge wrote, on either side
     copied: list[str] = []
-    for comment in sorted(d.src.list_comments(d.src_id), key=_order):
+    for comment in sorted(comments, key=_order):
         key = comment_key(d.src, comment.id)
         mark = marks.get(key)
         if mark is not None and mark != UNSURE:
