@@ -11,8 +11,11 @@ from typing import Any
 
 import click
 
+from bridge.cli_ops import attach as attach_ops  # issue #5: operator commands
+from bridge.cli_ops import check_online  # issue #5
 from bridge.config import Config, load_config
 from bridge.errors import ConfigError
+from bridge.ops.logs import configure_logging, secrets_of  # issue #5: JSON logs
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
 
@@ -39,7 +42,8 @@ def main() -> None:
 
 @main.command("check-config")
 @click.option("--config", "config_path", help=CONFIG_HELP)
-def check_config(config_path: str | None) -> None:
+@click.option("--online", is_flag=True, help="Also log in to every system (read-only).")  # #5
+def check_config(config_path: str | None, online: bool = False) -> None:
     """Validate the config file and every mapping it names."""
     config = _load(config_path)
     click.echo(f"{config.path}: OK")
@@ -47,6 +51,8 @@ def check_config(config_path: str | None) -> None:
         click.echo(f"  system {name}: {s.type} at {s.url}")
     for r in config.routes:
         click.echo(f"  route {r.name}: {r.first} -> {r.second} ({r.mapping.path}, {r.language})")
+    if online and not check_online(config, click.echo):  # issue #5
+        sys.exit(1)
 
 
 @main.command()
@@ -70,6 +76,7 @@ def worker(config_path: str | None, burst: bool, concurrency: int, fork: bool) -
             "(use `bridge run` for the embedded one)"
         )
     os.environ["BRIDGE_CONFIG"] = str(config.path.resolve())
+    configure_logging(secrets=secrets_of(config))  # issue #5
     run_workers(config, connect(url), concurrency=concurrency, fork=fork, burst=burst)
 
 
@@ -103,6 +110,7 @@ def web(config_path: str | None, host: str | None, port: int | None) -> None:
         raise click.ClickException("no redis_url configured (use `bridge run` for embedded Redis)")
     from bridge.redis_runtime import connect
 
+    configure_logging(secrets=secrets_of(config))  # issue #5
     app = create_app(config, connect(_redis_url(config)))
     app.run(host=host or config.web_host, port=port or config.web_port, threaded=True)
 
@@ -117,6 +125,7 @@ def run(config_path: str | None) -> None:
     from bridge.web import create_app
 
     config = _load(config_path)
+    configure_logging(secrets=secrets_of(config))  # issue #5
     url = _redis_url(config)
     embedded = None
     if not url:
@@ -165,6 +174,8 @@ def demo(keep: Path | None) -> None:
     ok = run_demo(keep, echo=click.echo)
     sys.exit(0 if ok else 1)
 
+
+attach_ops(main, _load, _redis_url)  # issue #5: status, failed, links, resync, link, dry-run
 
 if __name__ == "__main__":
     main()

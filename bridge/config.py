@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from bridge.errors import ConfigError
 from bridge.mapping import RouteMapping, load_mapping
+from bridge.ops.settings import OpsSchema, OpsSettings, check_system_options, ops_settings  # #5
 from bridge.protocol import SystemSettings
 from bridge.yamlfile import interpolate_env, load_located, validation_error
 
@@ -51,6 +52,10 @@ class SystemSchema(Schema):
                 "zammad needs auth.token (an access token of the bridge user) or auth.oauth_token",
                 "auth",
             )
+
+    @validates_schema
+    def _ops_options(self, data: dict[str, Any], **_: Any) -> None:
+        check_system_options(data.get("options") or {})  # issue #5: options.silence_alert
 
 
 class RouteSchema(Schema):
@@ -88,6 +93,7 @@ class ConfigSchema(Schema):
         validate=validate.Length(min=1),
     )
     routes = fields.List(fields.Nested(RouteSchema), required=True, validate=validate.Length(min=1))
+    ops = fields.Nested(OpsSchema, load_default=None, allow_none=True)  # issue #5: console access
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ class Config:
     retry_intervals: tuple[int, ...] = (10, 30, 60, 300, 900)
     dedupe_ttl: int = 7 * 24 * 3600
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    ops: OpsSettings | None = None  # issue #5: None = operator console disabled
 
     def routes_from(self, system: str) -> list[Route]:
         return [r for r in self.routes if r.first == system]
@@ -204,4 +211,5 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         retry_intervals=tuple(loaded["queue"]["retry_intervals"]),
         dedupe_ttl=loaded["queue"]["dedupe_ttl"],
         raw=data,
+        ops=ops_settings(loaded.get("ops")),  # issue #5
     )

@@ -82,24 +82,24 @@ def _request_missing(
     """Ask the first level once per distinct set of gaps; duplicates change nothing."""
     problems = dict(gate.problems)
     fingerprint = _fingerprint(problems)
-    previous = ctx.store.swap_missing_request(ctx.name, ref.id, fingerprint)
+    # Write-ahead: "asking for <fingerprint>, not yet confirmed" before the POST (writes.py).
+    previous = ctx.store.swap_missing_request(ctx.name, ref.id, UNSURE + fingerprint)
     if previous == fingerprint:
+        ctx.store.restore_missing_request(ctx.name, ref.id, fingerprint)
         decision = Decision(
             "missing_data_already_requested", "the same data was already asked for", problems
         )
         ctx.store.log(ref, decision.action, {"route": ctx.name, "missing": problems})
         return decision
     request = NewComment(_missing_text(ctx, gate), public=ctx.mapping.missing_public)
-    try:
-        comment_id, unanswered = post_once(
-            ctx.first, ref.id, request, unsure=previous == UNSURE + fingerprint
-        )
-    except Exception:
-        ctx.store.restore_missing_request(ctx.name, ref.id, previous)
-        raise
-    if unanswered:
-        ctx.store.restore_missing_request(ctx.name, ref.id, UNSURE + fingerprint)
-        raise RetryableError(f"posting the data request on {ref} got no answer; will verify")
+    comment_id = post_once(
+        ctx.first,
+        ref.id,
+        request,
+        unsure=previous == UNSURE + fingerprint,
+        mark_unsure=lambda: None,  # the swap above already marked it
+    )
+    ctx.store.restore_missing_request(ctx.name, ref.id, fingerprint)
     ctx.store.log(
         ref,
         "missing_data_requested",
@@ -250,12 +250,13 @@ def _finish_escalation(ctx: RouteContext, ref: SystemRef, link: LinkRecord) -> D
                 "target_url": link.second_url,
             },
         )
-        note_id, unanswered = post_once(
-            ctx.first, ref.id, NewComment(note, public=False), unsure=link.note_id == UNSURE
+        note_id = post_once(
+            ctx.first,
+            ref.id,
+            NewComment(note, public=False),
+            unsure=link.note_id == UNSURE,
+            mark_unsure=lambda: ctx.store.update_link(ctx.name, ref.id, note_id=UNSURE),
         )
-        if unanswered:
-            ctx.store.update_link(ctx.name, ref.id, note_id=UNSURE)
-            raise RetryableError(f"posting the link note on {ref} got no answer; will verify")
         ctx.store.update_link(ctx.name, ref.id, note_id=note_id)
         details["note_id"] = note_id
     if len(details) == 2:

@@ -21,6 +21,7 @@ from bridge.context import RouteContext
 from bridge.engine import handle_first_level
 from bridge.errors import BridgeError, ConfigError, PermanentError, RateLimited, RetryableError
 from bridge.models import Event, EventKind, SystemRef
+from bridge.ops import hooks as ops_hooks  # issue #5: metrics, logs, waiting list
 from bridge.polling import poll_once
 from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, event_from_dict, get_queue
@@ -70,6 +71,7 @@ def _park(job: Job, store: RedisStore, ref: SystemRef, exc: BridgeError) -> None
     job.retries_left = 0  # a permanent error must not burn the retry schedule
     job.meta["park_reason"] = str(exc)
     job.save_meta()
+    ops_hooks.job_parked(job, exc)  # issue #5
     store.log(ref, "parked", {"job": job.id, "reason": str(exc)})
 
 
@@ -83,7 +85,9 @@ def poll_system(system: str) -> Any:
     if connector is None:
         raise ConfigError(f"poll for unknown system {system!r}")
     queue = get_queue(job.connection, rt.config)
-    return poll_once(system, connector, rt.config, job.connection, queue).as_dict()
+    result = poll_once(system, connector, rt.config, job.connection, queue).as_dict()
+    ops_hooks.poll_done(job.connection, system, result)  # issue #5
+    return result
 
 
 def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | None = None) -> Any:
@@ -95,6 +99,7 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
     store = RedisStore(job.connection)
     route = rt.config.route(route_name)
     ref = SystemRef(route.first, ticket_id)
+    ops_hooks.job_started(job)  # issue #5: log context
     try:
         decision = handle_first_level(
             rt.context(route, store), ticket_id, event_from_dict(event), run_id=job.id
@@ -113,6 +118,7 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
             "rate_limited",
             {"job": job.id, "wait_s": exc.retry_after, "next_job": later.id, "reason": str(exc)},
         )
+        ops_hooks.job_rescheduled(job, exc.retry_after)  # issue #5
         return {"action": "rescheduled", "wait_s": exc.retry_after, "next_job": later.id}
     except PermanentError as exc:
         _park(job, store, ref, exc)
@@ -121,8 +127,10 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
         _park(job, store, ref, exc)
         raise
     except RetryableError as exc:
+        ops_hooks.job_retried(job, exc)  # issue #5
         store.log(
             ref, "retry", {"job": job.id, "reason": str(exc), "retries_left": job.retries_left}
         )
         raise
+    ops_hooks.job_done(job, store, decision)  # issue #5
     return decision.as_dict()

@@ -113,6 +113,7 @@ def _poll(
         mapping={
             "cursor": newest.isoformat(),
             "last_ok": now.isoformat(),
+            "last_ok_ts": f"{now.timestamp():.3f}",
             "changes": len(events),
             "queued": queued,
             "took_ms": int((time.monotonic() - started) * 1000),

@@ -110,16 +110,19 @@ class Dispatched:
     jobs: tuple[str, ...] = ()
     duplicate: bool = False
     unlinked: bool = False  # a second-level ticket the bridge did not create: nothing to do
+    coalesced: int = 0  # targets whose waiting job will pick this change up
 
 
 def dispatch_event(
     event: Event, config: Config, store: RedisStore, queue: Queue, delivery_key: str
 ) -> Dispatched:
-    """Dedupe one event and queue a sync for every route it concerns.
+    """Dedupe one event and make sure a sync is queued for every route it concerns.
 
     First-level events sync (or escalate) their own ticket; second-level events sync the
-    first-level ticket they are linked to. The dedupe key is released if queueing fails, so the
-    sender's (or the next poll's) retry is not mistaken for a duplicate.
+    first-level ticket they are linked to. When a job for the pair is still waiting to run, the
+    event is coalesced onto it: the job re-reads both sides, so it will see this change too.
+    If queueing fails, the dedupe key and reservations are released so the sender's (or the
+    next poll's) retry is not mistaken for a duplicate.
     """
     system = event.ref.system
     targets: list[tuple[Route, str]] = [(r, event.ref.id) for r in config.routes_from(system)]
@@ -128,22 +131,28 @@ def dispatch_event(
         if first_id is not None:
             targets.append((route, first_id))
     if not targets:
+        store.touch_source(system)
         return Dispatched(unlinked=True)
-    if not store.first_delivery(system, delivery_key, config.dedupe_ttl):
+    intake = store.intake(
+        system,
+        delivery_key,
+        config.dedupe_ttl,
+        [(r.name, fid, job_id_for(r.name, system, f"{fid}|{delivery_key}")) for r, fid in targets],
+    )
+    if intake.duplicate:
         return Dispatched(duplicate=True)
+    jobs: list[str] = []
+    coalesced = 0
     try:
-        jobs = tuple(
-            enqueue_sync(
-                queue,
-                config,
-                route,
-                event,
-                first_id=first_id,
-                job_id=job_id_for(route.name, system, delivery_key),
-            ).id
-            for route, first_id in targets
-        )
+        for (route, first_id), (job_id, new) in zip(targets, intake.jobs, strict=True):
+            if new:
+                enqueue_sync(queue, config, route, event, job_id=job_id, first_id=first_id)
+            else:
+                coalesced += 1
+            jobs.append(job_id)
     except Exception:
         store.forget_delivery(system, delivery_key)
+        for route, first_id in targets:
+            store.forget_waiting(route.name, first_id)
         raise
-    return Dispatched(jobs=jobs)
+    return Dispatched(jobs=tuple(jobs), coalesced=coalesced)

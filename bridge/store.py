@@ -79,11 +79,66 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+# One round trip per webhook: dedupe the delivery, note when the source was last heard from,
+# and, per target pair, either find a job that is still waiting to run (an event only says
+# "this pair changed", so a waiting job will see this change too) or reserve a new job id.
+# KEYS[1] dedupe key, KEYS[2] last-seen hash; ARGV: ttl, system, now, then pairs of
+# (pending-marker key, new job id). Returns 0 for a duplicate, else {job id, is_new, ...}.
+_INTAKE = """
+if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', tonumber(ARGV[1])) == false then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+local out = {}
+for i = 4, #ARGV, 2 do
+  local marker, new_id = ARGV[i], ARGV[i + 1]
+  local waiting = redis.call('GET', marker)
+  local reuse = false
+  if waiting then
+    local status = redis.call('HGET', 'rq:job:' .. waiting, 'status')
+    reuse = status == 'queued' or status == 'scheduled' or status == 'deferred'
+      or status == 'rate_limited'
+  end
+  if reuse then
+    table.insert(out, waiting); table.insert(out, 0)
+  else
+    redis.call('SET', marker, new_id, 'EX', 86400)
+    table.insert(out, new_id); table.insert(out, 1)
+  end
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Intake:
+    duplicate: bool
+    jobs: tuple[tuple[str, bool], ...] = ()  # (job id, needs enqueueing)
+
+
 class RedisStore:
     """SyncStore on Redis. All keys start with `tb:`."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._intake = redis.register_script(_INTAKE)
+
+    def intake(
+        self, system: str, delivery_id: str, ttl: int, pairs: list[tuple[str, str, str]]
+    ) -> Intake:
+        """Dedupe a delivery, coalesce onto waiting jobs; pairs: (route, first id, new job id)."""
+        args: list[Any] = [ttl, system, datetime.now(UTC).isoformat()]
+        for route, first_id, job_id in pairs:
+            args += [f"{PREFIX}:waiting_job:{route}:{first_id}", job_id]
+        keys = [f"{PREFIX}:dedupe:{system}:{delivery_id}", f"{PREFIX}:last_seen"]
+        result = self._intake(keys=keys, args=args)
+        if result == 0:
+            return Intake(duplicate=True)
+        flat = [_text(x) for x in result]
+        return Intake(False, tuple((flat[i], flat[i + 1] == "1") for i in range(0, len(flat), 2)))
+
+    def forget_waiting(self, route: str, first_id: str) -> None:
+        self.redis.delete(f"{PREFIX}:waiting_job:{route}:{first_id}")
 
     # dedupe ---------------------------------------------------------------------------------
     def first_delivery(self, system: str, delivery_id: str, ttl: int) -> bool:
@@ -197,6 +252,40 @@ class RedisStore:
 
     def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None:
         self.redis.hset(f"{PREFIX}:comments:{route}:{first_id}", key, value)
+
+    # escalations waiting for data (issue #5: the operator console lists them) ----------------
+    def mark_waiting(self, route: str, first_id: str, missing: Mapping[str, Any]) -> None:
+        """Index a ticket whose escalation waits for data; `since` keeps the first time asked."""
+        member = f"{route}:{first_id}"
+        detail = {"missing": dict(missing), "updated_at": datetime.now(UTC).isoformat()}
+        pipe = self.redis.pipeline()
+        pipe.zadd(f"{PREFIX}:waiting", {member: time.time()}, nx=True)
+        pipe.hset(f"{PREFIX}:waiting:detail", member, json.dumps(detail, default=str))
+        pipe.execute()
+
+    def clear_waiting(self, route: str, first_id: str) -> None:
+        member = f"{route}:{first_id}"
+        pipe = self.redis.pipeline()
+        pipe.zrem(f"{PREFIX}:waiting", member)
+        pipe.hdel(f"{PREFIX}:waiting:detail", member)
+        pipe.execute()
+
+    def waiting_for_data(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Oldest first: route, ticket, since (epoch seconds), missing, updated_at."""
+        entries: list[Any] = list(
+            self.redis.zrange(f"{PREFIX}:waiting", 0, limit - 1, withscores=True)
+        )
+        if not entries:
+            return []
+        members = [_text(entry[0]) for entry in entries]
+        scores = [float(entry[1]) for entry in entries]
+        details = self.redis.hmget(f"{PREFIX}:waiting:detail", members)
+        result = []
+        for member, score, raw in zip(members, scores, details, strict=True):
+            route, _, ticket = member.partition(":")
+            detail = json.loads(raw) if raw else {}
+            result.append({"route": route, "ticket": ticket, "since": score, **detail})
+        return result
 
     # sync log -------------------------------------------------------------------------------
     def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:

@@ -13,11 +13,11 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from bridge.attachments import carry_attachments
 from bridge.context import Decision, RouteContext
-from bridge.errors import RetryableError
 from bridge.models import Comment, NewComment, Ticket, TicketChanges
 from bridge.protocol import Connector, is_bridge_actor
 from bridge.rules import render
@@ -136,14 +136,16 @@ def _sync_comments(
             body = body + "\n\n" + "\n".join(notes)
         new = NewComment(body, public=visibility == "public", attachments=files)
         try:
-            copy_id, unanswered = post_once(d.dst, d.dst_id, new, unsure=mark == UNSURE)
+            copy_id = post_once(
+                d.dst,
+                d.dst_id,
+                new,
+                unsure=mark == UNSURE,
+                mark_unsure=partial(ctx.store.mark_comment, ctx.name, link.first.id, key, UNSURE),
+            )
         finally:
             for f in files:
                 _remove(f.path)
-        if unanswered:
-            ctx.store.mark_comment(ctx.name, link.first.id, key, UNSURE)
-            raise RetryableError(f"copying comment {key} got no answer; will verify")
-        assert copy_id is not None
         copy_key = comment_key(d.dst, copy_id)
         ctx.store.mark_comment(ctx.name, link.first.id, key, copy_key)
         own_copies.add(copy_key)

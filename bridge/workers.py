@@ -19,6 +19,26 @@ from rq.worker_pool import WorkerPool
 from bridge.config import Config
 from bridge.queue import JsonQueue
 
+# RQ cleans up jobs of dead workers (and retries them) in its maintenance task, by default
+# every 10 minutes. A worker killed mid-job would delay that ticket's sync that long.
+MAINTENANCE_INTERVAL = 30
+
+
+class BridgeWorker(SimpleWorker):
+    """SimpleWorker with a shorter maintenance interval (see MAINTENANCE_INTERVAL)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        super().__init__(*args, **kwargs)
+
+
+class BridgeForkWorker(Worker):
+    """RQ's fork-per-job Worker with the same maintenance interval."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        super().__init__(*args, **kwargs)
+
 
 def run_workers(
     config: Config,
@@ -28,7 +48,7 @@ def run_workers(
     burst: bool = False,
     logging_level: str = "INFO",
 ) -> None:
-    worker_class: Any = Worker if fork else SimpleWorker
+    worker_class: Any = BridgeForkWorker if fork else BridgeWorker
     if concurrency <= 1:
         queue = JsonQueue(config.queue_name, connection=redis)
         worker = worker_class([queue], connection=redis, serializer=JSONSerializer)

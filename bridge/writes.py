@@ -1,12 +1,14 @@
-"""Writes that must happen once even when an answer is lost.
+"""Writes that must happen once even when an answer is lost or a worker dies mid-write.
 
-A comment whose POST timed out may exist on the remote. The caller stores an UNSURE marker
-before raising; the retry looks for the comment before posting it again.
+A comment whose POST timed out, or whose worker was killed right after the POST, may exist on
+the remote without the bridge having recorded it. So an UNSURE marker is stored before the
+POST; the retry that finds it looks for the comment before posting again.
 """
 
 from __future__ import annotations
 
-from bridge.errors import RetryableError
+from collections.abc import Callable
+
 from bridge.models import NewComment
 from bridge.protocol import Connector, is_bridge_actor
 
@@ -29,21 +31,22 @@ def posted_by_bridge(connector: Connector, ticket_id: str, body: str) -> str | N
 
 
 def post_once(
-    connector: Connector, ticket_id: str, comment: NewComment, unsure: bool
-) -> tuple[str | None, bool]:
-    """Post a comment; returns (id, maybe_applied_failure).
+    connector: Connector,
+    ticket_id: str,
+    comment: NewComment,
+    unsure: bool,
+    mark_unsure: Callable[[], None],
+) -> str:
+    """Post a comment once, across lost answers and workers killed mid-write.
 
-    When an earlier attempt may have been applied (`unsure`), look for it before posting again.
-    A failure that may have been applied is reported instead of raised, so the caller can mark
-    its state as unsure before raising.
+    Write-ahead: the caller's state is marked UNSURE before the POST, and only replaced by the
+    comment's id after it. A retry that finds UNSURE (the answer was lost, or the process died
+    between the POST and the record) looks for the comment on the remote before posting again.
     """
     if unsure:
         found = posted_by_bridge(connector, ticket_id, comment.body)
         if found is not None:
-            return found, False
-    try:
-        return connector.add_comment(ticket_id, comment), False
-    except RetryableError as exc:
-        if exc.maybe_applied:
-            return None, True
-        raise
+            return found
+    else:
+        mark_unsure()
+    return connector.add_comment(ticket_id, comment)

@@ -27,8 +27,8 @@ from rq.serializers import JSONSerializer
 from bridge.config import Config, load_config
 from bridge.polling import PollResult, poll_once
 from bridge.queue import get_queue
-from bridge.registry import build_connector
 from bridge.redis_runtime import EmbeddedRedis, connect
+from bridge.registry import build_connector
 from bridge.sandbox.mantis import MantisSandbox
 from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.zendesk import ZendeskSandbox
@@ -48,11 +48,15 @@ class Stack:
         language: str = "en",
         worker_process: bool = True,
         webhook_style: str = "trigger",
+        options: dict[str, dict[str, Any]] | None = None,
+        queue: dict[str, Any] | None = None,
     ) -> None:
         self.base = Path(base)
         self.language = language
         self.worker_process = worker_process
         self.webhook_style = webhook_style
+        self.options = options or {}  # per system name: extra `options` in the config
+        self.queue_settings = queue or {"retry_intervals": [1, 2, 3]}
         self._redis_url = redis_url
         self._servers: list[BackgroundServer] = []
         self._embedded: EmbeddedRedis | None = None
@@ -128,7 +132,7 @@ class Stack:
         config = {
             "redis_url": self._redis_url,
             "data_dir": str(self.base / "data"),
-            "queue": {"retry_intervals": [1, 2, 3]},
+            "queue": self.queue_settings,
             "systems": {
                 "helpdesk": {
                     "type": "zendesk",
@@ -136,12 +140,14 @@ class Stack:
                     "auth": {"email": "bridge@acme.example", "token": "zd-token"},
                     "webhook_secret": self.secret,
                     "bridge_user": str(self.zd_bridge),
+                    "options": self.options.get("helpdesk", {}),
                 },
                 "vendor": {
                     "type": "mantis",
                     "url": mt_url,
                     "auth": {"token": "mantis-token"},
                     "bridge_user": str(self.mt_bridge),
+                    "options": self.options.get("vendor", {}),
                 },
             },
             "routes": [

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from bridge.config import Config
 from bridge.errors import WebhookError
+from bridge.ops import hooks as ops_hooks  # issue #5: metrics + logs
 from bridge.queue import dispatch_event, get_queue
 from bridge.store import RedisStore
 
@@ -33,6 +34,7 @@ def receive(system: str) -> Any:
         connector.verify_webhook(headers, raw)
         events = connector.parse_webhook(headers, raw)
     except WebhookError as exc:
+        ops_hooks.webhook_rejected(ext["redis"], system, exc)  # issue #5
         return jsonify(error=type(exc).__name__, detail=str(exc)), exc.http_status
 
     if not config.routes_from(system) and not config.routes_to(system):
@@ -45,7 +47,6 @@ def receive(system: str) -> Any:
     jobs: list[str] = []
     duplicates = unlinked = 0
     try:
-        store.touch_source(system)
         for index, event in enumerate(events):
             key = f"{event.delivery_id}:{index}" if len(events) > 1 else str(event.delivery_id)
             result = dispatch_event(event, config, store, queue, key)
@@ -55,6 +56,7 @@ def receive(system: str) -> Any:
     except RedisError as exc:
         current_app.logger.error("webhook from %s not queued: %s", system, exc)
         return jsonify(error="Service Unavailable", detail="queue unavailable, retry"), 503
+    ops_hooks.webhook_received(ext["redis"], system, events, jobs, duplicates)  # issue #5
 
     if jobs:
         return jsonify(status="queued", jobs=jobs, duplicates=duplicates), 202

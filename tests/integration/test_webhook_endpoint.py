@@ -144,3 +144,29 @@ def test_live_server_accepts_a_real_delivery(stack: Stack) -> None:
     answer = post_zendesk_webhook(stack, {"ticket_id": "9"}, "live-1")
     assert answer.status_code == 202
     assert answer.json()["status"] == "queued"
+
+
+def test_events_for_a_ticket_with_a_waiting_job_are_coalesced(stack: Stack) -> None:
+    c = client(stack)
+    first = c.post("/webhooks/helpdesk", data=BODY, headers=signed_headers(stack.secret, BODY, "a"))
+    second = c.post(
+        "/webhooks/helpdesk", data=BODY, headers=signed_headers(stack.secret, BODY, "b")
+    )
+    assert first.status_code == second.status_code == 202
+    assert first.get_json()["jobs"] == second.get_json()["jobs"]
+    assert get_queue(stack.redis, stack.config).count == 1
+
+
+def test_a_running_job_does_not_swallow_later_events(stack: Stack) -> None:
+    c = client(stack)
+    first = c.post("/webhooks/helpdesk", data=BODY, headers=signed_headers(stack.secret, BODY, "a"))
+    (job_id,) = first.get_json()["jobs"]
+    job = Job.fetch(job_id, connection=stack.redis, serializer=JSONSerializer)
+    job.set_status("started")  # the worker has begun reading: a later change needs a new job
+    later = c.post("/webhooks/helpdesk", data=BODY, headers=signed_headers(stack.secret, BODY, "b"))
+    (later_id,) = later.get_json()["jobs"]
+    assert later_id != job_id
+    assert Job.fetch(later_id, connection=stack.redis, serializer=JSONSerializer).get_status() in (
+        "queued",
+        "rate_limited",
+    )

@@ -29,6 +29,10 @@ from bridge.protocol import Capability, SystemSettings
 from bridge.store import Claim, LinkRecord
 
 
+class WorkerDied(BaseException):
+    """Stands in for SIGKILL: no except clause in the engine catches it."""
+
+
 class MemoryStore:
     def __init__(self) -> None:
         self.links: dict[tuple[str, str], LinkRecord] = {}
@@ -103,6 +107,8 @@ class FakeConnector:
     fail_on: set[str] = field(default_factory=set)
     # Writes that happen but whose answer is lost (timeout after the server did the work) ...
     applied_then_timeout: set[str] = field(default_factory=set)
+    # Writes after which the worker process dies (SIGKILL): nothing after them runs.
+    die_after: set[str] = field(default_factory=set)
     # ... and writes whose answer is lost before the server did anything.
     timeout_before: set[str] = field(default_factory=set)
     capabilities: frozenset[Capability] = frozenset()
@@ -125,6 +131,9 @@ class FakeConnector:
             raise RetryableError(f"{op}: read timeout", maybe_applied=True)
 
     def _maybe_lose_answer(self, op: str) -> None:
+        if op in self.die_after:
+            self.die_after.discard(op)
+            raise WorkerDied(f"process killed right after {op}")
         if op in self.applied_then_timeout:
             self.applied_then_timeout.discard(op)
             raise RetryableError(f"{op}: read timeout", maybe_applied=True)

@@ -11,7 +11,7 @@ from bridge.engine import handle_first_level
 from bridge.errors import PermanentError, RetryableError
 from bridge.models import Event, EventKind, SystemRef
 from bridge.protocol import Capability
-from tests.unit.fakes import FakeConnector, MemoryStore
+from tests.unit.fakes import FakeConnector, MemoryStore, WorkerDied
 from tests.unit.helpers import COMPLETE_FIELDS, shipped_mapping, ticket
 
 MAPPING = shipped_mapping()
@@ -234,3 +234,35 @@ def test_link_note_whose_answer_was_lost_is_not_posted_twice() -> None:
     assert handle_first_level(ctx, "1").action == "escalation_completed"
     assert len(first.comments["1"]) == 1
     assert store.get_link("acme", "1").note_id == first.comments["1"][0].id  # type: ignore[union-attr]
+
+
+def test_a_worker_killed_right_after_asking_does_not_ask_twice() -> None:
+    ctx, first, _, _ = make()
+    first.tickets["1"] = incomplete_ticket()
+    first.die_after = {"comment"}
+    with pytest.raises(WorkerDied):
+        handle_first_level(ctx, "1")
+    handle_first_level(ctx, "1")
+    assert len(first.comments["1"]) == 1
+
+
+def test_a_worker_killed_before_asking_still_asks() -> None:
+    ctx, first, _, _ = make()
+    first.tickets["1"] = incomplete_ticket()
+    first.fail_on = {"comment"}
+    with pytest.raises(PermanentError):
+        handle_first_level(ctx, "1")
+    first.fail_on = set()
+    assert handle_first_level(ctx, "1").action == "missing_data_requested"
+    assert len(first.comments["1"]) == 1
+
+
+def test_a_worker_killed_right_after_the_link_note_does_not_post_it_twice() -> None:
+    ctx, first, second, _ = make()
+    first.tickets["1"] = ticket("1")
+    first.die_after = {"comment"}
+    with pytest.raises(WorkerDied):
+        handle_first_level(ctx, "1")
+    handle_first_level(ctx, "1")
+    assert len(first.comments["1"]) == 1
+    assert len(second.writes) == 1

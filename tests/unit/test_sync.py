@@ -11,7 +11,7 @@ from bridge.engine import handle_first_level
 from bridge.errors import PermanentError, RetryableError
 from bridge.models import Attachment, Event, EventKind, SystemRef
 from bridge.protocol import Capability
-from tests.unit.fakes import FakeConnector, MemoryStore
+from tests.unit.fakes import FakeConnector, MemoryStore, WorkerDied
 from tests.unit.helpers import shipped_mapping, ticket
 
 MAPPING = shipped_mapping()
@@ -194,3 +194,13 @@ def test_files_to_a_system_without_file_support_are_named() -> None:
         "File s.png was not copied: helpdesk -> vendor cannot transfer files."
         in (bodies(second, issue)[-1])
     )
+
+
+def test_a_worker_killed_right_after_copying_does_not_duplicate_the_copy() -> None:
+    ctx, first, second, _, issue = linked()
+    first.say("1", CUSTOMER, "Retest done.")
+    second.die_after = {"comment"}
+    with pytest.raises(WorkerDied):
+        handle_first_level(ctx, "1")
+    handle_first_level(ctx, "1")  # RQ retries the abandoned job
+    assert sum("Retest done." in b for b in bodies(second, issue)) == 1

@@ -1,0 +1,111 @@
+"""The one-line calls the web endpoint and the jobs make for metrics, logs and the waiting list.
+
+Kept here so bridge.web.webhooks and bridge.jobs stay about their own work: each hook records
+counters in Redis (see bridge.ops.metrics), writes one structured log line, and never raises on
+a metrics problem, so observability cannot break a sync.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.job import Job
+
+from bridge.models import Event
+from bridge.ops import metrics
+from bridge.ops.logs import bind
+
+log = logging.getLogger("bridge")
+
+# Decisions after which a ticket no longer waits for data; everything else leaves it as it was.
+WAITING = ("missing_data_requested", "missing_data_already_requested")
+NEUTRAL = ("ignored_own_write",)
+
+
+def webhook_rejected(redis: Redis, system: str, exc: Exception) -> None:
+    reason = type(exc).__name__
+    metrics.incr(redis, "events_rejected", (system, reason))
+    log.warning("webhook refused: %s: %s", reason, exc, extra={"system": system})
+
+
+def webhook_received(
+    redis: Redis, system: str, events: Sequence[Event], jobs: Sequence[str], duplicates: int
+) -> None:
+    metrics.incr(redis, "events_received", (system, "webhook"), len(events))
+    if duplicates:
+        metrics.incr(redis, "events_deduped", (system, "webhook"), duplicates)
+    tickets = ",".join(sorted({e.ref.id for e in events}))
+    log.info(
+        "webhook: %d event(s), %d job(s) queued, %d duplicate(s)",
+        len(events),
+        len(jobs),
+        duplicates,
+        extra={"system": system, "ticket": tickets, "job": ",".join(jobs)},
+    )
+
+
+def poll_done(redis: Redis, system: str, result: dict[str, Any]) -> None:
+    bind(replace=True, system=system)
+    if result.get("skipped"):
+        return
+    metrics.incr(redis, "events_received", (system, "poll"), int(result.get("changes") or 0))
+    metrics.incr(redis, "events_deduped", (system, "poll"), int(result.get("duplicates") or 0))
+    log.info(
+        "poll: %s change(s), %s queued", result.get("changes"), result.get("queued"),
+        extra={"system": system},
+    )  # fmt: skip
+
+
+def job_started(job: Job) -> None:
+    meta = job.meta or {}
+    bind(
+        replace=True,
+        system=meta.get("system"),
+        ticket=meta.get("ticket"),
+        link=meta.get("route"),
+        job=job.id,
+    )
+
+
+def _route(job: Job) -> str:
+    return str((job.meta or {}).get("route") or "?")
+
+
+def job_done(job: Job, store: Any, decision: Any) -> None:
+    """Count the success, time it from the event's arrival, keep the waiting index right."""
+    route, ticket = _route(job), str((job.meta or {}).get("ticket") or "")
+    metrics.incr(job.connection, "jobs", (route, "succeeded"))
+    latency = metrics.since((job.meta or {}).get("received_at"))
+    if latency is not None:
+        metrics.observe_latency(job.connection, route, latency)
+    try:
+        if decision.action in WAITING and ticket:
+            missing = decision.details.get("missing", decision.details)
+            store.mark_waiting(route, ticket, missing)
+        elif decision.action not in NEUTRAL and ticket:
+            store.clear_waiting(route, ticket)
+    except RedisError as exc:
+        log.warning("waiting index not updated: %s", exc)
+    log.info("decision: %s (%s)", decision.action, decision.reason)
+
+
+def job_retried(job: Job, exc: Exception) -> None:
+    metrics.incr(job.connection, "jobs", (_route(job), "retried"))
+    log.warning("will retry: %s", exc)
+
+
+def job_parked(job: Job, exc: Exception) -> None:
+    metrics.incr(job.connection, "jobs", (_route(job), "parked"))
+    log.error("parked: %s", exc)
+
+
+def job_rescheduled(job: Job, wait_s: float) -> None:
+    route = _route(job)
+    metrics.incr(job.connection, "jobs", (route, "rescheduled"))
+    metrics.incr(job.connection, "rate_limit_waits", (route,))
+    metrics.incr(job.connection, "rate_limit_wait_seconds", (route,), wait_s)
+    log.warning("rate limited: rescheduled in %s s", wait_s)

@@ -1,0 +1,355 @@
+"""What the operator console and `bridge status` show, read from Redis and RQ.
+
+One reader for both, so the web page and the CLI never disagree about what is stuck. Retry and
+discard are here too (resync and link live in bridge.ops.actions); they only touch Redis and
+the queue, never a ticket system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from rq import Worker
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.serializers import JSONSerializer
+
+from bridge.config import Config, Route
+from bridge.models import SystemRef
+from bridge.ops.metrics import since
+from bridge.ops.settings import DEFAULT_WEBHOOK_SILENCE, POLL_SILENCE_FACTOR
+from bridge.polling import interval_for, poll_status
+from bridge.protocol import Capability, Connector
+from bridge.queue import get_queue
+from bridge.registry import build_connector
+from bridge.store import PREFIX, LinkRecord, RedisStore
+
+
+class OpsError(Exception):
+    """An operator action that cannot be done as asked; the message says why."""
+
+
+def fmt_age(seconds: float | None) -> str:
+    """`45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`: readable at a glance."""
+    if seconds is None:
+        return "never"
+    s = int(max(0, seconds))
+    if s < 90:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    name: str
+    state: str
+    current_job: str | None
+    heartbeat_age: float | None
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    name: str
+    queued: int
+    started: int
+    scheduled: int
+    deferred: int
+    failed: int
+    parked: int
+    workers: list[WorkerInfo]
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job in RQ's failed registry: parked (a permanent error) or out of retries."""
+
+    id: str
+    parked: bool
+    reason: str
+    system: str
+    ticket: str
+    route: str
+    received_at: str
+    age: float | None
+    description: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.system}#{self.ticket}" if self.ticket else self.system
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """When a system was last heard from, and whether that is too long ago."""
+
+    system: str
+    type: str
+    mode: str
+    last_seen: str | None
+    silent_for: float | None
+    threshold: int
+    poll_last_ok: str | None
+    poll_lag: float | None
+
+    @property
+    def alert(self) -> bool:
+        return self.silent_for is None or self.silent_for > self.threshold
+
+
+@dataclass(frozen=True)
+class Match:
+    """One ticket the search found: its link (if any) and its story, oldest first."""
+
+    ref: SystemRef
+    route: str | None
+    link: LinkRecord | None
+    waiting: dict[str, Any] | None
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _reason(job: Job) -> str:
+    reason = job.meta.get("park_reason")
+    if reason:
+        return str(reason)
+    result = job.latest_result()
+    exc_info = (result.exc_string if result is not None else None) or ""
+    lines = [line for line in exc_info.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no reason recorded"
+
+
+def silence_threshold(settings: Any, connector: Connector) -> int:
+    """`options.silence_alert`, else 3600 s for webhook systems, 3 poll intervals for polled."""
+    configured = settings.options.get("silence_alert")
+    if configured is not None:
+        return int(configured)
+    every = interval_for(settings, connector)
+    if Capability.WEBHOOKS in connector.capabilities or every <= 0:
+        return DEFAULT_WEBHOOK_SILENCE
+    return POLL_SILENCE_FACTOR * every
+
+
+class Inspector:
+    """Reads and acts on one bridge's Redis; connectors are only used for their settings."""
+
+    def __init__(
+        self, redis: Redis, config: Config, connectors: Mapping[str, Connector] | None = None
+    ) -> None:
+        self.redis = redis
+        self.config = config
+        self.connectors = connectors or {
+            name: build_connector(s) for name, s in config.systems.items()
+        }
+        self.store = RedisStore(redis)
+        self.queue = get_queue(redis, config)
+
+    # -- reading -----------------------------------------------------------------------------
+    def _failed_registry(self) -> FailedJobRegistry:
+        return FailedJobRegistry(queue=self.queue)
+
+    def failed_jobs(self, limit: int = 200) -> list[FailedJob]:
+        """Newest failure first."""
+        ids = self._failed_registry().get_job_ids(0, limit - 1, desc=True)
+        jobs = Job.fetch_many(ids, connection=self.redis, serializer=JSONSerializer)
+        now = datetime.now(UTC)
+        out = []
+        for job in jobs:
+            if job is None:
+                continue
+            meta = job.meta or {}
+            system = str(meta.get("system") or "")
+            if not system and (job.func_name or "").endswith("poll_system") and job.args:
+                system = str(job.args[0])
+            received = str(meta.get("received_at") or "")
+            ended = job.ended_at.replace(tzinfo=UTC).isoformat() if job.ended_at else None
+            out.append(
+                FailedJob(
+                    id=job.id,
+                    parked=bool(meta.get("park_reason")),
+                    reason=_reason(job),
+                    system=system,
+                    ticket=str(meta.get("ticket") or ""),
+                    route=str(meta.get("route") or ""),
+                    received_at=received,
+                    age=since(received or ended, now),
+                    description=job.description or job.func_name or "",
+                )
+            )
+        return out
+
+    def queue_overview(self) -> QueueOverview:
+        failed_ids = self._failed_registry().get_job_ids()
+        parked = 0
+        for job in Job.fetch_many(failed_ids, connection=self.redis, serializer=JSONSerializer):
+            parked += bool(job is not None and (job.meta or {}).get("park_reason"))
+        now = datetime.now(UTC)
+        workers = []
+        for w in Worker.all(queue=self.queue):
+            beat = w.last_heartbeat.replace(tzinfo=UTC) if w.last_heartbeat else None
+            workers.append(
+                WorkerInfo(
+                    name=w.name,
+                    state=str(w.get_state()),
+                    current_job=w.get_current_job_id(),
+                    heartbeat_age=(now - beat).total_seconds() if beat else None,
+                )
+            )
+        return QueueOverview(
+            name=self.queue.name,
+            queued=self.queue.count,
+            started=StartedJobRegistry(queue=self.queue).count,
+            scheduled=ScheduledJobRegistry(queue=self.queue).count,
+            deferred=DeferredJobRegistry(queue=self.queue).count,
+            failed=len(failed_ids),
+            parked=parked,
+            workers=sorted(workers, key=lambda w: w.name),
+        )
+
+    def sources(self) -> list[SourceHealth]:
+        raw = self.redis.hgetall(f"{PREFIX}:last_seen")
+        seen = {
+            (k.decode() if isinstance(k, bytes) else str(k)): (
+                v.decode() if isinstance(v, bytes) else str(v)
+            )
+            for k, v in raw.items()
+        }
+        now = datetime.now(UTC)
+        out = []
+        for name, settings in self.config.systems.items():
+            connector = self.connectors[name]
+            every = interval_for(settings, connector)
+            webhooks = Capability.WEBHOOKS in connector.capabilities
+            if webhooks:
+                mode = "webhooks" + (f", swept every {every} s" if every else "")
+            else:
+                mode = f"polled every {every} s" if every else "no webhooks, not polled"
+            status = poll_status(self.redis, name) if every else {}
+            out.append(
+                SourceHealth(
+                    system=name,
+                    type=settings.type,
+                    mode=mode,
+                    last_seen=seen.get(name),
+                    silent_for=since(seen.get(name), now),
+                    threshold=silence_threshold(settings, connector),
+                    poll_last_ok=status.get("last_ok"),
+                    poll_lag=since(status.get("last_ok"), now),
+                )
+            )
+        return out
+
+    def waiting(self) -> list[dict[str, Any]]:
+        now = datetime.now(UTC).timestamp()
+        items = self.store.waiting_for_data()
+        for item in items:
+            item["age"] = now - item["since"]
+            route = self._route_or_none(item["route"])
+            item["system"] = route.first if route else "?"
+        return items
+
+    def _route_or_none(self, name: str) -> Route | None:
+        return next((r for r in self.config.routes if r.name == name), None)
+
+    def search(self, ticket: str, system: str | None = None) -> list[Match]:
+        """A ticket id of any system: its link on every route, and the story of both sides."""
+        ticket = ticket.strip().lstrip("#")
+        systems = [system] if system else list(self.config.systems)
+        matches: list[Match] = []
+        for name in systems:
+            if name not in self.config.systems:
+                raise OpsError(f"unknown system {name!r}")
+            ref = SystemRef(name, ticket)
+            found = False
+            for route in self.config.routes:
+                first_id = None
+                if route.first == name:
+                    first_id = ticket
+                elif route.second == name:
+                    first_id = self.store.first_for_second(route.name, name, ticket)
+                if first_id is None:
+                    continue
+                link = self.store.get_link(route.name, first_id)
+                waiting = next(
+                    (
+                        w
+                        for w in self.store.waiting_for_data()
+                        if w["route"] == route.name and w["ticket"] == first_id
+                    ),
+                    None,
+                )
+                if link is None and waiting is None and not self._has_log(ref):
+                    continue
+                refs = [ref] if link is None else [link.first, link.second]
+                matches.append(Match(ref, route.name, link, waiting, self._story(refs)))
+                found = True
+            if not found and self._has_log(ref):
+                matches.append(Match(ref, None, None, None, self._story([ref])))
+        return matches
+
+    def _has_log(self, ref: SystemRef) -> bool:
+        return bool(self.redis.exists(f"{PREFIX}:log:{ref.system}:{ref.id}"))
+
+    def _story(self, refs: list[SystemRef]) -> list[dict[str, Any]]:
+        entries = [
+            {**entry, "ticket": str(ref)} for ref in refs for entry in self.store.timeline(ref)
+        ]
+        return sorted(entries, key=lambda e: str(e.get("at", "")))
+
+    # -- acting ------------------------------------------------------------------------------
+    def _fetch(self, job_id: str) -> Job:
+        try:
+            return Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer)
+        except NoSuchJobError as exc:
+            raise OpsError(f"no job {job_id!r}") from exc
+
+    def retry(self, job_id: str) -> Job:
+        """Put a failed or parked job back on its queue (it gets one more run)."""
+        job = self._fetch(job_id)
+        try:
+            requeued = self._failed_registry().requeue(job)
+        except InvalidJobOperation as exc:
+            raise OpsError(f"job {job_id} is not in the failed list") from exc
+        ref = _job_ref(job)
+        if ref is not None:
+            self.store.log(ref, "operator_retry", {"job": job_id})
+        return requeued
+
+    def retry_all(self) -> list[str]:
+        done = []
+        for job_id in self._failed_registry().get_job_ids():
+            try:
+                self.retry(job_id)
+            except OpsError:
+                continue  # expired or taken by another operator meanwhile
+            done.append(job_id)
+        return done
+
+    def discard(self, job_id: str) -> None:
+        """Delete a failed job for good (the ticket keeps its sync log)."""
+        job = self._fetch(job_id)
+        if job_id not in self._failed_registry():
+            raise OpsError(f"job {job_id} is not in the failed list")
+        ref = _job_ref(job)
+        self._failed_registry().remove(job, delete_job=True)
+        if ref is not None:
+            self.store.log(ref, "operator_discard", {"job": job_id})
+
+
+def _job_ref(job: Job) -> SystemRef | None:
+    meta = job.meta or {}
+    if meta.get("system") and meta.get("ticket"):
+        return SystemRef(str(meta["system"]), str(meta["ticket"]))
+    return None

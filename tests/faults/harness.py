@@ -1,0 +1,398 @@
+"""The fault run: thousands of mixed changes on both sides while things break.
+
+Real Redis (AOF on, restarted mid-run), real `bridge worker` and `bridge cron` processes (one
+worker killed with SIGKILL mid-job, twice), sandbox Zendesk and MantisBT that answer 503 for a
+stretch and 429 with Retry-After, webhooks delivered twice and out of order. Afterwards the
+sandboxes' final state is checked: every comment exactly once on the other side, no echo,
+statuses and priorities consistent with the mapping, nothing left queued but parked jobs with a
+reason. Used by tests/faults/test_fault_run.py (CI size) and tests/faults/run.py (large).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+from rq.serializers import JSONSerializer
+
+from bridge.models import SystemRef
+from bridge.redis_runtime import EmbeddedRedis
+from bridge.sandbox.stack import (
+    CATEGORY,
+    CUSTOMER_NUMBER,
+    DOMAIN,
+    MAY_CONTACT,
+    Stack,
+    post_zendesk_webhook,
+)
+from bridge.store import RedisStore
+
+COMPLETE = {CUSTOMER_NUMBER: "40711", DOMAIN: "shop.example.com", MAY_CONTACT: "kontakt_ja",
+            CATEGORY: "technik"}  # fmt: skip
+PENDING_STATES = (b"queued", b"started", b"scheduled", b"deferred", b"rate_limited")
+KINDS = {  # kind: weight
+    "customer_comment": 4,
+    "agent_internal": 2,
+    "priority": 1,
+    "vendor_public": 4,
+    "vendor_private": 1,
+    "vendor_status": 2,
+}
+
+
+@dataclass
+class Plan:
+    tickets: int = 20
+    events: int = 300
+    workers: int = 3
+    seed: int = 7
+    pace: float = 0.0  # seconds between changes (spreads the faults over the run)
+    settle_timeout: float = 240.0
+
+
+@dataclass
+class Expectation:
+    token: str
+    origin: str  # "zendesk" or "mantis"
+    ticket: int
+    issue: int
+    public: bool
+
+
+@dataclass
+class Report:
+    events_sent: Counter[str] = field(default_factory=Counter)
+    faults: list[str] = field(default_factory=list)
+    webhooks: Counter[str] = field(default_factory=Counter)
+    replays: Counter[str] = field(default_factory=Counter)
+    applied: Counter[str] = field(default_factory=Counter)
+    retried: int = 0
+    rate_limited: int = 0
+    parked: list[str] = field(default_factory=list)
+    failed_without_reason: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    leaked: list[str] = field(default_factory=list)
+    echo: list[str] = field(default_factory=list)
+    inconsistent: list[str] = field(default_factory=list)
+    still_queued: int = 0
+    settled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.settled and not (
+            self.lost or self.duplicated or self.leaked or self.echo or self.inconsistent
+            or self.failed_without_reason or self.still_queued
+        )  # fmt: skip
+
+    def lines(self) -> list[str]:
+        sent = sum(self.events_sent.values())
+        return [
+            f"events sent          {sent}  ({dict(self.events_sent)})",
+            f"faults injected      {len(self.faults)}: {'; '.join(self.faults)}",
+            f"webhook deliveries   {dict(self.webhooks)}",
+            f"replayed webhooks    {dict(self.replays)}",
+            f"applied              {dict(self.applied)}",
+            f"deduped              {self.webhooks['duplicate'] + self.replays['duplicate']}",
+            f"retried              {self.retried} job retries, "
+            f"{self.rate_limited} rate-limit waits",
+            f"parked               {len(self.parked)} {self.parked[:3]}",
+            f"failed w/o reason    {len(self.failed_without_reason)}",
+            f"lost                 {len(self.lost)} {self.lost[:5]}",
+            f"duplicated           {len(self.duplicated)} {self.duplicated[:5]}",
+            f"leaked private notes {len(self.leaked)}",
+            f"echo (extra copies)  {len(self.echo)} {self.echo[:5]}",
+            f"inconsistent pairs   {len(self.inconsistent)} {self.inconsistent[:3]}",
+            f"left queued          {self.still_queued}",
+            f"settled              {self.settled} in {self.seconds:.0f} s",
+            f"RESULT               {'PASS' if self.ok else 'FAIL'}",
+        ]
+
+
+class FaultRun:
+    def __init__(self, base: Path, plan: Plan) -> None:
+        self.base = base
+        self.plan = plan
+        self.rng = random.Random(plan.seed)
+        self.report = Report()
+        self.expect: list[Expectation] = []
+        self.pairs: list[tuple[int, int]] = []
+        self.status_touched: set[int] = set()
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.redis_server = EmbeddedRedis(base / "redis")
+
+    # -- processes -----------------------------------------------------------------------
+    def _spawn(self, name: str, *args: str) -> None:
+        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", *args, "--config", str(self.stack.config_path)],
+            env={**os.environ, "BRIDGE_CONFIG": str(self.stack.config_path)},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def supervise(self) -> None:
+        """Restart what died, as systemd or compose would."""
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is not None:
+                self._spawn(name, *(["cron"] if name == "cron" else ["worker"]))
+
+    def kill_busy_worker(self) -> None:
+        """SIGKILL a worker process while it runs a job (or any worker after 5 s)."""
+        deadline = time.monotonic() + 5
+        names = [n for n in self.procs if n.startswith("worker")]
+        while time.monotonic() < deadline:
+            started = self.stack.redis.zrange("rq:wip:bridge", 0, -1)
+            if started:
+                break
+            time.sleep(0.01)
+        victim = self.rng.choice(names)
+        os.killpg(self.procs[victim].pid, signal.SIGKILL)
+        self.procs[victim].wait()
+        self.report.faults.append(f"SIGKILL {victim}")
+        self.supervise()
+
+    # -- the run -------------------------------------------------------------------------
+    def run(self) -> Report:
+        started = time.monotonic()
+        url = self.redis_server.start()
+        self.stack = Stack(
+            self.base, redis_url=url, worker_process=False,
+            options={"vendor": {"poll_interval": 1, "poll_overlap": 30},
+                     "helpdesk": {"poll_interval": 3, "poll_overlap": 30}},
+            queue={"retry_intervals": [1, 2, 4, 8, 15, 30, 30, 30], "job_timeout": 10},
+        )  # fmt: skip
+        self.stack.zendesk.export_lag = timedelta(0)
+        try:
+            self.stack.start()
+            for n in range(self.plan.workers):
+                self._spawn(f"worker{n}", "worker")
+            self._spawn("cron", "cron")
+            self._escalate()
+            self._churn()
+            self.report.settled = self._settle()
+            self._check()
+        finally:
+            for proc in self.procs.values():
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            for proc in self.procs.values():
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+            self.stack.stop()
+            self.redis_server.stop()
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _escalate(self) -> None:
+        s = self.stack
+        for n in range(self.plan.tickets):
+            s.zendesk.create_ticket_as(
+                s.zd_customer, f"Fault run ticket {n}", f"Error 500 in checkout, case {n}.",
+                custom_fields=COMPLETE, priority="normal",
+            )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while len(s.mantis.issues()) < self.plan.tickets and time.monotonic() < deadline:
+            self.supervise()
+            time.sleep(0.2)
+        store = RedisStore(s.redis)
+        for n in range(1, self.plan.tickets + 1):
+            link = store.get_link("acme", str(n))
+            if link is None or link.note_id is None or not link.history_marked:
+                raise RuntimeError(f"ticket {n} was not escalated before the churn")
+            self.pairs.append((n, int(link.second.id)))
+
+    def _faults_at(self) -> dict[int, str]:
+        e = self.plan.events
+        return {e // 6: "kill", e // 3: "mantis503", e // 2: "redis", 2 * e // 3: "zendesk429",
+                5 * e // 6: "kill"}  # fmt: skip
+
+    def _inject(self, fault: str) -> None:
+        s = self.stack
+        if fault == "kill":
+            self.kill_busy_worker()
+        elif fault == "mantis503":
+            s.mantis.fail_next(40, status=503)
+            self.report.faults.append("MantisBT 503 x40")
+        elif fault == "zendesk429":
+            s.zendesk.fail_next(6, status=429, retry_after=2)
+            self.report.faults.append("Zendesk 429 Retry-After 2 x6")
+        elif fault == "redis":
+            self.redis_server.restart(pause=1.0)
+            self.report.faults.append("Redis restart")
+            self.supervise()
+
+    def _churn(self) -> None:
+        faults = self._faults_at()
+        kinds = [k for k, w in KINDS.items() for _ in range(w)]
+        for n in range(self.plan.events):
+            if n in faults:
+                self._inject(faults[n])
+            tid, iid = self.rng.choice(self.pairs)
+            kind = self.rng.choice(kinds)
+            token = f"ev{n:05d}"
+            try:
+                self._change(kind, token, tid, iid)
+            except ValueError:
+                continue  # a change the sandbox refuses (e.g. same status): nothing was sent
+            self.report.events_sent[kind] += 1
+            if n % 10 == 9:
+                self._replay()
+            if self.plan.pace:
+                time.sleep(self.plan.pace)
+            if n % 50 == 0:
+                self.supervise()
+
+    def _change(self, kind: str, token: str, tid: int, iid: int) -> None:
+        s = self.stack
+        if kind == "customer_comment":
+            s.zendesk.update_ticket_as(s.zd_customer, tid, comment=f"{token} retest note",
+                                       status="open")  # fmt: skip
+            self.expect.append(Expectation(token, "zendesk", tid, iid, True))
+            self.status_touched.add(tid)
+        elif kind == "agent_internal":
+            s.zendesk.update_ticket_as(s.zd_agent, tid, comment=f"{token} internal", public=False)
+            self.expect.append(Expectation(token, "zendesk", tid, iid, False))
+        elif kind == "priority":
+            current = s.zendesk.ticket(tid)["priority"]
+            choices = [p for p in ("low", "normal", "high", "urgent") if p != current]
+            s.zendesk.update_ticket_as(s.zd_agent, tid, priority=self.rng.choice(choices))
+        elif kind == "vendor_public":
+            s.mantis.add_note_as(s.mt_developer, iid, f"{token} vendor question")
+            self.expect.append(Expectation(token, "mantis", tid, iid, True))
+        elif kind == "vendor_private":
+            s.mantis.add_note_as(s.mt_developer, iid, f"{token} vendor internal", private=True)
+            self.expect.append(Expectation(token, "mantis", tid, iid, False))
+        elif kind == "vendor_status":
+            current = s.mantis.issue(iid)["status"]["name"]
+            choices = [x for x in ("feedback", "assigned", "resolved") if x != current]
+            s.mantis.set_status_as(s.mt_developer, iid, self.rng.choice(choices))
+            self.status_touched.add(tid)
+
+    def _replay(self) -> None:
+        """Deliver an earlier webhook again: same invocation id (a retry), or a new one (late)."""
+        deliveries = [d for d in self.stack.zendesk.deliveries if d.get("body")]
+        if not deliveries:
+            return
+        d = self.rng.choice(deliveries)
+        same = self.rng.random() < 0.5
+        invocation = d["invocation_id"] if same else f"late-{self.rng.getrandbits(40)}"
+        try:
+            answer = post_zendesk_webhook(self.stack, d["body"], invocation)
+            status = answer.json().get("status", str(answer.status_code))
+        except Exception as exc:  # the bridge may be mid-restart: that is part of the run
+            status = type(exc).__name__
+        self.report.replays["duplicate" if status == "duplicate" else status] += 1
+
+    # -- settle and check ----------------------------------------------------------------
+    def _busy(self) -> int:
+        r = self.stack.redis
+        busy = 0
+        for key in r.scan_iter("rq:job:*", count=1000):
+            if r.hget(key, "status") in PENDING_STATES:
+                busy += 1
+        return busy
+
+    def _settle(self) -> bool:
+        """Quiet when no job is pending and two polls of each system ran after the churn."""
+        r = self.stack.redis
+        end = time.time()
+        deadline = time.monotonic() + self.plan.settle_timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            self.supervise()
+            self.stack.zendesk.wait_for_deliveries(1.0)
+            polled = all(
+                float(r.hget(f"tb:poll:{sys_}", "last_ok_ts") or 0) > end + 4
+                for sys_ in ("vendor", "helpdesk")
+            )
+            busy = self._busy()
+            quiet = quiet + 1 if busy == 0 and polled else 0
+            if quiet >= 3:
+                return True
+            time.sleep(1.0)
+        self.report.still_queued = self._busy()
+        return False
+
+    def _check(self) -> None:
+        s, rep = self.stack, self.report
+        zd_copies: Counter[str] = Counter()
+        mt_copies: Counter[str] = Counter()
+        zd_by_token: dict[str, dict[str, Any]] = {}
+        mt_by_token: dict[str, dict[str, Any]] = {}
+        for tid, iid in self.pairs:
+            for c in s.zendesk.comments(tid):
+                if c["author_id"] == s.zd_bridge and "(vendor) wrote:" in c["body"]:
+                    token = c["body"].split("wrote:", 1)[1].split()[0]
+                    zd_copies[token] += 1
+                    zd_by_token[token] = c
+            for note in s.mantis.issue(iid).get("notes", []):
+                if note["reporter"]["id"] == s.mt_bridge and "(helpdesk) wrote:" in note["text"]:
+                    token = note["text"].split("wrote:", 1)[1].split()[0]
+                    mt_copies[token] += 1
+                    mt_by_token[token] = note
+        expected = set()
+        for e in self.expect:
+            copies, found = (mt_copies, mt_by_token) if e.origin == "zendesk" else (
+                zd_copies, zd_by_token)  # fmt: skip
+            should_cross = e.origin == "zendesk" or e.public
+            if not should_cross:
+                if copies[e.token]:
+                    rep.leaked.append(e.token)
+                continue
+            expected.add(e.token)
+            if copies[e.token] == 0:
+                rep.lost.append(e.token)
+            elif copies[e.token] > 1:
+                rep.duplicated.append(f"{e.token} ({e.origin} #{e.ticket}/{e.issue})")
+            else:
+                copy = found[e.token]
+                public = copy["public"] if e.origin == "mantis" else (
+                    copy["view_state"]["name"] == "public")  # fmt: skip
+                if public != e.public:
+                    rep.leaked.append(f"{e.token} visibility")
+                rep.applied["comments copied"] += 1
+        rep.echo = sorted((set(zd_copies) | set(mt_copies)) - expected)
+        rules = s.config.routes[0].mapping.sync
+        for tid, iid in self.pairs:
+            zt, mi = s.zendesk.ticket(tid), s.mantis.issue(iid)
+            f, m = zt["status"], mi["status"]["name"]
+            # Only changes propagate (the state at escalation is the baseline), so a pair whose
+            # status nobody changed has nothing to agree on.
+            agree = rules.status_to_first.get(m) == f or rules.status_to_second.get(f) == m
+            if tid in self.status_touched and not agree:
+                rep.inconsistent.append(f"#{tid}/{iid} status {f}/{m}")
+            fp, mp = zt["priority"], mi["priority"]["name"]
+            if not (
+                rules.priority_to_first.get(mp) == fp or rules.priority_to_second.get(fp) == mp
+            ):
+                rep.inconsistent.append(f"#{tid}/{iid} priority {fp}/{mp}")
+        store = RedisStore(s.redis)
+        for tid, _ in self.pairs:
+            for entry in store.timeline(SystemRef("helpdesk", str(tid)), limit=2000):
+                action = entry["action"]
+                rep.retried += action == "retry"
+                rep.rate_limited += action == "rate_limited"
+                if action == "synced" and entry.get("changes"):
+                    rep.applied["status/priority writes"] += len(entry["changes"])
+        failed = FailedJobRegistry("bridge", connection=s.redis, serializer=JSONSerializer)
+        for job_id in failed.get_job_ids():
+            job = Job.fetch(job_id, connection=s.redis, serializer=JSONSerializer)
+            reason = job.meta.get("park_reason")
+            (rep.parked if reason else rep.failed_without_reason).append(f"{job_id}: {reason}")
+        for d in s.zendesk.deliveries:
+            code = d.get("status_code")
+            rep.webhooks["2xx" if code and 200 <= code < 300 else f"{code or d.get('error')}"] += 1

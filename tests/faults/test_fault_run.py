@@ -1,0 +1,21 @@
+"""CI-sized fault run: a few hundred mixed changes while workers die, Redis restarts and the
+remote APIs fail. The large run is `python -m tests.faults.run` (README: Fault suite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.faults.harness import FaultRun, Plan
+
+
+def test_nothing_is_lost_duplicated_or_echoed_under_faults(tmp_path: Path) -> None:
+    report = FaultRun(tmp_path, Plan(tickets=12, events=240, workers=3, seed=11)).run()
+    text = "\n".join(report.lines())
+    assert report.settled, text
+    assert report.lost == [] and report.duplicated == [], text
+    assert report.leaked == [] and report.echo == [], text
+    assert report.inconsistent == [], text
+    assert report.failed_without_reason == [] and report.still_queued == 0, text
+    assert sum(report.events_sent.values()) >= 200, text
+    assert len(report.faults) == 5, text
+    assert report.applied["comments copied"] > 100, text

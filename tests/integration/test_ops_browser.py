@@ -1,0 +1,93 @@
+"""An operator at 3 a.m., in a real (headless) Chromium: find the parked job, retry it, see it
+succeed. Saves docs/ops-console.png, the screenshot the README shows.
+
+Uses Debian's chromium + chromium-driver (`.ci/install-browser`), never a downloaded browser.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
+
+from bridge.sandbox.server import BackgroundServer
+from bridge.sandbox.stack import Stack
+from tests.integration.ops_helpers import OPS, ops_app, park_an_escalation
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "ops-console.png"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="/usr/bin/chromium is missing: run .ci/install-browser (Debian chromium + driver)",
+)
+
+
+def wait_for(browser: webdriver.Chrome, css: str) -> WebElement:
+    """A click that submits a form returns before the next page is there: wait for it."""
+    return WebDriverWait(browser, 15).until(lambda b: b.find_element(By.CSS_SELECTOR, css))
+
+
+@pytest.fixture()
+def browser() -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    profile = tempfile.mkdtemp(prefix="ops-chromium-")
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1280,1000", f"--user-data-dir={profile}",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_operator_finds_a_parked_job_retries_it_and_sees_it_succeed(
+    stack: Stack, browser: webdriver.Chrome
+) -> None:
+    tid = park_an_escalation(stack)
+    with BackgroundServer(ops_app(stack)) as url:
+        # Without credentials /ops answers 401 with a Basic challenge (the browser's own login
+        # prompt); the login form is the no-prompt way in.
+        browser.get(f"{url}/ops/login")
+        browser.find_element(By.ID, "username").send_keys(OPS["username"])
+        browser.find_element(By.ID, "password").send_keys(OPS["password"])
+        browser.find_element(By.ID, "login").click()
+
+        wait_for(browser, "#parked")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#parked tbody tr")
+        assert len(rows) == 1
+        row = rows[0]
+        assert f"helpdesk#{tid}" in row.text and "403" in row.text
+        job_id = row.get_attribute("data-job-id")
+        browser.save_screenshot(str(SCREENSHOT))
+
+        row.find_element(By.CSS_SELECTOR, "button.retry").click()
+        assert f"Job {job_id} is queued again." in wait_for(browser, ".flash").text
+
+        assert stack.settle()
+        browser.refresh()
+        assert browser.find_elements(By.CSS_SELECTOR, "#parked tbody tr") == []
+        assert browser.find_elements(By.CSS_SELECTOR, "#failed tbody tr") == []
+        (issue,) = stack.mantis.issues()
+
+        # The ticket's story, one search away.
+        browser.find_element(By.NAME, "ticket").send_keys(str(tid))
+        browser.find_element(By.CSS_SELECTOR, "header form button").click()
+        assert f"vendor#{issue['id']}" in wait_for(browser, "#link").text
+        story = browser.find_element(By.CSS_SELECTOR, "table.timeline").text
+        for action in ("parked", "operator_retry", "escalated", "link_written"):
+            assert action in story

@@ -1,0 +1,108 @@
+"""The `ops` config section, options.silence_alert, and structured logs without secrets."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from bridge.config import load_config
+from bridge.errors import ConfigError
+from bridge.ops.inspect import fmt_age
+from bridge.ops.logs import bind, clear_context, configure_logging, secrets_of
+from tests.unit.test_config import GOOD, write
+
+OPS = """\
+ops:
+  token: "${OPS_TOKEN}"
+  username: oncall
+  password: "${OPS_PASSWORD}"
+"""
+ENV = {"ZD_TOKEN": "zendesk-api-token-1", "OPS_TOKEN": "t" * 20, "OPS_PASSWORD": "hunter2hunter2"}
+
+
+def test_no_ops_section_means_console_disabled(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD), ENV).ops is None
+
+
+def test_ops_section_with_env_secrets_that_never_show_in_repr(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD + OPS), ENV)
+    assert config.ops is not None
+    assert config.ops.token == "t" * 20 and config.ops.username == "oncall"
+    assert len(config.ops.secret_key) == 64  # derived from the credentials
+    assert "t" * 20 not in repr(config.ops) and "hunter2" not in repr(config.ops)
+    assert not config.ops.protect_metrics
+
+
+@pytest.mark.parametrize(
+    ("section", "complaint"),
+    [
+        ("ops: {username: oncall}", "set both username and password"),
+        ("ops: {protect_metrics: true}", "needs a token, or a username + password"),
+        ("ops: {token: short}", "use 16+ chars"),
+    ],
+)
+def test_bad_ops_section_names_the_problem(tmp_path: Path, section: str, complaint: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(complaint)):
+        load_config(write(tmp_path, GOOD + section + "\n"), ENV)
+
+
+def test_silence_alert_must_be_positive_seconds(tmp_path: Path) -> None:
+    text = GOOD.replace('bridge_user: "7"', 'bridge_user: "7"\n    options: {silence_alert: 300}')
+    config = load_config(write(tmp_path, text), ENV)
+    assert config.systems["vendor"].options["silence_alert"] == 300
+    bad = text.replace("silence_alert: 300", "silence_alert: soon")
+    with pytest.raises(ConfigError, match="silence_alert must be a positive number"):
+        load_config(write(tmp_path, bad), ENV)
+
+
+def test_json_log_lines_carry_ticket_context_and_hide_secrets(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD + OPS), ENV)
+    stream = io.StringIO()
+    handler = configure_logging("json", secrets_of(config), stream=stream)
+    try:
+        bind(replace=True, system="helpdesk", ticket="42", link="acme", job="tb-acme-1")
+        logging.getLogger("bridge.test").info("token %s sent", "zendesk-api-token-1")
+        clear_context()
+        try:
+            raise RuntimeError(f"auth failed with {'t' * 20}")
+        except RuntimeError:
+            logging.getLogger("bridge.test").exception("boom", extra={"system": "vendor"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "token *** sent" and first["level"] == "info"
+    assert {k: first[k] for k in ("system", "ticket", "link", "job")} == {
+        "system": "helpdesk", "ticket": "42", "link": "acme", "job": "tb-acme-1"}  # fmt: skip
+    assert first["time"].endswith("+00:00")
+    assert second["system"] == "vendor" and "ticket" not in second
+    assert "RuntimeError: auth failed with ***" in second["exc"]
+    assert "t" * 20 not in stream.getvalue() and "zendesk-api-token-1" not in stream.getvalue()
+
+
+def test_text_format_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIDGE_LOG_FORMAT", "text")
+    stream = io.StringIO()
+    handler = configure_logging(secrets=["s3cr3t-value"], stream=stream)
+    try:
+        bind(replace=True, system="helpdesk", ticket="7")
+        logging.getLogger("bridge.test").warning("using s3cr3t-value")
+        clear_context()
+    finally:
+        logging.getLogger().removeHandler(handler)
+    line = stream.getvalue().strip()
+    assert line.endswith("bridge.test: using *** [system=helpdesk ticket=7]")
+    assert "WARNING" in line
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "never"), (5, "5 s"), (600, "10 min"), (3 * 3600 + 300, "3 h 5 min"),
+     (2 * 86400 + 4 * 3600, "2 d 4 h")],
+)  # fmt: skip
+def test_ages_read_at_a_glance(seconds: float | None, text: str) -> None:
+    assert fmt_age(seconds) == text
