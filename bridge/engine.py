@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from bridge.context import Decision, RouteContext
 from bridge.errors import PermanentError, RetryableError
+from bridge.mapping import RouteMapping
 from bridge.models import Event, NewComment, SystemRef, Ticket, TicketChanges, TicketDraft
 from bridge.protocol import Capability, FindsCreated, is_bridge_actor
 from bridge.rules import GateResult, check_required, is_technical, map_priority, render
@@ -161,7 +162,7 @@ def _escalate(
         subject=render(texts.summary, values)[:255],
         description=render(texts.description, values),
         priority=map_priority(ticket.priority, ctx.mapping),
-        project=render(ctx.mapping.project, values),
+        project=_target_project(ctx.mapping, values),
         category=ctx.mapping.category,
         fields={k: render(v, values) for k, v in ctx.mapping.custom_fields.items()},
         tags=ctx.mapping.tags,
@@ -178,6 +179,15 @@ def _escalate(
         ctx.store.release_claim(ctx.name, ref.id)  # refused: nothing was created
         raise
     return _link(ctx, ref, created, "escalated", draft.priority)
+
+
+def _target_project(mapping: RouteMapping, values: dict[str, Any]) -> str:
+    """`target.project_by` picks by a datum (e.g. customer number), else `target.project`."""
+    if mapping.project_by_field:
+        chosen = mapping.project_map.get(str(values.get(mapping.project_by_field, "")))
+        if chosen:
+            return render(chosen, values)
+    return render(mapping.project, values)
 
 
 def _find_created(

@@ -89,8 +89,16 @@ class PrioritySchema(Schema):
     default = fields.String(load_default="normal")
 
 
+class ProjectBySchema(Schema):
+    """Pick the target project from a required datum, e.g. one project per customer number."""
+
+    field = fields.String(required=True, validate=validate.OneOf(REQUIRED_FIELDS))
+    map = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
 class TargetSchema(Schema):
     project = fields.String(required=True)
+    project_by = fields.Nested(ProjectBySchema, load_default=None, allow_none=True)
     category = fields.String(load_default=None, allow_none=True)
     custom_fields = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     tags = fields.List(fields.String(), load_default=list)
@@ -243,6 +251,8 @@ class RouteMapping:
     missing_status: str | None
     messages: Mapping[str, Messages] = field(default_factory=dict)
     sync: SyncRules = field(default_factory=SyncRules)
+    project_by_field: str | None = None
+    project_map: Mapping[str, str] = field(default_factory=dict)
 
     def texts(self, language: str) -> Messages:
         """The route's language, falling back to any shipped one."""
@@ -286,6 +296,8 @@ def load_mapping(path: Path, env: Mapping[str, str] | None = None) -> RouteMappi
         priority_map={k.lower(): v for k, v in m["priority"]["map"].items()},
         priority_default=m["priority"]["default"],
         project=m["target"]["project"],
+        project_by_field=(m["target"]["project_by"] or {}).get("field"),
+        project_map=(m["target"]["project_by"] or {}).get("map", {}),
         category=m["target"]["category"],
         custom_fields=m["target"]["custom_fields"],
         tags=tuple(m["target"]["tags"]),

@@ -266,3 +266,17 @@ def test_a_worker_killed_right_after_the_link_note_does_not_post_it_twice() -> N
     handle_first_level(ctx, "1")
     assert len(first.comments["1"]) == 1
     assert len(second.writes) == 1
+
+
+def test_target_project_can_be_picked_by_customer_number() -> None:
+    mapping = replace(
+        MAPPING, project_by_field="customer_number", project_map={"40711": "Shop {domain}"}
+    )
+    ctx, first, second, _ = make()
+    ctx = replace(ctx, mapping=mapping)
+    first.tickets["1"] = ticket("1")
+    first.tickets["2"] = ticket("2", fields={**COMPLETE_FIELDS, "360001": "99999"})
+    handle_first_level(ctx, "1")
+    handle_first_level(ctx, "2")
+    projects = [w[1].project for w in second.writes if w[0] == "create"]
+    assert projects == ["Shop shop.example.com", "Support"]  # unknown customer: the default
