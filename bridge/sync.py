@@ -94,8 +94,10 @@ def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
         "to_first": _READERS.submit(to_first.src.list_comments, to_first.src_id),
     }
     copied: list[str] = []
+    marks = ctx.store.comment_marks(ctx.name, link.first.id)  # updated in place as we copy
     for direction in (to_second, to_first):
-        copied.extend(_sync_comments(ctx, link, direction, reads[direction.name].result()))
+        comments = reads[direction.name].result()
+        copied.extend(_sync_comments(ctx, link, direction, comments, marks))
     first, second = reads["first"].result(), reads["second"].result()
     changed = _converge_fields(ctx, link, first, second)
     details: dict[str, Any] = {"second": str(link.second)}
@@ -114,9 +116,12 @@ def _order(comment: Comment) -> tuple[datetime, int, str]:
 
 
 def _sync_comments(
-    ctx: RouteContext, link: LinkRecord, d: Direction, comments: list[Comment]
+    ctx: RouteContext,
+    link: LinkRecord,
+    d: Direction,
+    comments: list[Comment],
+    marks: dict[str, str],
 ) -> list[str]:
-    marks = ctx.store.comment_marks(ctx.name, link.first.id)
     own_copies = set(marks.values())  # keys of comments the bridge wrote, on either side
     copied: list[str] = []
     for comment in sorted(comments, key=_order):
@@ -148,6 +153,7 @@ def _sync_comments(
                 _remove(f.path)
         copy_key = comment_key(d.dst, copy_id)
         ctx.store.mark_comment(ctx.name, link.first.id, key, copy_key)
+        marks[key] = copy_key
         own_copies.add(copy_key)
         ctx.store.log(
             link.first,

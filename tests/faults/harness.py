@@ -228,8 +228,8 @@ class FaultRun:
             s.mantis.fail_next(40, status=503)
             self.report.faults.append("MantisBT 503 x40")
         elif fault == "zendesk429":
-            s.zendesk.fail_next(6, status=429, retry_after=2)
-            self.report.faults.append("Zendesk 429 Retry-After 2 x6")
+            s.zendesk.fail_next(6, status=429, retry_after=5)
+            self.report.faults.append("Zendesk 429 Retry-After 5 x6")
         elif fault == "redis":
             self.redis_server.restart(pause=1.0)
             self.report.faults.append("Redis restart")
