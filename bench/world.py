@@ -51,8 +51,8 @@ class Remote:
                     self.times.append(now)
                 self.log.append((now, 429 if over else 200))
             if over:
-                start_response("429 Too Many Requests", [("Retry-After", "10"),
-                                                         ("Content-Type", "application/json")])  # fmt: skip
+                headers = [("Retry-After", "10"), ("Content-Type", "application/json")]
+                start_response("429 Too Many Requests", headers)
                 return [b'{"error": "APIRateLimitExceeded"}']
         if self.latency:
             time.sleep(self.latency)
