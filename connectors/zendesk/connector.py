@@ -38,6 +38,8 @@ class ZendeskConnector:
     kind = "zendesk"
     # POLLING: the reconciler sweeps the incremental export for webhooks that never came.
     capabilities = frozenset({Capability.WEBHOOKS, Capability.POLLING, Capability.ATTACHMENTS})
+    # Zendesk takes files up to 50 MB per upload; the bridge's default cap is MantisBT's 5 MiB.
+    max_attachment_bytes = 50 * 1024 * 1024
 
     def __init__(
         self,

@@ -204,15 +204,23 @@ class FaultRun:
                 s.zd_customer, f"Fault run ticket {n}", f"Error 500 in checkout, case {n}.",
                 custom_fields=COMPLETE, priority="normal",
             )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while len(s.mantis.issues()) < self.plan.tickets and time.monotonic() < deadline:
-            self.supervise()
-            time.sleep(0.2)
         store = RedisStore(s.redis)
+
+        def complete(n: int) -> bool:
+            link = store.get_link("acme", str(n))
+            return link is not None and link.note_id not in (None, "?") and link.history_marked
+
+        deadline = time.monotonic() + 180
+        pending = set(range(1, self.plan.tickets + 1))
+        while pending and time.monotonic() < deadline:
+            self.supervise()
+            pending = {n for n in pending if not complete(n)}
+            time.sleep(0.2)
+        if pending:
+            raise RuntimeError(f"tickets {sorted(pending)} were not escalated before the churn")
         for n in range(1, self.plan.tickets + 1):
             link = store.get_link("acme", str(n))
-            if link is None or link.note_id is None or not link.history_marked:
-                raise RuntimeError(f"ticket {n} was not escalated before the churn")
+            assert link is not None
             self.pairs.append((n, int(link.second.id)))
 
     def _faults_at(self) -> dict[int, str]:
