@@ -140,25 +140,11 @@ def _description_values(ctx: RouteContext, ticket: Ticket, gate: GateResult) -> 
     }
 
 
-def _escalate(
-    ctx: RouteContext, ref: SystemRef, ticket: Ticket, gate: GateResult, run_id: str
-) -> Decision:
-    """Create the second-level issue exactly once, then finish the follow-up writes."""
+def build_draft(ctx: RouteContext, ticket: Ticket, gate: GateResult) -> TicketDraft:
+    """The second-level ticket a complete first-level ticket becomes (also shown by dry-run)."""
     texts = ctx.mapping.texts(ctx.language)
     values = _description_values(ctx, ticket, gate)
-    owner = run_id or "anonymous"
-    blocker = ctx.store.claim_escalation(ctx.name, ref.id, owner)
-    if blocker is not None:
-        if blocker.owner != owner and time.time() - blocker.at <= ctx.claim_timeout:
-            raise RetryableError(f"escalation of {ref} is in progress in another job")
-        # Our own earlier attempt (or a long-dead one) started creating and never recorded the
-        # result: the issue may exist. Look for it before creating another.
-        found = _find_created(ctx, ref, values["source_url"], blocker)
-        if found is not None:
-            return _link(ctx, ref, found, "recovered")
-        ctx.store.take_over_claim(ctx.name, ref.id, owner)
-
-    draft = TicketDraft(
+    return TicketDraft(
         subject=render(texts.summary, values)[:255],
         description=render(texts.description, values),
         priority=map_priority(ticket.priority, ctx.mapping),
@@ -168,6 +154,24 @@ def _escalate(
         tags=ctx.mapping.tags,
         source_url=values["source_url"],
     )
+
+
+def _escalate(
+    ctx: RouteContext, ref: SystemRef, ticket: Ticket, gate: GateResult, run_id: str
+) -> Decision:
+    """Create the second-level issue exactly once, then finish the follow-up writes."""
+    draft = build_draft(ctx, ticket, gate)
+    owner = run_id or "anonymous"
+    blocker = ctx.store.claim_escalation(ctx.name, ref.id, owner)
+    if blocker is not None:
+        if blocker.owner != owner and time.time() - blocker.at <= ctx.claim_timeout:
+            raise RetryableError(f"escalation of {ref} is in progress in another job")
+        # Our own earlier attempt (or a long-dead one) started creating and never recorded the
+        # result: the issue may exist. Look for it before creating another.
+        found = _find_created(ctx, ref, draft.source_url or "", blocker)
+        if found is not None:
+            return _link(ctx, ref, found, "recovered")
+        ctx.store.take_over_claim(ctx.name, ref.id, owner)
     try:
         created = ctx.second.create_ticket(draft)
     except RetryableError as exc:

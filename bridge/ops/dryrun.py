@@ -15,29 +15,11 @@ from redis import Redis
 
 from bridge.config import Config, Route
 from bridge.context import RouteContext
-from bridge.models import TicketDraft
+from bridge.engine import build_draft
 from bridge.protocol import Connector, is_bridge_actor
 from bridge.registry import build_connector
-from bridge.rules import check_required, is_technical, map_priority, render
+from bridge.rules import check_required, is_technical
 from bridge.store import RedisStore
-
-
-def build_draft(ctx: RouteContext, ticket: Any, gate: Any) -> TicketDraft:
-    """The draft bridge.engine._escalate creates (same values, same templates)."""
-    from bridge.engine import _description_values  # the engine's own rendering, not a copy
-
-    texts = ctx.mapping.texts(ctx.language)
-    values = _description_values(ctx, ticket, gate)
-    return TicketDraft(
-        subject=render(texts.summary, values)[:255],
-        description=render(texts.description, values),
-        priority=map_priority(ticket.priority, ctx.mapping),
-        project=render(ctx.mapping.project, values),
-        category=ctx.mapping.category,
-        fields={k: render(v, values) for k, v in ctx.mapping.custom_fields.items()},
-        tags=ctx.mapping.tags,
-        source_url=values["source_url"],
-    )
 
 
 def explain(
