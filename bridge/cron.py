@@ -41,6 +41,7 @@ class BridgeCronScheduler(CronScheduler):
         interval: int | None = None,
         job_timeout: int | None = None,
         name: str = "",
+        failure_ttl: int | None = None,
     ) -> CronJob:
         job = JsonCronJob(
             queue_name=queue_name,
@@ -49,6 +50,7 @@ class BridgeCronScheduler(CronScheduler):
             interval=interval,
             job_timeout=job_timeout,
             name=name,
+            failure_ttl=failure_ttl,
         )
         self._cron_jobs.append(job)
         return job
@@ -69,6 +71,8 @@ def schedule_polls(scheduler: BridgeCronScheduler, config: Config) -> list[tuple
                 interval=every,
                 job_timeout=max(60, every),
                 name=f"poll-{name}",
+                # A failed poll is superseded by the next one; keep it a day for operators.
+                failure_ttl=24 * 3600,
             )
             planned.append((name, every))
     return planned

@@ -81,6 +81,7 @@ class Report:
     rate_limited: int = 0
     parked: list[str] = field(default_factory=list)
     failed_without_reason: list[str] = field(default_factory=list)
+    failed_polls: int = 0  # a poll killed mid-run; the next poll covers its window
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     leaked: list[str] = field(default_factory=list)
@@ -109,7 +110,8 @@ class Report:
             f"retried              {self.retried} job retries, "
             f"{self.rate_limited} rate-limit waits",
             f"parked               {len(self.parked)} {self.parked[:3]}",
-            f"failed w/o reason    {len(self.failed_without_reason)}",
+            f"failed w/o reason    {len(self.failed_without_reason)} "
+            f"(+{self.failed_polls} polls superseded by the next poll)",
             f"lost                 {len(self.lost)} {self.lost[:5]}",
             f"duplicated           {len(self.duplicated)} {self.duplicated[:5]}",
             f"leaked private notes {len(self.leaked)}",
@@ -399,6 +401,9 @@ class FaultRun:
         failed = FailedJobRegistry("bridge", connection=s.redis, serializer=JSONSerializer)
         for job_id in failed.get_job_ids():
             job = Job.fetch(job_id, connection=s.redis, serializer=JSONSerializer)
+            if job.func_name == "bridge.jobs.poll_system":
+                rep.failed_polls += 1
+                continue
             reason = job.meta.get("park_reason")
             (rep.parked if reason else rep.failed_without_reason).append(f"{job_id}: {reason}")
         for d in s.zendesk.deliveries:
