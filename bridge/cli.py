@@ -167,11 +167,16 @@ def run(config_path: str | None) -> None:
 
 @main.command()
 @click.option("--keep", type=click.Path(path_type=Path), help="Keep the demo's files here.")
-def demo(keep: Path | None) -> None:
+@click.option(
+    "--route",
+    type=click.Choice(["zendesk-mantis", "zammad-mantis", "zendesk-zammad", "zammad-zendesk"]),
+    default="zendesk-mantis", show_default=True, help="First level -> second level.",
+)  # fmt: skip
+def demo(keep: Path | None, route: str = "zendesk-mantis") -> None:
     """Play the escalation story against local sandboxes; exit 0 only if every step held."""
     from bridge.demo import run_demo
 
-    ok = run_demo(keep, echo=click.echo)
+    ok = run_demo(keep, echo=click.echo, route=route)
     sys.exit(0 if ok else 1)
 
 

@@ -1,7 +1,8 @@
 """`bridge demo`: the escalation story, played for real on local sandboxes.
 
 Every step is checked by reading the sandboxes' own state (not the bridge's word for it), and
-the demo exits non-zero if any check fails.
+the demo exits non-zero if any check fails. `--route` picks which sandboxes play the first and
+the second level; the story is the same, told through the stack's drivers.
 """
 
 from __future__ import annotations
@@ -13,22 +14,25 @@ from pathlib import Path
 from typing import Any
 
 from bridge.models import SystemRef
-from bridge.sandbox.stack import (
-    CATEGORY,
-    CUSTOMER_NUMBER,
-    DOMAIN,
-    MAY_CONTACT,
-    Stack,
-    post_zendesk_webhook,
-)
+from bridge.sandbox.drivers import Driver
+from bridge.sandbox.stack import ROUTES, Stack
 from bridge.store import RedisStore
 
 Echo = Callable[[str], Any]
+# What the second level's own "project" and "category" are (None: it has no such thing).
+TARGETS: dict[str, tuple[str | None, str | None]] = {
+    "mantis": ("Support", "General"),
+    "zammad": ("Support", None),  # the group
+    "zendesk": (None, None),
+}
+RACE_DATA = {"customer_number": "40712", "domain": "b2b.kunde.example", "may_contact": False}
 
 
 class Story:
     def __init__(self, stack: Stack, echo: Echo) -> None:
         self.stack = stack
+        self.first: Driver = stack.first_level
+        self.second: Driver = stack.second_level
         self.echo = echo
         self.failures = 0
 
@@ -40,99 +44,90 @@ class Story:
     def step(self, text: str) -> None:
         self.echo(f"\n-> {text}")
 
-    def bridge_comments(self, ticket_id: int) -> list[dict[str, Any]]:
-        return [
-            c
-            for c in self.stack.zendesk.comments(ticket_id)
-            if c["author_id"] == self.stack.zd_bridge
-        ]
-
     def settle(self) -> None:
-        if not self.stack.settle():
+        if not self.stack.catch_up():
             self.check(False, "the queue did not drain within 20 s")
 
     # -- the story ---------------------------------------------------------------------
     def play(self) -> bool:
-        zd, mt, s = self.stack.zendesk, self.stack.mantis, self.stack
+        f, v = self.first, self.second
+        F, V = f.title, v.title
+        self.settle()  # a polled second level: the first poll sets the high-water mark
 
         self.step("A customer opens a technical ticket without customer number, domain or consent")
-        t1 = zd.create_ticket_as(
-            s.zd_customer,
-            "Checkout fails with error 500",
-            "Since this morning every order in our shop ends with error 500 at the checkout.",
-            type="problem",
+        t1 = f.open_ticket(
+            False,
+            subject="Checkout fails with error 500",
+            description="Since this morning every order in our shop ends with error 500 at "
+            "the checkout.",
             priority="high",
-            custom_fields={CATEGORY: "technik"},
-        )["id"]
+        )
         self.settle()
-        asked = self.bridge_comments(t1)
-        self.check(len(asked) == 1, f"Zendesk #{t1} got exactly one request for data")
+        asked = f.bridge_comments(t1)
+        self.check(len(asked) == 1, f"{F} #{t1} got exactly one request for data")
         body = asked[0]["body"] if asked else ""
+        self.check(not asked or not asked[0]["public"], "the request is an internal note")
         for label in ("Customer number", "Domain", "May the end customer be contacted"):
             self.check(label in body, f"the request names '{label}'")
         self.check("Contact" not in body, "the contact is not asked for (requester e-mail used)")
-        self.check(zd.ticket(t1)["status"] == "pending", "the ticket waits (status pending)")
-        self.check(mt.issues() == [], "nothing was escalated to MantisBT yet")
+        status = f.status(t1)
+        self.check(status == f.waiting_status, f"the ticket waits (status {status})")
+        self.check(v.issues() == [], f"nothing was escalated to {V} yet")
 
-        self.step("Zendesk delivers a webhook twice (same invocation id)")
-        hook = {"ticket_id": str(t1), "current_user_id": str(s.zd_customer),
-                "event": "ticket_updated"}  # fmt: skip
-        first = post_zendesk_webhook(s, hook, "demo-replay-1")
-        again = post_zendesk_webhook(s, hook, "demo-replay-1")
+        self.step(f"{F} delivers a webhook twice (same {f.delivery_header})")
+        first = f.deliver(t1, "demo-replay-1")
+        again = f.deliver(t1, "demo-replay-1")
+        own = f.replay(t1)  # the sandbox's own last delivery, once more
         self.settle()
         self.check(first.status_code == 202, f"first delivery accepted ({first.status_code})")
-        self.check(
-            again.status_code == 200 and again.json()["status"] == "duplicate",
-            f"second delivery recognised as duplicate ({again.status_code})",
-        )
-        self.check(len(self.bridge_comments(t1)) == 1, "still exactly one request for data")
+        for name, answer in (("second delivery", again), (f"replay of {F}'s delivery", own)):
+            self.check(
+                answer.status_code == 200 and answer.json()["status"] == "duplicate",
+                f"{name} recognised as duplicate ({answer.status_code})",
+            )
+        self.check(len(f.bridge_comments(t1)) == 1, "still exactly one request for data")
 
-        self.step("The first-level agent fills in the missing fields")
-        zd.update_ticket_as(
-            s.zd_agent,
-            t1,
-            custom_fields={CUSTOMER_NUMBER: "40711", DOMAIN: "shop.kunde.example",
-                           MAY_CONTACT: "kontakt_ja"},
-        )  # fmt: skip
+        self.step("The first-level agent fills in the missing data")
+        f.complete_ticket(t1)
         self.settle()
-        issues = mt.issues()
-        self.check(len(issues) == 1, "exactly one MantisBT issue was created")
+        issues = v.issues()
+        self.check(len(issues) == 1, f"exactly one {V} ticket was created")
         if issues:
             self.check_issue(t1, issues[0])
 
         self.step("A non-technical question arrives")
-        t2 = zd.create_ticket_as(
-            s.zd_customer, "How do I change my invoice address?",
-            "Where can I change the invoice address of our account?", type="question",
-        )["id"]  # fmt: skip
+        t2 = f.open_ticket(
+            False,
+            technical=False,
+            subject="How do I change my invoice address?",
+            description="Where can I change the invoice address of our account?",
+        )
         self.settle()
-        self.check(len(mt.issues()) == 1, "no MantisBT issue for the question")
-        self.check(self.bridge_comments(t2) == [], "no comment on the question")
-        log = RedisStore(s.redis).timeline(SystemRef("helpdesk", str(t2)))
+        self.check(len(v.issues()) == 1, f"no {V} ticket for the question")
+        self.check(f.bridge_comments(t2) == [], "no comment on the question")
+        log = RedisStore(self.stack.redis).timeline(SystemRef(f.system, str(t2)))
         reasons = [e.get("reason", "") for e in log if e["action"] == "not_technical"]
         self.check(bool(reasons), f"the bridge recorded why: {reasons[0] if reasons else '-'}")
 
         self.step("Four deliveries for one complete ticket arrive at the same moment")
-        t3 = zd.create_ticket_as(
-            s.zd_bridge, "Import job hangs", "The nightly product import hangs at 97 % since 2.4.",
-            type="incident",
-            custom_fields={CUSTOMER_NUMBER: "40712", DOMAIN: "b2b.kunde.example",
-                           MAY_CONTACT: "kontakt_nein"},
-        )["id"]  # fmt: skip
-        race = {"ticket_id": str(t3), "current_user_id": str(s.zd_agent), "event": "ticket_created"}
+        t3 = f.open_ticket(
+            True,
+            subject="Import job hangs",
+            description="The nightly product import hangs at 97 % since 2.4.",
+            data=RACE_DATA,
+            by_bridge=True,  # no trigger fires for the bridge's own tickets: only ours count
+        )
         threads = [
-            threading.Thread(target=post_zendesk_webhook, args=(s, race, f"race-{i % 2}"))
-            for i in range(4)
+            threading.Thread(target=f.deliver, args=(t3, f"race-{t3}-{i % 2}")) for i in range(4)
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         self.settle()
-        url = f"/agent/tickets/{t3}\n"
-        mine = [i for i in mt.issues() if url in i.get("description", "") + "\n"]
-        self.check(len(mine) == 1, f"exactly one MantisBT issue for Zendesk #{t3}")
-        self.check(len(mt.issues()) == 2, "two issues in MantisBT in total")
+        mine = v.find_issues(f.ticket_url(t3))
+        self.check(len(mine) == 1, f"exactly one {V} ticket for {F} #{t3}")
+        self.check(len(v.issues()) == 2, f"two tickets in {V} in total")
 
         self.echo("")
         if self.failures:
@@ -142,40 +137,53 @@ class Story:
         return True
 
     def check_issue(self, ticket_id: int, issue: dict[str, Any]) -> None:
-        zd = self.stack.zendesk
-        fields = {f["field"]["name"]: f["value"] for f in issue.get("custom_fields", [])}
-        self.echo(f"   MantisBT issue #{issue['id']}: {issue['summary']}")
-        self.check(issue["project"]["name"] == "Support", "in project Support")
-        self.check(issue["category"]["name"] == "General", "in category General")
-        self.check(issue["priority"]["name"] == "high", "priority high (Zendesk: high)")
-        self.check(issue["summary"].startswith("[40711]"), "summary carries the customer number")
+        f, v = self.first, self.second
+        self.echo(f"   {v.title} #{issue['id']}: {issue['subject']}")
+        project, category = TARGETS[v.kind]
+        if project is not None:
+            self.check(issue["project"] == project, f"in {project} ({issue['project']})")
+        if category is not None:
+            self.check(issue["category"] == category, f"in category {category}")
+        wanted = v.priorities["high"]
         self.check(
-            fields.get("Kundennummer") == "40711" and fields.get("Domain") == "shop.kunde.example",
-            "custom fields Kundennummer and Domain are set",
+            issue["priority"] == wanted,
+            f"priority {issue['priority']} ({f.title}: {f.priorities['high']})",
         )
-        desc = issue.get("description", "")
+        self.check(issue["subject"].startswith("[40711]"), "summary carries the customer number")
+        self.check(
+            issue["customer_number"] == "40711" and issue["domain"] == "shop.kunde.example",
+            "custom fields for customer number and domain are set",
+        )
+        desc = issue["description"]
         for needle in ("every order", "Customer number: 40711", "anna@kunde.example",
                        "May the end customer be contacted (yes/no): yes",
-                       f"/agent/tickets/{ticket_id}"):  # fmt: skip
+                       f.ticket_url(ticket_id)):  # fmt: skip
             self.check(needle in desc, f"the description contains {needle!r}")
-        ticket = zd.ticket(ticket_id)
+        link = f.link_value(ticket_id)
+        self.check(link == f"vendor:{issue['id']}", f"the {f.title} ticket links back: {link}")
+        notes = [c for c in f.bridge_comments(ticket_id) if not c["public"]]
         self.check(
-            ticket.get("external_id") == f"vendor:{issue['id']}",
-            f"Zendesk external_id = {ticket.get('external_id')}",
+            any(v.ticket_url(issue["id"]) in c["body"] for c in notes),
+            f"an internal note on the {f.title} ticket links to the {v.title} ticket",
         )
-        notes = [c for c in self.bridge_comments(ticket_id) if not c["public"]]
-        self.check(
-            any(f"view.php?id={issue['id']}" in c["body"] for c in notes),
-            "an internal note on the Zendesk ticket links to the MantisBT issue",
-        )
-        self.check(len(self.bridge_comments(ticket_id)) == 2, "no other bridge comments")
+        self.check(len(f.bridge_comments(ticket_id)) == 2, "no other bridge comments")
 
 
-def run_demo(keep: Path | None, echo: Echo = print, redis_url: str | None = None) -> bool:
+def run_demo(
+    keep: Path | None,
+    echo: Echo = print,
+    redis_url: str | None = None,
+    route: str = "zendesk-mantis",
+) -> bool:
     """Start the stack, play the story, stop everything; True only if every check held."""
+    if route not in ROUTES:
+        raise ValueError(f"unknown route {route!r}; known: {', '.join(ROUTES)}")
     with tempfile.TemporaryDirectory(prefix="bridge-demo-") as tmp:
         base = keep or Path(tmp)
-        echo(f"Starting embedded Redis, sandbox Zendesk and MantisBT, web and worker in {base}")
-        with Stack(base, redis_url=redis_url) as stack:
+        stack = Stack(base, redis_url=redis_url, route=route)
+        f, v = stack.first_level.title, stack.second_level.title
+        echo(f"Route {route}: starting embedded Redis, sandbox {f} (first level) and {v}")
+        echo(f"   (second level), web and worker in {base}")
+        with stack:
             echo(f"   bridge at {stack.bridge_url}, config {stack.config_path}")
             return Story(stack, echo).play()

@@ -1,11 +1,15 @@
-"""A whole bridge on one machine: embedded Redis, sandbox Zendesk and MantisBT, the real web
-endpoint and real RQ workers. `bridge demo` plays its story on it; integration tests reuse it."""
+"""A whole bridge on one machine: embedded Redis, the sandboxes of one route, the real web
+endpoint and real RQ workers. `bridge demo` plays its story on it; integration tests reuse it.
+
+A route names its first and second level (`zendesk-mantis`, the default, `zammad-mantis`,
+`zendesk-zammad`, `zammad-zendesk`); the drivers in drivers.py seed each side and act on it, so
+one test runs on every route. The config always calls the first level "helpdesk", the second
+"vendor" and the route "acme"; `extra_first_level` adds a second helpdesk ("helpdesk2", route
+"globex") escalating into the same vendor system.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -29,17 +33,59 @@ from bridge.polling import PollResult, poll_once
 from bridge.queue import get_queue
 from bridge.redis_runtime import EmbeddedRedis, connect
 from bridge.registry import build_connector
+from bridge.sandbox.drivers import (
+    CATEGORY,
+    CONTACT,
+    CUSTOMER_NUMBER,
+    DOMAIN,
+    FIRST,
+    MAY_CONTACT,
+    SECOND,
+    Driver,
+    MantisDriver,
+    ZendeskDriver,
+)
 from bridge.sandbox.mantis import MantisSandbox
 from bridge.sandbox.server import BackgroundServer
+from bridge.sandbox.signing import zendesk_signature
+from bridge.sandbox.zammad import ZammadSandbox
+from bridge.sandbox.zammad_driver import ZammadDriver
 from bridge.sandbox.zendesk import ZendeskSandbox
 from bridge.web import create_app
 
-# Custom field ids of the sandbox Zendesk, matching mappings/zendesk-mantis.yaml.
-CUSTOMER_NUMBER, DOMAIN, CONTACT, MAY_CONTACT, CATEGORY = 360001, 360002, 360003, 360004, 360005
+__all__ = [
+    "CATEGORY", "CONTACT", "CUSTOMER_NUMBER", "DOMAIN", "MAY_CONTACT", "ROUTES", "Stack",
+    "make_driver", "post_zendesk_webhook", "zendesk_signature",
+]  # fmt: skip
+
+# route -> (first level, second level); the route's name is also its shipped mapping file.
+ROUTES: dict[str, tuple[str, str]] = {
+    "zendesk-mantis": ("zendesk", "mantis"),
+    "zammad-mantis": ("zammad", "mantis"),
+    "zendesk-zammad": ("zendesk", "zammad"),
+    "zammad-zendesk": ("zammad", "zendesk"),
+}
+DRIVERS: dict[str, type[Driver]] = {
+    "zendesk": ZendeskDriver,
+    "zammad": ZammadDriver,
+    "mantis": MantisDriver,
+}
+
+
+def make_driver(kind: str, system: str, role: str) -> Driver:
+    """A driver of `kind` (zendesk, zammad, mantis) playing `role` as config system `system`."""
+    if kind not in DRIVERS:
+        raise ValueError(f"no sandbox driver for {kind!r}; known: {', '.join(sorted(DRIVERS))}")
+    return DRIVERS[kind](system, role)
 
 
 class Stack:
-    """Start with `with Stack(dir) as stack:`; everything stops when the block ends."""
+    """Start with `with Stack(dir) as stack:`; everything stops when the block ends.
+
+    `stack.first_level` and `stack.second_level` are the drivers of the route's two sides;
+    `stack.zendesk`, `stack.mantis` and `stack.zammad` are the sandboxes themselves (the first
+    level's when both sides are of one kind), and `zd_*`/`mt_*` the seeded user ids.
+    """
 
     def __init__(
         self,
@@ -50,8 +96,13 @@ class Stack:
         webhook_style: str = "trigger",
         options: dict[str, dict[str, Any]] | None = None,
         queue: dict[str, Any] | None = None,
+        route: str = "zendesk-mantis",
+        extra_first_level: str | None = None,
     ) -> None:
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; known: {', '.join(ROUTES)}")
         self.base = Path(base)
+        self.route = route
         self.language = language
         self.worker_process = worker_process
         self.webhook_style = webhook_style
@@ -61,9 +112,64 @@ class Stack:
         self._servers: list[BackgroundServer] = []
         self._embedded: EmbeddedRedis | None = None
         self._worker: subprocess.Popen[bytes] | None = None
-        self.zendesk = ZendeskSandbox()
-        self.mantis = MantisSandbox()
-        self.secret = secrets.token_urlsafe(24)
+        first, second = ROUTES[route]
+        self.first_level = make_driver(first, "helpdesk", FIRST)
+        self.second_level = make_driver(second, "vendor", SECOND)
+        self.extra_level = (
+            make_driver(extra_first_level, "helpdesk2", FIRST) if extra_first_level else None
+        )
+        self.secret = secrets.token_urlsafe(24)  # the helpdesk's webhook secret
+        self.secrets = {d.system: secrets.token_urlsafe(24) for d in self.drivers}
+        self.secrets["helpdesk"] = self.secret
+
+    @property
+    def drivers(self) -> list[Driver]:
+        """The route's first level, its second level, then the extra helpdesk if any."""
+        extra = [self.extra_level] if self.extra_level is not None else []
+        return [self.first_level, self.second_level, *extra]
+
+    def _driver(self, cls: type[Driver]) -> Any:
+        for driver in self.drivers:
+            if isinstance(driver, cls):
+                return driver
+        raise AttributeError(f"route {self.route!r} has no {cls.kind} system")
+
+    # The sandboxes and seeded users by vendor, as the zendesk-mantis tests know them.
+    @property
+    def zendesk(self) -> ZendeskSandbox:
+        return self._driver(ZendeskDriver).zendesk
+
+    @property
+    def mantis(self) -> MantisSandbox:
+        return self._driver(MantisDriver).mantis
+
+    @property
+    def zammad(self) -> ZammadSandbox:
+        return self._driver(ZammadDriver).zammad
+
+    @property
+    def zd_bridge(self) -> int:
+        return int(self._driver(ZendeskDriver).bridge)
+
+    @property
+    def zd_agent(self) -> int:
+        return int(self._driver(ZendeskDriver).agent)
+
+    @property
+    def zd_customer(self) -> int:
+        return int(self._driver(ZendeskDriver).customer)
+
+    @property
+    def mt_bridge(self) -> int:
+        return int(self._driver(MantisDriver).bridge)
+
+    @property
+    def mt_developer(self) -> int:
+        return int(self._driver(MantisDriver).developer)
+
+    @property
+    def mt_project(self) -> int:
+        return int(self._driver(MantisDriver).project)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Stack:
@@ -72,19 +178,16 @@ class Stack:
             self._embedded = EmbeddedRedis(self.base / "redis")
             self._redis_url = self._embedded.start()
         self.redis: Redis = connect(self._redis_url)
-        self._seed()
-        zd_url = self._serve(self.zendesk.app)
-        mt_url = self._serve(self.mantis.app)
-        self.config_path = self._write_config(zd_url, mt_url)
+        for driver in self.drivers:
+            driver.seed()
+            driver.url = self._serve(driver.sandbox.app)
+        self.config_path = self._write_config()
         self.config: Config = load_config(self.config_path)
         os.environ["BRIDGE_CONFIG"] = str(self.config_path)
         self.bridge_url = self._serve(create_app(self.config, self.redis))
-        self.zendesk.configure_webhook(
-            f"{self.bridge_url}/webhooks/helpdesk",
-            self.secret,
-            exclude_user_id=self.zd_bridge,
-            style=self.webhook_style,
-        )
+        for driver in self.drivers:
+            style = self.webhook_style if driver is self.first_level else "trigger"
+            driver.configure_webhook(self.bridge_url, self.secrets[driver.system], style)
         if self.worker_process:
             self.start_worker()
         return self
@@ -96,7 +199,8 @@ class Stack:
                 self._worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._worker.kill()
-        self.zendesk.close()
+        for driver in self.drivers:
+            driver.close()
         for server in reversed(self._servers):
             server.stop()
         if self._embedded is not None:
@@ -116,48 +220,30 @@ class Stack:
         return server.start()
 
     # -- set-up ----------------------------------------------------------------------------
-    def _seed(self) -> None:
-        zd = self.zendesk
-        self.zd_bridge = zd.add_user("Ticket Bridge", "bridge@acme.example", "agent", "zd-token")
-        self.zd_agent = zd.add_user("Alex Agent", "alex@acme.example", "agent", "agent-token")
-        self.zd_customer = zd.add_user("Anna Kundin", "anna@kunde.example", "end-user")
-        mt = self.mantis
-        self.mt_bridge = mt.add_user("bridge", "mantis-token", "developer", "Ticket Bridge")
-        self.mt_developer = mt.add_user("dev", "dev-token", "developer", "Dana Developer")
-        self.mt_project = mt.add_project(
-            "Support", ("General", "Crash"), ("Kundennummer", "Domain", "Helpdesk-Ticket")
-        )
-
-    def _write_config(self, zd_url: str, mt_url: str) -> Path:
+    def _write_config(self) -> Path:
+        systems = {}
+        for driver in self.drivers:
+            block = driver.system_config(self.secrets[driver.system])
+            block["options"] = {**block.get("options", {}), **self.options.get(driver.system, {})}
+            systems[driver.system] = block
+        second = self.second_level.kind
+        routes = [("acme", self.first_level)]
+        if self.extra_level is not None:
+            routes.append(("globex", self.extra_level))
         config = {
             "redis_url": self._redis_url,
             "data_dir": str(self.base / "data"),
             "queue": self.queue_settings,
-            "systems": {
-                "helpdesk": {
-                    "type": "zendesk",
-                    "url": zd_url,
-                    "auth": {"email": "bridge@acme.example", "token": "zd-token"},
-                    "webhook_secret": self.secret,
-                    "bridge_user": str(self.zd_bridge),
-                    "options": self.options.get("helpdesk", {}),
-                },
-                "vendor": {
-                    "type": "mantis",
-                    "url": mt_url,
-                    "auth": {"token": "mantis-token"},
-                    "bridge_user": str(self.mt_bridge),
-                    "options": self.options.get("vendor", {}),
-                },
-            },
+            "systems": systems,
             "routes": [
                 {
-                    "name": "acme",
-                    "from": "helpdesk",
+                    "name": name,
+                    "from": driver.system,
                     "to": "vendor",
-                    "mapping": "zendesk-mantis",
+                    "mapping": f"{driver.kind}-{second}",
                     "language": self.language,
                 }
+                for name, driver in routes
             ],
         }
         path = self.base / "bridge.yaml"
@@ -198,7 +284,8 @@ class Stack:
         scheduled = ScheduledJobRegistry(queue=queue)
         quiet = 0
         while time.monotonic() < deadline:
-            self.zendesk.wait_for_deliveries(max(0.1, deadline - time.monotonic()))
+            for driver in self.drivers:
+                driver.wait_for_deliveries(max(0.1, deadline - time.monotonic()))
             if not self.worker_process:
                 self.work_burst()
             busy = queue.count + started.count + scheduled.count
@@ -208,11 +295,14 @@ class Stack:
             time.sleep(0.1)
         return False
 
-
-def zendesk_signature(secret: str, timestamp: str, raw: bytes) -> str:
-    """What Zendesk sends in X-Zendesk-Webhook-Signature (api-facts 1.4)."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + raw, hashlib.sha256)
-    return base64.b64encode(mac.digest()).decode()
+    def catch_up(self, timeout: float = 20.0) -> bool:
+        """Let every change reach the bridge, then settle: systems without webhooks are polled
+        first (call it once before a test's first change, too: a first poll only sets the
+        high-water mark)."""
+        for driver in self.drivers:
+            if driver.polled:
+                self.poll(driver.system)
+        return self.settle(timeout)
 
 
 def post_zendesk_webhook(
