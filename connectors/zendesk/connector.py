@@ -168,7 +168,8 @@ class ZendeskConnector:
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         path: str = f"{_ticket_path(ticket_id)}/comments"
-        params: dict[str, Any] | None = {"page[size]": PAGE_SIZE}
+        # Sideloaded users give each comment its author's name (for "Anna (helpdesk) wrote:").
+        params: dict[str, Any] | None = {"page[size]": PAGE_SIZE, "include": "users"}
         seen: set[str] = set()
         result: list[Comment] = []
         while True:
@@ -177,8 +178,13 @@ class ZendeskConnector:
             )
             if not isinstance(data, Mapping):
                 raise PermanentError(f"zendesk ticket {ticket_id}: comments answer is not JSON")
+            names = {
+                str(u.get("id")): u.get("name")
+                for u in data.get("users") or ()
+                if isinstance(u, Mapping) and u.get("name")
+            }
             for raw in data.get("comments") or ():
-                comment = _to_comment(raw)
+                comment = _to_comment(raw, names)
                 if since is None or (comment.created_at is not None and comment.created_at > since):
                     result.append(comment)
             meta, links = data.get("meta"), data.get("links")
@@ -325,7 +331,7 @@ def _time(value: Any) -> datetime | None:
         raise PermanentError(f"zendesk sent an unreadable timestamp {value!r}") from exc
 
 
-def _to_comment(raw: Mapping[str, Any]) -> Comment:
+def _to_comment(raw: Mapping[str, Any], names: Mapping[str, Any] | None = None) -> Comment:
     attachments = tuple(
         Attachment(
             filename=str(a.get("file_name") or ""),
@@ -345,6 +351,7 @@ def _to_comment(raw: Mapping[str, Any]) -> Comment:
         body=str(body or ""),
         public=bool(raw.get("public", True)),
         author_id=str(author) if author is not None else None,
+        author_name=(names or {}).get(str(author)),
         created_at=_time(raw.get("created_at")),
         attachments=attachments,
     )

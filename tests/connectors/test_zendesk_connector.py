@@ -466,10 +466,11 @@ def test_list_comments_follows_cursor_pagination(rsps: responses.RequestsMock) -
                 comment_json(1, "2024-01-01T10:00:00Z", attachments=[attachment]),
                 comment_json(2, "2024-01-01T11:00:00Z", public=False, plain_body=""),
             ],
+            "users": [{"id": 235323, "name": "Anna Example", "email": "anna@example.com"}],
             "meta": {"has_more": True, "after_cursor": "xxx", "before_cursor": "yyy"},
             "links": {"next": next_url, "prev": None},
         },
-        match=[matchers.query_param_matcher({"page[size]": "100"})],
+        match=[matchers.query_param_matcher({"page[size]": "100", "include": "users"})],
     )
     rsps.get(
         f"{API}/tickets/1/comments.json",
@@ -487,6 +488,7 @@ def test_list_comments_follows_cursor_pagination(rsps: responses.RequestsMock) -
     assert second.body == "**Comment** 2"  # empty plain_body falls back to body
     assert (first.public, second.public) == (True, False)
     assert first.author_id == "235323"
+    assert first.author_name == "Anna Example"  # from the sideloaded users
     assert first.created_at == datetime(2024, 1, 1, 10, tzinfo=UTC)
     [att] = first.attachments
     assert (att.filename, att.content_type, att.size) == ("crash.log", "text/plain", 2532)

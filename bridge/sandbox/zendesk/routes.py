@@ -159,8 +159,16 @@ def build_app(store: ZendeskStore) -> Flask:
 
         after_cursor = cursor(page[-1]) if page else None
         base = f"{request.base_url}?page[size]={size}"
+        sideload: dict[str, Any] = {}
+        if "users" in request.args.get("include", "").split(","):
+            base += "&include=users"
+            with store._lock:
+                authors = {c["author_id"] for c in page}
+                sideload["users"] = [copy.deepcopy(store._users[i]) for i in authors
+                                     if i in store._users]  # fmt: skip
         return ok(
             {
+                **sideload,
                 "comments": page,
                 "meta": {
                     "has_more": has_more,
