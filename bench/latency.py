@@ -128,7 +128,7 @@ def main() -> None:
         "unused": copied,
         "targets": {"p50_ms": "< 300", "p99_ms": "< 2000"},
     }
-    path = save("latency", result)
+    path = save(f"latency-c{args.concurrency}", result)
     print(table([row], list(row)))
     print(f"results: {path}")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
@@ -52,8 +53,12 @@ _cache: dict[tuple[str, int], Runtime] = {}
 _lock = threading.Lock()
 
 
-def runtime() -> Runtime:
-    """The runtime for BRIDGE_CONFIG, rebuilt when the file changes."""
+def runtime(redis: Redis | None = None) -> Runtime:
+    """The runtime for BRIDGE_CONFIG, rebuilt when the file changes.
+
+    With `redis`, connectors share their systems' request budgets (options.requests_per_minute)
+    with every other worker.
+    """
     path = os.environ.get("BRIDGE_CONFIG")
     if not path:
         raise ConfigError("BRIDGE_CONFIG is not set in the worker's environment")
@@ -61,7 +66,7 @@ def runtime() -> Runtime:
     with _lock:
         if key not in _cache:
             config = load_config(path)
-            connectors = {n: build_connector(s) for n, s in config.systems.items()}
+            connectors = {n: build_connector(s, redis) for n, s in config.systems.items()}
             _cache.clear()
             _cache[key] = Runtime(config, connectors)
         return _cache[key]
@@ -80,7 +85,7 @@ def poll_system(system: str) -> Any:
     job = get_current_job()
     if job is None:
         raise RuntimeError("poll_system must run inside an RQ worker")
-    rt = runtime()
+    rt = runtime(job.connection)
     connector = rt.connectors.get(system)
     if connector is None:
         raise ConfigError(f"poll for unknown system {system!r}")
@@ -95,7 +100,7 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
     job = get_current_job()
     if job is None:
         raise RuntimeError("sync_first_level must run inside an RQ worker")
-    rt = runtime()
+    rt = runtime(job.connection)
     store = RedisStore(job.connection)
     route = rt.config.route(route_name)
     ref = SystemRef(route.first, ticket_id)

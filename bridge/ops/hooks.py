@@ -39,7 +39,9 @@ def webhook_received(
     if duplicates:
         metrics.incr(redis, "events_deduped", (system, "webhook"), duplicates)
     tickets = ",".join(sorted({e.ref.id for e in events}))
-    log.info(
+    # Debug, not info: this line would be written for every webhook (thousands a minute in a
+    # burst); the jobs log every decision at info, and /metrics counts the webhooks.
+    log.debug(
         "webhook: %d event(s), %d job(s) queued, %d duplicate(s)",
         len(events),
         len(jobs),

@@ -57,3 +57,21 @@ def test_workers_in_parallel_share_one_budget(redis: Redis) -> None:
     assert len(slots) == 39  # the very first request did not wait
     assert slots[-1] == pytest.approx(3.9, abs=0.15)
     assert len(set(slots)) >= 38
+
+
+def test_workers_build_connectors_that_spend_the_shared_budget(redis: Redis) -> None:
+    from bridge.protocol import SystemSettings
+    from bridge.registry import build_connector
+
+    settings = SystemSettings(
+        name="zd", type="zendesk", url="https://acme.zendesk.com",
+        auth={"email": "b@acme.example", "token": "t"}, bridge_user="1",
+        options={"requests_per_minute": 60},
+    )  # fmt: skip
+    connector = build_connector(settings, redis)
+    hook = connector.http.before_request  # type: ignore[attr-defined]
+    assert hook is not None
+    hook()
+    hook_wait = RequestBudget(redis, "zd", per_minute=60, max_wait=100, sleep=lambda s: None)
+    assert hook_wait.acquire() == pytest.approx(1, abs=0.1)  # the connector took slot one
+    assert build_connector(settings).http.before_request is None  # type: ignore[attr-defined]
