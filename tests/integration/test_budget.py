@@ -14,7 +14,7 @@ from bridge.errors import RateLimited
 
 def test_each_request_reserves_the_next_slot(redis: Redis) -> None:
     waits: list[float] = []
-    budget = RequestBudget(redis, "zd", per_minute=60, max_wait=100, sleep=waits.append)
+    budget = RequestBudget(redis, "zd", per_minute=60, max_wait=100, sleep=waits.append, margin=0)
     for _ in range(5):
         budget.acquire()
     # No real sleeping: the waits grow by one interval (1 s) per request.
@@ -23,7 +23,7 @@ def test_each_request_reserves_the_next_slot(redis: Redis) -> None:
 
 
 def test_a_wait_longer_than_allowed_raises_without_reserving(redis: Redis) -> None:
-    budget = RequestBudget(redis, "zd", per_minute=6, max_wait=15, sleep=lambda s: None)
+    budget = RequestBudget(redis, "zd", per_minute=6, max_wait=15, sleep=lambda s: None, margin=0)
     budget.acquire()  # now
     budget.acquire()  # +10 s
     with pytest.raises(RateLimited) as err:
@@ -43,7 +43,7 @@ def test_workers_in_parallel_share_one_budget(redis: Redis) -> None:
 
     def worker() -> None:
         budget = RequestBudget(Redis(connection_pool=redis.connection_pool), "zd",
-                               per_minute=600, max_wait=100, sleep=record)  # fmt: skip
+                               per_minute=600, max_wait=100, sleep=record, margin=0)  # fmt: skip
         for _ in range(10):
             budget.acquire()
 
