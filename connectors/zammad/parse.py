@@ -16,7 +16,7 @@ from typing import Any
 
 from bridge.errors import PermanentError
 from bridge.models import Attachment, Comment, SystemRef, Ticket
-from connectors.zammad.webhook import parse_time
+from connectors.common import parse_utc as parse_time
 
 log = logging.getLogger(__name__)
 B64_CHUNK = 3 * 16 * 1024  # a multiple of 3, so chunks encode without padding in between

@@ -14,23 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bridge.errors import PayloadError, SignatureError
 from bridge.models import Event, EventKind, SystemRef
+from connectors.common import load_body, normalise_headers
+from connectors.common import parse_utc as parse_time
 
 SIGNATURE_HEADER = "x-hub-signature"
 DELIVERY_HEADER = "x-zammad-delivery"
 TRIGGER_HEADER = "x-zammad-trigger"
 SIGNATURE_PREFIX = "sha1="
-
-
-def normalise_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Header names are case-insensitive; WSGI, proxies and tests all spell them differently."""
-    return {str(k).lower(): str(v) for k, v in headers.items()}
 
 
 def compute_signature(secret: str, raw_body: bytes) -> str:
@@ -66,23 +62,6 @@ def verify_signature(
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
 
 
-def parse_time(value: Any) -> datetime | None:
-    """Zammad's UTC ISO-8601 with milliseconds ("2021-11-03T11:51:13.790Z") as aware UTC.
-
-    None for missing values; naive values are taken as UTC because Zammad's API always means
-    UTC. Raises ValueError for text that is not a timestamp, so callers decide how strict to be.
-    """
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
 def delivery_id(headers: Mapping[str, str], raw_body: bytes) -> str:
     """The idempotency key for deduplication.
 
@@ -94,23 +73,6 @@ def delivery_id(headers: Mapping[str, str], raw_body: bytes) -> str:
     if delivery:
         return delivery
     return "sha256:" + hashlib.sha256(raw_body).hexdigest()
-
-
-def load_body(raw_body: bytes) -> dict[str, Any]:
-    """Decode the body as a JSON object, with a PayloadError the sender's admin can act on."""
-    if not raw_body or not raw_body.strip():
-        raise PayloadError("body is empty: expected a JSON object")
-    try:
-        payload = json.loads(raw_body)
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"body is not valid UTF-8: {exc.reason}") from exc
-    except json.JSONDecodeError as exc:
-        raise PayloadError(
-            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    if not isinstance(payload, dict):
-        raise PayloadError(f"body must be a JSON object, got {type(payload).__name__}")
-    return payload
 
 
 def ticket_id_of(value: Any) -> str:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge.errors import PayloadError, SignatureError
 from bridge.models import Event, EventKind, SystemRef
+from connectors.common import load_body, normalise_headers
+from connectors.common import parse_utc as parse_time
 
 SIGNATURE_HEADER = "x-zendesk-webhook-signature"
 TIMESTAMP_HEADER = "x-zendesk-webhook-signature-timestamp"
@@ -44,11 +45,6 @@ _EVENT_KINDS: dict[str, EventKind] = {
 _CREATED_MARKERS = frozenset({"created", "ticket_created"})
 
 
-def normalise_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Header names are case-insensitive; WSGI, proxies and tests all spell them differently."""
-    return {str(k).lower(): str(v) for k, v in headers.items()}
-
-
 def compute_signature(secret: str, timestamp: str, raw_body: bytes) -> str:
     """base64(HMAC-SHA256(secret, timestamp + body)), the formula of Zendesk's current docs.
 
@@ -57,23 +53,6 @@ def compute_signature(secret: str, timestamp: str, raw_body: bytes) -> str:
     """
     digest = hmac.new(secret.encode(), timestamp.encode() + raw_body, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Zendesk ISO-8601 timestamps ("...Z", events carry nanoseconds) as aware UTC datetimes.
-
-    None for missing values; naive values are taken as UTC because Zendesk always means UTC.
-    Raises ValueError for text that is not a timestamp, so callers decide how strict to be.
-    """
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def verify_signature(
@@ -135,23 +114,6 @@ def delivery_id(headers: Mapping[str, str], payload: Any, raw_body: bytes) -> st
         if isinstance(event_id, str) and event_id.strip():
             return event_id.strip()
     return "sha256:" + hashlib.sha256(raw_body).hexdigest()
-
-
-def load_body(raw_body: bytes) -> dict[str, Any]:
-    """Decode the body as a JSON object, with a PayloadError the sender's admin can act on."""
-    if not raw_body or not raw_body.strip():
-        raise PayloadError("body is empty: expected a JSON object")
-    try:
-        payload = json.loads(raw_body)
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"body is not valid UTF-8: {exc.reason}") from exc
-    except json.JSONDecodeError as exc:
-        raise PayloadError(
-            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    if not isinstance(payload, dict):
-        raise PayloadError(f"body must be a JSON object, got {type(payload).__name__}")
-    return payload
 
 
 def parse_events(headers: Mapping[str, str], raw_body: bytes, system: str) -> list[Event]:
