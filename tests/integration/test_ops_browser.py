@@ -1,17 +1,20 @@
 """An operator at 3 a.m., in a real (headless) Chromium: find the parked job, retry it, see it
-succeed. Saves docs/ops-console.png, the screenshot the README shows.
+succeed. Saves a screenshot; with UPDATE_SCREENSHOT=1 it replaces docs/ops-console.png, the
+one the README shows (so an ordinary test run leaves the checkout unchanged).
 
 Uses Debian's chromium + chromium-driver (`.ci/install-browser`), never a downloaded browser.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -23,7 +26,7 @@ from tests.integration.ops_helpers import OPS, ops_app, park_an_escalation
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "ops-console.png"
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "ops-console.png"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -31,9 +34,24 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+# While a submitted form loads the next page, elements of the old one go stale under our feet.
+PAGE_CHANGING = (NoSuchElementException, StaleElementReferenceException)
+
+
 def wait_for(browser: webdriver.Chrome, css: str) -> WebElement:
     """A click that submits a form returns before the next page is there: wait for it."""
-    return WebDriverWait(browser, 15).until(lambda b: b.find_element(By.CSS_SELECTOR, css))
+    waiter = WebDriverWait(browser, 15, ignored_exceptions=PAGE_CHANGING)
+    return waiter.until(lambda b: b.find_element(By.CSS_SELECTOR, css))
+
+
+def wait_for_text(browser: webdriver.Chrome, text: str) -> str:
+    """Wait until the page says `text` (the old page may still show other messages)."""
+
+    def page_text(b: webdriver.Chrome) -> str | bool:
+        body = str(b.find_element(By.TAG_NAME, "body").text)
+        return body if text in body else False
+
+    return str(WebDriverWait(browser, 15, ignored_exceptions=PAGE_CHANGING).until(page_text))
 
 
 @pytest.fixture()
@@ -56,7 +74,7 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 def test_operator_finds_a_parked_job_retries_it_and_sees_it_succeed(
-    stack: Stack, browser: webdriver.Chrome
+    stack: Stack, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
     tid = park_an_escalation(stack)
     with BackgroundServer(ops_app(stack)) as url:
@@ -73,10 +91,12 @@ def test_operator_finds_a_parked_job_retries_it_and_sees_it_succeed(
         row = rows[0]
         assert f"helpdesk#{tid}" in row.text and "403" in row.text
         job_id = row.get_attribute("data-job-id")
-        browser.save_screenshot(str(SCREENSHOT))
+        shot = DOCS_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "ops.png"
+        assert browser.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
 
         row.find_element(By.CSS_SELECTOR, "button.retry").click()
-        assert f"Job {job_id} is queued again." in wait_for(browser, ".flash").text
+        assert f"Job {job_id} is queued again." in wait_for_text(browser, "is queued again.")
 
         assert stack.settle()
         browser.refresh()
