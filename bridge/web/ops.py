@@ -7,6 +7,7 @@ the secret redactor before it leaves, as a last line of defence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -81,24 +82,24 @@ def search() -> Any:
     )
 
 
-@bp.post("/jobs/<job_id>/retry")
-def retry(job_id: str) -> Any:
+def _job_action(action: Callable[[str], object], job_id: str, done: str) -> Any:
+    """Run one job action, flash its outcome (or the reason it failed), back to the console."""
     try:
-        _inspector().retry(job_id)
-        flash(f"Job {job_id} is queued again.", "ok")
+        action(job_id)
+        flash(done, "ok")
     except OpsError as exc:
         flash(str(exc), "error")
     return redirect(url_for("ops.index"), 303)
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry(job_id: str) -> Any:
+    return _job_action(_inspector().retry, job_id, f"Job {job_id} is queued again.")
 
 
 @bp.post("/jobs/<job_id>/discard")
 def discard(job_id: str) -> Any:
-    try:
-        _inspector().discard(job_id)
-        flash(f"Job {job_id} was discarded.", "ok")
-    except OpsError as exc:
-        flash(str(exc), "error")
-    return redirect(url_for("ops.index"), 303)
+    return _job_action(_inspector().discard, job_id, f"Job {job_id} was discarded.")
 
 
 @bp.post("/jobs/retry-all")
