@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 from rq import Queue, Retry
 from rq.job import Job
-from rq.rate_limit import RateLimit
+from rq.rate_limit import RateLimit, RateLimitRegistry
 from rq.serializers import JSONSerializer
 
 from bridge.config import Config, Route
 from bridge.models import Event, EventKind, SystemRef
 from bridge.store import RedisStore
 
+log = logging.getLogger("bridge")
+
 SYNC_FIRST_LEVEL = "bridge.jobs.sync_first_level"
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 30 * 24 * 3600
 
 
 class JsonQueue(Queue):
@@ -30,8 +38,48 @@ class JsonQueue(Queue):
         kwargs.setdefault("serializer", JSONSerializer)
         super().__init__(name, *args, **kwargs)
 
+    def enqueue_limited_on(
+        self, pipeline: Pipeline, func: str, rate_limit: RateLimit, **create: Any
+    ) -> Job:
+        """Queue a rate-limited job as part of the caller's pipeline (its other writes too).
 
-def get_queue(redis: Redis, config: Config) -> Queue:
+        Why not `enqueue`: RQ's public path refuses a pipeline for rate-limited jobs and spends
+        three round trips per job (queue set, job save, slot acquire). Its own
+        `_enqueue_rate_limited_job` has a documented pipeline mode, unsafe only if the returned
+        job is saved again on that pipeline, which the bridge never does. On the webhook path
+        that turns five round trips into three (see bench/intake.py).
+        """
+        job = self.create_job(func, rate_limit=rate_limit, **create)
+        job.origin = self.name
+        pipeline.sadd(self.redis_queues_keys, self.key)
+        return self._enqueue_rate_limited_job(job, pipeline=pipeline)
+
+
+_SCRIPTS_SEEN: set[str] = set()
+
+
+class IntakePipeline(Pipeline):
+    """A transaction that asks the server whether its scripts exist only once per process.
+
+    redis-py sends SCRIPT EXISTS before every pipeline that runs a script (RQ's slot acquire),
+    one round trip of three on the webhook path. After a Redis restart the cache is empty and
+    the EVALSHA inside the transaction answers NOSCRIPT; `dispatch_events` then repeats only
+    the acquire, which loads the script (acquiring free slots is idempotent).
+    """
+
+    @classmethod
+    def of(cls, redis: Redis) -> IntakePipeline:
+        return cls(redis.connection_pool, redis.response_callbacks, True, None)
+
+    def load_scripts(self) -> None:
+        shas = {script.sha for script in self.scripts}
+        if shas <= _SCRIPTS_SEEN:
+            return
+        super().load_scripts()
+        _SCRIPTS_SEEN.update(script.sha for script in self.scripts)
+
+
+def get_queue(redis: Redis, config: Config) -> JsonQueue:
     return JsonQueue(config.queue_name, connection=redis)
 
 
@@ -79,8 +127,12 @@ def enqueue_sync(
     job_id: str | None = None,
     delay_seconds: float = 0,
     first_id: str | None = None,
+    pipeline: Pipeline | None = None,
 ) -> Job:
-    """Queue one sync of a first-level ticket (the event's, unless `first_id` is given)."""
+    """Queue one sync of a first-level ticket (the event's, unless `first_id` is given).
+
+    With a pipeline (and no delay) the job is written when the caller executes it.
+    """
     first_id = first_id or event.ref.id
     meta = {
         "route": route.name,
@@ -89,16 +141,26 @@ def enqueue_sync(
         "event_from": str(event.ref),
         "received_at": datetime.now(UTC).isoformat(),
     }
+    retry = Retry(max=len(config.retry_intervals), interval=list(config.retry_intervals))
+    rate_limit = RateLimit(key=pair_key(route.name, first_id), concurrency=1)
+    description = f"sync {route.first}#{first_id} on route {route.name} ({event.ref})"
+    args = (route.name, first_id, event_to_dict(event))
+    if pipeline is not None and delay_seconds <= 0 and isinstance(queue, JsonQueue):
+        return queue.enqueue_limited_on(
+            pipeline, SYNC_FIRST_LEVEL, rate_limit, args=args, job_id=job_id, retry=retry,
+            timeout=config.job_timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+            meta=meta, description=description,
+        )  # fmt: skip
     options: dict[str, Any] = {
-        "args": (route.name, first_id, event_to_dict(event)),
+        "args": args,
         "job_id": job_id,
-        "retry": Retry(max=len(config.retry_intervals), interval=list(config.retry_intervals)),
-        "rate_limit": RateLimit(key=pair_key(route.name, first_id), concurrency=1),
+        "retry": retry,
+        "rate_limit": rate_limit,
         "job_timeout": config.job_timeout,
-        "result_ttl": 24 * 3600,
-        "failure_ttl": 30 * 24 * 3600,
+        "result_ttl": RESULT_TTL,
+        "failure_ttl": FAILURE_TTL,
         "meta": meta,
-        "description": f"sync {route.first}#{first_id} on route {route.name} ({event.ref})",
+        "description": description,
     }
     if delay_seconds > 0:
         return queue.enqueue_in(timedelta(seconds=delay_seconds), SYNC_FIRST_LEVEL, **options)
@@ -116,43 +178,87 @@ class Dispatched:
 def dispatch_event(
     event: Event, config: Config, store: RedisStore, queue: Queue, delivery_key: str
 ) -> Dispatched:
-    """Dedupe one event and make sure a sync is queued for every route it concerns.
+    """Dedupe one event and make sure a sync is queued for every route it concerns."""
+    return dispatch_events([(event, delivery_key)], config, store, queue)[0]
+
+
+def dispatch_events(
+    items: Sequence[tuple[Event, str]],
+    config: Config,
+    store: RedisStore,
+    queue: Queue,
+    also: Callable[[Pipeline, list[Dispatched]], None] | None = None,
+) -> list[Dispatched]:
+    """Dedupe events (with their delivery keys) and queue a sync for every route they concern.
 
     First-level events sync (or escalate) their own ticket; second-level events sync the
     first-level ticket they are linked to. When a job for the pair is still waiting to run, the
     event is coalesced onto it: the job re-reads both sides, so it will see this change too.
-    If queueing fails, the dedupe key and reservations are released so the sender's (or the
-    next poll's) retry is not mistaken for a duplicate.
+    The new jobs (and whatever `also` adds, e.g. metrics) go to Redis in one transaction. If
+    that fails, the dedupe keys and reservations are released so the sender's (or the next
+    poll's) retry is not mistaken for a duplicate.
     """
+    pipe = IntakePipeline.of(store.redis)
+    results: list[Dispatched] = []
+    queued: list[Job] = []
+    taken: list[tuple[str, str, list[tuple[Route, str]]]] = []
+    try:
+        for event, delivery_key in items:
+            system = event.ref.system
+            targets = _targets(event, config, store)
+            if not targets:
+                store.touch_source(system)
+                results.append(Dispatched(unlinked=True))
+                continue
+            intake = store.intake(
+                system,
+                delivery_key,
+                config.dedupe_ttl,
+                [(r.name, fid, job_id_for(r.name, system, f"{fid}|{delivery_key}"))
+                 for r, fid in targets],
+            )  # fmt: skip
+            if intake.duplicate:
+                results.append(Dispatched(duplicate=True))
+                continue
+            taken.append((system, delivery_key, targets))
+            jobs: list[str] = []
+            coalesced = 0
+            for (route, first_id), (job_id, new) in zip(targets, intake.jobs, strict=True):
+                if new:
+                    queued.append(enqueue_sync(queue, config, route, event, job_id=job_id,
+                                               first_id=first_id, pipeline=pipe))  # fmt: skip
+                else:
+                    coalesced += 1
+                jobs.append(job_id)
+            results.append(Dispatched(jobs=tuple(jobs), coalesced=coalesced))
+        essential = len(pipe)
+        if also is not None:
+            also(pipe, results)
+        outcome = pipe.execute(raise_on_error=False)
+        failed = [r for r in outcome[:essential] if isinstance(r, Exception)]
+        if failed and all(isinstance(r, NoScriptError) for r in failed):
+            _SCRIPTS_SEEN.clear()  # Redis lost its script cache (restart): acquire directly
+            for job in queued:
+                RateLimitRegistry.from_job(job).acquire_and_enqueue(1)
+        elif failed:
+            raise failed[0]
+        for extra in outcome[essential:]:  # metrics: never fail the intake over them
+            if isinstance(extra, Exception):
+                log.warning("intake: an extra write failed: %s", extra)
+    except Exception:
+        for system, delivery_key, targets in taken:
+            store.forget_delivery(system, delivery_key)
+            for route, first_id in targets:
+                store.forget_waiting(route.name, first_id)
+        raise
+    return results
+
+
+def _targets(event: Event, config: Config, store: RedisStore) -> list[tuple[Route, str]]:
     system = event.ref.system
     targets: list[tuple[Route, str]] = [(r, event.ref.id) for r in config.routes_from(system)]
     for route in config.routes_to(system):
         first_id = store.first_for_second(route.name, system, event.ref.id)
         if first_id is not None:
             targets.append((route, first_id))
-    if not targets:
-        store.touch_source(system)
-        return Dispatched(unlinked=True)
-    intake = store.intake(
-        system,
-        delivery_key,
-        config.dedupe_ttl,
-        [(r.name, fid, job_id_for(r.name, system, f"{fid}|{delivery_key}")) for r, fid in targets],
-    )
-    if intake.duplicate:
-        return Dispatched(duplicate=True)
-    jobs: list[str] = []
-    coalesced = 0
-    try:
-        for (route, first_id), (job_id, new) in zip(targets, intake.jobs, strict=True):
-            if new:
-                enqueue_sync(queue, config, route, event, job_id=job_id, first_id=first_id)
-            else:
-                coalesced += 1
-            jobs.append(job_id)
-    except Exception:
-        store.forget_delivery(system, delivery_key)
-        for route, first_id in targets:
-            store.forget_waiting(route.name, first_id)
-        raise
-    return Dispatched(jobs=tuple(jobs), coalesced=coalesced)
+    return targets

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq.job import Job
 
@@ -32,12 +33,16 @@ def webhook_rejected(redis: Redis, system: str, exc: Exception) -> None:
     log.warning("webhook refused: %s: %s", reason, exc, extra={"system": system})
 
 
-def webhook_received(
-    redis: Redis, system: str, events: Sequence[Event], jobs: Sequence[str], duplicates: int
-) -> None:
-    metrics.incr(redis, "events_received", (system, "webhook"), len(events))
+def webhook_counted(redis: Redis | Pipeline, system: str, events: int, duplicates: int) -> None:
+    """Count a webhook's events; given the intake's pipeline, in the same round trip."""
+    metrics.incr(redis, "events_received", (system, "webhook"), events)
     if duplicates:
         metrics.incr(redis, "events_deduped", (system, "webhook"), duplicates)
+
+
+def webhook_received(
+    system: str, events: Sequence[Event], jobs: Sequence[str], duplicates: int
+) -> None:
     tickets = ",".join(sorted({e.ref.id for e in events}))
     # Debug, not info: this line would be written for every webhook (thousands a minute in a
     # burst); the jobs log every decision at info, and /metrics counts the webhooks.

@@ -23,6 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from bridge.store import PREFIX
@@ -75,7 +76,7 @@ def _field(labels: Sequence[str]) -> str:
     return json.dumps([str(v) for v in labels])
 
 
-def incr(redis: Redis, counter: str, labels: Sequence[str], amount: float = 1) -> None:
+def incr(redis: Redis | Pipeline, counter: str, labels: Sequence[str], amount: float = 1) -> None:
     """Add to a counter; a metrics write never fails the webhook or job that records it."""
     if counter not in COUNTERS:
         raise KeyError(f"unknown counter {counter!r}")

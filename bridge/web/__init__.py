@@ -9,17 +9,24 @@ from redis import Redis
 from werkzeug.exceptions import HTTPException
 
 from bridge.config import Config
+from bridge.queue import get_queue
 from bridge.redis_runtime import connect
 from bridge.registry import build_connector
+from bridge.store import RedisStore
 
 
 def create_app(config: Config, redis: Redis | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    redis = redis if redis is not None else connect(config.redis_url)
     app.extensions["bridge"] = {
         "config": config,
-        "redis": redis if redis is not None else connect(config.redis_url),
+        "redis": redis,
         "connectors": {name: build_connector(s) for name, s in config.systems.items()},
+        # Built once: a Queue caches the server version (one INFO call) and the store its
+        # registered scripts; per request they would cost a round trip each.
+        "queue": get_queue(redis, config),
+        "store": RedisStore(redis),
     }
 
     from bridge.web.health import bp as health_bp

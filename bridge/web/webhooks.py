@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from bridge.config import Config
 from bridge.errors import WebhookError
 from bridge.ops import hooks as ops_hooks  # issue #5: metrics + logs
-from bridge.queue import dispatch_event, get_queue
-from bridge.store import RedisStore
+from bridge.queue import Dispatched, dispatch_events
 
 bp = Blueprint("webhooks", __name__)
 
@@ -42,21 +42,22 @@ def receive(system: str) -> Any:
     if not events:
         return jsonify(status="ignored", detail="no ticket event in the payload", jobs=[]), 202
 
-    store = RedisStore(ext["redis"])
-    queue = get_queue(ext["redis"], config)
-    jobs: list[str] = []
-    duplicates = unlinked = 0
+    items = [
+        (event, f"{event.delivery_id}:{index}" if len(events) > 1 else str(event.delivery_id))
+        for index, event in enumerate(events)
+    ]
+
+    def count(pipe: Pipeline, results: list[Dispatched]) -> None:  # issue #5, same round trip
+        ops_hooks.webhook_counted(pipe, system, len(events), sum(r.duplicate for r in results))
+
     try:
-        for index, event in enumerate(events):
-            key = f"{event.delivery_id}:{index}" if len(events) > 1 else str(event.delivery_id)
-            result = dispatch_event(event, config, store, queue, key)
-            jobs.extend(result.jobs)
-            duplicates += result.duplicate
-            unlinked += result.unlinked
+        results = dispatch_events(items, config, ext["store"], ext["queue"], also=count)
     except RedisError as exc:
         current_app.logger.error("webhook from %s not queued: %s", system, exc)
         return jsonify(error="Service Unavailable", detail="queue unavailable, retry"), 503
-    ops_hooks.webhook_received(ext["redis"], system, events, jobs, duplicates)  # issue #5
+    jobs = [job for r in results for job in r.jobs]
+    duplicates = sum(r.duplicate for r in results)
+    ops_hooks.webhook_received(system, events, jobs, duplicates)  # issue #5
 
     if jobs:
         return jsonify(status="queued", jobs=jobs, duplicates=duplicates), 202

@@ -170,3 +170,36 @@ def test_a_running_job_does_not_swallow_later_events(stack: Stack) -> None:
         "queued",
         "rate_limited",
     )
+
+
+def test_a_webhook_after_redis_lost_its_scripts_is_still_queued(stack: Stack) -> None:
+    """The intake skips SCRIPT EXISTS after the first time; a flushed script cache (a Redis
+    restart) must not leave the job saved but never queued."""
+    c = client(stack)
+    first = c.post("/webhooks/helpdesk", data=BODY, headers=signed_headers(stack.secret, BODY))
+    assert first.status_code == 202
+    stack.redis.script_flush()
+    body = json.dumps({"ticket_id": "8", "current_user_id": "1", "event": "ticket_updated"})
+    raw = body.encode()
+    answer = c.post("/webhooks/helpdesk", data=raw, headers=signed_headers(stack.secret, raw, "i2"))
+    assert answer.status_code == 202
+    (job_id,) = answer.get_json()["jobs"]
+    job = Job.fetch(job_id, connection=stack.redis, serializer=JSONSerializer)
+    assert job.get_status() == "queued"
+    assert job_id in get_queue(stack.redis, stack.config).job_ids
+
+
+def test_a_burst_of_new_tickets_leaves_one_queued_job_each(stack: Stack) -> None:
+    c = client(stack)
+    ids = []
+    for n in range(20, 40):
+        raw = json.dumps({"ticket_id": str(n), "current_user_id": "1", "event": "x"}).encode()
+        answer = c.post("/webhooks/helpdesk", data=raw,
+                        headers=signed_headers(stack.secret, raw, f"burst-{n}"))  # fmt: skip
+        assert answer.status_code == 202
+        ids += answer.get_json()["jobs"]
+    queue = get_queue(stack.redis, stack.config)
+    assert sorted(queue.job_ids) == sorted(ids)
+    assert len(set(ids)) == 20
+    received = stack.redis.hget("tb:metrics:events_received", json.dumps(["helpdesk", "webhook"]))
+    assert received is not None and int(received) == 20
