@@ -29,6 +29,9 @@ class Capability(StrEnum):
     ATTACHMENTS = "attachments"
     # find_created(): can look up a ticket the bridge created, to recover from an ambiguous create
     FIND_CREATED = "find_created"
+    # get_ticket_and_comments(): the ticket and its comments in one request (MantisBT's issue
+    # carries its notes), so a sync reads that side with one request instead of two
+    READS_TOGETHER = "reads_together"
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,13 @@ class FetchesAttachments(Protocol):
         Raises PermanentError (status 413) when the file is larger than `max_bytes`, without
         reading the rest. Credentials are only sent to the system's own host.
         """
+
+
+class ReadsTogether(Protocol):
+    """Connectors with Capability.READS_TOGETHER also offer this."""
+
+    def get_ticket_and_comments(self, ticket_id: str) -> tuple[Ticket, list[Comment]]:
+        """What get_ticket and list_comments would answer, from one remote read."""
 
 
 class FindsCreated(Protocol):

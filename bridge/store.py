@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from redis import Redis
+from redis.client import Pipeline
 
 from bridge.models import SystemRef
 
@@ -254,21 +255,29 @@ class RedisStore:
         self.redis.hset(f"{PREFIX}:comments:{route}:{first_id}", key, value)
 
     # escalations waiting for data (issue #5: the operator console lists them) ----------------
-    def mark_waiting(self, route: str, first_id: str, missing: Mapping[str, Any]) -> None:
-        """Index a ticket whose escalation waits for data; `since` keeps the first time asked."""
+    def mark_waiting(
+        self, route: str, first_id: str, missing: Mapping[str, Any], pipe: Pipeline | None = None
+    ) -> None:
+        """Index a ticket whose escalation waits for data; `since` keeps the first time asked.
+
+        Given a pipeline, the writes join it (the caller executes it)."""
         member = f"{route}:{first_id}"
         detail = {"missing": dict(missing), "updated_at": datetime.now(UTC).isoformat()}
-        pipe = self.redis.pipeline()
+        own = pipe is None
+        pipe = pipe if pipe is not None else self.redis.pipeline()
         pipe.zadd(f"{PREFIX}:waiting", {member: time.time()}, nx=True)
         pipe.hset(f"{PREFIX}:waiting:detail", member, json.dumps(detail, default=str))
-        pipe.execute()
+        if own:
+            pipe.execute()
 
-    def clear_waiting(self, route: str, first_id: str) -> None:
+    def clear_waiting(self, route: str, first_id: str, pipe: Pipeline | None = None) -> None:
         member = f"{route}:{first_id}"
-        pipe = self.redis.pipeline()
+        own = pipe is None
+        pipe = pipe if pipe is not None else self.redis.pipeline()
         pipe.zrem(f"{PREFIX}:waiting", member)
         pipe.hdel(f"{PREFIX}:waiting:detail", member)
-        pipe.execute()
+        if own:
+            pipe.execute()
 
     def waiting_for_data(self, limit: int = 500) -> list[dict[str, Any]]:
         """Oldest first: route, ticket, since (epoch seconds), missing, updated_at."""

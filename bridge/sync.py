@@ -14,12 +14,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from bridge.attachments import carry_attachments
 from bridge.context import Decision, RouteContext
 from bridge.models import Comment, NewComment, Ticket, TicketChanges
-from bridge.protocol import Connector, is_bridge_actor
+from bridge.protocol import Capability, Connector, ReadsTogether, is_bridge_actor
 from bridge.rules import render
 from bridge.store import LinkRecord
 from bridge.writes import UNSURE, post_once
@@ -84,21 +84,48 @@ def _seen(first: Ticket, second: Ticket) -> dict[str, str]:
 _READERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bridge-read")
 
 
+@dataclass(frozen=True)
+class _SideRead:
+    """A side's ticket and comments, being read in the background."""
+
+    both: Future[tuple[Ticket, list[Comment]]] | None = None
+    only_ticket: Future[Ticket] | None = None
+    only_comments: Future[list[Comment]] | None = None
+
+    def ticket(self) -> Ticket:
+        if self.both is not None:
+            return self.both.result()[0]
+        assert self.only_ticket is not None
+        return self.only_ticket.result()
+
+    def comments(self) -> list[Comment]:
+        if self.both is not None:
+            return self.both.result()[1]
+        assert self.only_comments is not None
+        return self.only_comments.result()
+
+
+def _read_side(connector: Connector, ticket_id: str) -> _SideRead:
+    if Capability.READS_TOGETHER in connector.capabilities:
+        together = cast(ReadsTogether, connector)
+        return _SideRead(both=_READERS.submit(together.get_ticket_and_comments, ticket_id))
+    return _SideRead(
+        only_ticket=_READERS.submit(connector.get_ticket, ticket_id),
+        only_comments=_READERS.submit(connector.list_comments, ticket_id),
+    )
+
+
 def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
     """Bring both tickets of a link up to date with each other."""
     to_second, to_first = directions(ctx, link)
-    reads: dict[str, Future[Any]] = {
-        "first": _READERS.submit(ctx.first.get_ticket, link.first.id),
-        "second": _READERS.submit(ctx.second.get_ticket, link.second.id),
-        "to_second": _READERS.submit(to_second.src.list_comments, to_second.src_id),
-        "to_first": _READERS.submit(to_first.src.list_comments, to_first.src_id),
-    }
+    first_read = _read_side(ctx.first, link.first.id)
+    second_read = _read_side(ctx.second, link.second.id)
     copied: list[str] = []
     marks = ctx.store.comment_marks(ctx.name, link.first.id)  # updated in place as we copy
-    for direction in (to_second, to_first):
-        comments = reads[direction.name].result()
+    for direction, side in ((to_second, first_read), (to_first, second_read)):
+        comments = side.comments()
         copied.extend(_sync_comments(ctx, link, direction, comments, marks))
-    first, second = reads["first"].result(), reads["second"].result()
+    first, second = first_read.ticket(), second_read.ticket()
     changed = _converge_fields(ctx, link, first, second)
     details: dict[str, Any] = {"second": str(link.second)}
     if copied:

@@ -8,6 +8,7 @@ never return False and jobs know whether to retry, wait or park. tenacity absorb
 from __future__ import annotations
 
 import email.utils
+import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -125,6 +126,14 @@ class HttpClient:
         self.wait_max = wait_max
         self.before_request = before_request
         self.session = requests.Session()
+        # Proxy and CA-bundle settings come from the environment once, here: with trust_env
+        # on, requests scans every environment variable on every request (measured: about a
+        # tenth of a worker's time per sync at 0 ms remote latency).
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+        self.session.trust_env = False
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
         if headers:
             self.session.headers.update(headers)

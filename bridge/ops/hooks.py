@@ -85,18 +85,19 @@ def _route(job: Job) -> str:
 def job_done(job: Job, store: Any, decision: Any) -> None:
     """Count the success, time it from the event's arrival, keep the waiting index right."""
     route, ticket = _route(job), str((job.meta or {}).get("ticket") or "")
-    metrics.incr(job.connection, "jobs", (route, "succeeded"))
+    pipe = job.connection.pipeline(transaction=False)  # one round trip for all of it
+    metrics.incr(pipe, "jobs", (route, "succeeded"))
     latency = metrics.since((job.meta or {}).get("received_at"))
     if latency is not None:
-        metrics.observe_latency(job.connection, route, latency)
+        metrics.observe_latency(pipe, route, latency)
+    if decision.action in WAITING and ticket:
+        store.mark_waiting(route, ticket, decision.details.get("missing", decision.details), pipe)
+    elif decision.action not in NEUTRAL and ticket:
+        store.clear_waiting(route, ticket, pipe)
     try:
-        if decision.action in WAITING and ticket:
-            missing = decision.details.get("missing", decision.details)
-            store.mark_waiting(route, ticket, missing)
-        elif decision.action not in NEUTRAL and ticket:
-            store.clear_waiting(route, ticket)
+        pipe.execute()
     except RedisError as exc:
-        log.warning("waiting index not updated: %s", exc)
+        log.warning("metrics or waiting index not updated: %s", exc)
     log.info("decision: %s (%s)", decision.action, decision.reason)
 
 

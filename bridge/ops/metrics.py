@@ -96,16 +96,19 @@ def _bucket_for(seconds: float) -> str:
     return "+Inf"
 
 
-def observe_latency(redis: Redis, route: str, seconds: float) -> None:
-    """One sync's time from event received to job done, into a per-route histogram."""
+def observe_latency(redis: Redis | Pipeline, route: str, seconds: float) -> None:
+    """One sync's time from event received to job done, into a per-route histogram.
+
+    Given a pipeline, the writes join it (the caller executes it)."""
     seconds = max(0.0, seconds)
     key = f"{KEY}:{LATENCY}"
     try:
-        pipe = redis.pipeline()
+        pipe = redis if isinstance(redis, Pipeline) else redis.pipeline()
         pipe.hincrby(key, _field([route, _bucket_for(seconds)]), 1)
         pipe.hincrby(key, _field([route, "count"]), 1)
         pipe.hincrbyfloat(key, _field([route, "sum"]), seconds)
-        pipe.execute()
+        if pipe is not redis:
+            pipe.execute()
     except RedisError as exc:
         log.warning("latency not recorded: %s", exc)
 

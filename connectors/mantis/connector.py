@@ -83,7 +83,14 @@ class MantisConnector:
     """The `bridge.protocol.Connector` for MantisBT's REST API (2.x)."""
 
     kind = "mantis"
-    capabilities = frozenset({Capability.POLLING, Capability.ATTACHMENTS, Capability.FIND_CREATED})
+    capabilities = frozenset(
+        {
+            Capability.POLLING,
+            Capability.ATTACHMENTS,
+            Capability.FIND_CREATED,
+            Capability.READS_TOGETHER,
+        }
+    )
 
     def __init__(self, settings: SystemSettings, http: HttpClient | None = None) -> None:
         self.settings = settings
@@ -133,7 +140,16 @@ class MantisConnector:
 
         Mantis has no notes endpoint; `select=id,notes` keeps the issue read cheap.
         """
-        issue = self._fetch_issue(ticket_id, select="id,notes")
+        return self._notes(self._fetch_issue(ticket_id, select="id,notes"), ticket_id, since)
+
+    def get_ticket_and_comments(self, ticket_id: str) -> tuple[Ticket, list[Comment]]:
+        """The full issue carries its notes: one GET instead of two per sync."""
+        issue = self._fetch_issue(ticket_id)
+        return self._ticket(issue), self._notes(issue, ticket_id)
+
+    def _notes(
+        self, issue: Mapping[str, Any], ticket_id: str, since: datetime | None = None
+    ) -> list[Comment]:
         comments = []
         for note in issue.get("notes") or ():
             if note.get("type", "note") != "note":

@@ -313,7 +313,12 @@ def test_protocol_surface() -> None:
     assert isinstance(connector, Connector)
     assert connector.kind == "mantis"
     assert connector.capabilities == frozenset(
-        {Capability.POLLING, Capability.ATTACHMENTS, Capability.FIND_CREATED}
+        {
+            Capability.POLLING,
+            Capability.ATTACHMENTS,
+            Capability.FIND_CREATED,
+            Capability.READS_TOGETHER,
+        }
     )
     assert connector.ticket_url("42") == f"{URL}/view.php?id=42"
 
@@ -666,3 +671,22 @@ def test_list_changed_terminates_on_a_short_page() -> None:
 
     assert [i for i, _ in changed] == ["9"]
     assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_ticket_and_comments_come_from_one_request() -> None:
+    notes = [
+        note(31, "Can you send the log?", "2025-03-04T11:00:00+01:00"),
+        note(32, "worked 15 min", "2025-03-04T11:05:00+01:00", note_type="timelog"),
+    ]
+    responses.get(f"{API}/issues/123", json={"issues": [full_issue(notes=notes)]})
+    connector = make_connector()
+    assert Capability.READS_TOGETHER in connector.capabilities
+
+    ticket, comments = connector.get_ticket_and_comments("123")
+
+    assert len(responses.calls) == 1
+    assert "select" not in (responses.calls[0].request.url or "")
+    assert ticket == connector.get_ticket("123")
+    assert comments == connector.list_comments("123")
+    assert [c.id for c in comments] == ["31"]
