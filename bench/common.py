@@ -24,6 +24,11 @@ from bridge.redis_runtime import EmbeddedRedis
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def noop(*args: Any) -> None:
+    """A job that does nothing: the floor of a worker's per-job cost."""
+    return None
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     cpu = "unknown"

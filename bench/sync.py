@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -20,13 +21,14 @@ from pathlib import Path
 
 from redis import Redis
 from rq.job import Job
+from rq.rate_limit import RateLimit
 from rq.serializers import JSONSerializer
 
 from bench.common import machine, redis_server, save, table
 from bench.world import World, WorldSpec
 from bridge.config import load_config
 from bridge.models import Event, EventKind, SystemRef
-from bridge.queue import enqueue_sync, get_queue
+from bridge.queue import enqueue_sync, get_queue, pair_key
 
 
 def run_workers(config: str, url: str, concurrency: int) -> subprocess.Popen[bytes]:
@@ -39,17 +41,26 @@ def run_workers(config: str, url: str, concurrency: int) -> subprocess.Popen[byt
     )  # fmt: skip
 
 
-def measure(info: dict[str, object], url: str, concurrency: int, jobs: int) -> dict[str, object]:
+def measure(
+    info: dict[str, object], url: str, concurrency: int, jobs: int, floor: bool = False
+) -> dict[str, object]:
+    """With `floor`, the same number of no-op jobs (with the same per-pair rate limits) go
+    through the same workers: what RQ itself costs on this machine."""
     config = load_config(str(info["config"]))
     redis = Redis.from_url(url)
     queue = get_queue(redis, config)
     route = config.routes[0]
     pairs = list(info["pairs"])  # type: ignore[call-overload]
-    ids = [
-        enqueue_sync(queue, config, route, Event(SystemRef("helpdesk", str(t)), EventKind.OTHER),
-                     first_id=str(t)).id
-        for t, _ in pairs[:jobs]
-    ]  # fmt: skip
+    if floor:
+        limits = [RateLimit(pair_key(route.name, str(t)), 1) for t, _ in pairs[:jobs]]
+        ids = [queue.enqueue("bench.common.noop", rate_limit=limit).id for limit in limits]
+    else:
+        ids = [
+            enqueue_sync(queue, config, route,
+                         Event(SystemRef("helpdesk", str(t)), EventKind.OTHER), first_id=str(t)).id
+            for t, _ in pairs[:jobs]
+        ]  # fmt: skip
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = run_workers(str(info["config"]), url, concurrency)
     deadline = time.monotonic() + 600
     try:
@@ -61,6 +72,8 @@ def measure(info: dict[str, object], url: str, concurrency: int, jobs: int) -> d
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker tree, reaped
+    cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     done = [j for j in Job.fetch_many(ids, connection=redis, serializer=JSONSerializer) if j]
     finished = [j for j in done if j.get_status(refresh=False) == "finished"]
     start = min(j.started_at for j in finished if j.started_at)
@@ -76,18 +89,21 @@ def measure(info: dict[str, object], url: str, concurrency: int, jobs: int) -> d
         "syncs_per_s": round(len(finished) / seconds, 1),
         "per_process": round(len(finished) / seconds / concurrency, 1),
         "job_p50_ms": round(took[len(took) // 2], 1),
+        "worker_cpu_ms": round(cpu_s * 1000 / max(1, len(finished)), 2),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=400)
-    parser.add_argument("--matrix", default="0:1,0:2,50:1,50:4,50:8,50:16",
-                        help="latency_ms:concurrency,...")  # fmt: skip
+    parser.add_argument("--matrix", default="floor:1,0:1,0:2,50:1,50:4,50:8,50:16",
+                        help="latency_ms:concurrency,... (floor: no-op jobs)")  # fmt: skip
     args = parser.parse_args()
     rows = []
     for item in args.matrix.split(","):
-        latency, concurrency = (int(x) for x in item.split(":"))
+        first, second = item.split(":")
+        floor = first == "floor"
+        latency, concurrency = (0 if floor else int(first)), int(second)
         with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
             base = Path(tmp)
             with redis_server(base) as url:
@@ -95,9 +111,10 @@ def main() -> None:
                 spec = WorldSpec(base, url, args.pairs, latency_ms=latency)
                 world = World(spec)
                 with world as info:
-                    row = measure(info, url, concurrency, args.pairs)
+                    row = measure(info, url, concurrency, args.pairs, floor)
                 row["copied"] = world.final.get("copied_to_zendesk", "?")  # each note arrived?
-        rows.append({"latency_ms": latency, "concurrency": concurrency, **row})
+        rows.append({"latency_ms": "no-op" if floor else latency, "concurrency": concurrency,
+                     **row})  # fmt: skip
         print(table(rows[-1:], list(rows[-1])), flush=True)
     result = {
         "benchmark": "sync",
@@ -105,7 +122,9 @@ def main() -> None:
             "per run: a fresh embedded Redis and a child process serving sandbox Zendesk and "
             "MantisBT with the given latency per request; N escalated pairs each with one new "
             "vendor note; N sync jobs queued, then `bridge worker --concurrency C` started; "
-            "throughput from RQ's started_at/ended_at of the jobs"
+            "throughput from RQ's started_at/ended_at of the jobs; worker_cpu_ms = CPU time of "
+            "the worker process tree (start-up included) per finished job; the no-op row runs "
+            "do-nothing jobs with the same per-pair rate limits through the same workers"
         ),
         "machine": machine(),
         "measured_at": datetime.now(UTC).isoformat(),
@@ -118,7 +137,8 @@ def main() -> None:
     path = save("sync", result)
     print()
     print(table(rows, ["latency_ms", "concurrency", "jobs", "finished", "failed", "seconds",
-                       "syncs_per_s", "per_process", "job_p50_ms", "copied"]))  # fmt: skip
+                       "syncs_per_s", "per_process", "job_p50_ms", "worker_cpu_ms",
+                       "copied"]))  # fmt: skip
     print(f"results: {path}")
 
 
