@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -101,6 +102,8 @@ def write_config(
 
 @contextmanager
 def gunicorn(app: str, env: dict[str, str], workers: int = 4) -> Iterator[str]:
+    if importlib.util.find_spec("gunicorn") is None:
+        raise SystemExit("gunicorn is not installed: pip install -e '.[bench]'")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",

@@ -45,9 +45,10 @@ class JsonQueue(Queue):
 
         Why not `enqueue`: RQ's public path refuses a pipeline for rate-limited jobs and spends
         three round trips per job (queue set, job save, slot acquire). Its own
-        `_enqueue_rate_limited_job` has a documented pipeline mode, unsafe only if the returned
-        job is saved again on that pipeline, which the bridge never does. On the webhook path
-        that turns five round trips into three (see bench/intake.py).
+        `_enqueue_rate_limited_job` has a documented pipeline mode (RQ's registries use it to
+        retry rate-limited jobs), unsafe only if the returned job is saved again on that
+        pipeline, which the bridge never does. With IntakePipeline a webhook costs two round
+        trips instead of five (see bench/intake.py). Pinned by `rq>=3.0,<4`.
         """
         job = self.create_job(func, rate_limit=rate_limit, **create)
         job.origin = self.name
@@ -62,9 +63,9 @@ class IntakePipeline(Pipeline):
     """A transaction that asks the server whether its scripts exist only once per process.
 
     redis-py sends SCRIPT EXISTS before every pipeline that runs a script (RQ's slot acquire),
-    one round trip of three on the webhook path. After a Redis restart the cache is empty and
-    the EVALSHA inside the transaction answers NOSCRIPT; `dispatch_events` then repeats only
-    the acquire, which loads the script (acquiring free slots is idempotent).
+    which would be a third round trip on the webhook path. After a Redis restart the cache is
+    empty and the EVALSHA inside the transaction answers NOSCRIPT; `dispatch_events` then
+    repeats only the acquire, which loads the script (acquiring free slots is idempotent).
     """
 
     @classmethod
