@@ -68,35 +68,39 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
         base = Path(tmp)
         secret = secrets.token_urlsafe(24)
-        with redis_server(base) as url:
-            config = write_config(base, url, secret, {})
-            env = {"BRIDGE_CONFIG": str(config), "BRIDGE_REDIS_URL": url}
-            scripts = {
-                "burst": lua_script(base / "burst.lua", secret, tickets=500),
-                "unique": lua_script(base / "unique.lua", secret, tickets=60_000),
-            }
-            redis = Redis.from_url(url)
-            runs = (
-                ("bare", "bench.bare_app:app", scripts["unique"]),
-                ("bridge-burst", "bridge.web.wsgi:app", scripts["burst"]),
-                ("bridge-unique", "bridge.web.wsgi:app", scripts["unique"]),
-            )
-            for name, app, script in runs:
+        scripts = {
+            "burst": lua_script(base / "burst.lua", secret, tickets=500),
+            "unique": lua_script(base / "unique.lua", secret, tickets=60_000),
+        }
+        runs = (
+            ("bare", "bench.bare_app:app", scripts["unique"]),
+            ("bridge-burst", "bridge.web.wsgi:app", scripts["burst"]),
+            ("bridge-unique", "bridge.web.wsgi:app", scripts["unique"]),
+        )
+        for n, (name, app, script) in enumerate(runs):
+            # A fresh Redis per run: an AOF grown by the runs before would be rewritten (a fork
+            # and a file write on the same 2 cores) during a later run, not an earlier one.
+            run_dir = base / f"run-{n}"
+            run_dir.mkdir()
+            with redis_server(run_dir) as url:
+                config = write_config(run_dir, url, secret, {})
+                env = {"BRIDGE_CONFIG": str(config), "BRIDGE_REDIS_URL": url}
+                redis = Redis.from_url(url)
                 redis.flushdb()
                 with gunicorn(app, env, workers=args.workers) as server:
                     wrk(server, script, 3, args.connections)  # warm-up, not counted
                     redis.flushdb()
                     result = wrk(server, script, args.seconds, args.connections)
                 jobs = len(redis.keys("rq:job:*"))
-                rows.append({"endpoint": name, **{k: v for k, v in result.items() if k != "raw"},
-                             "jobs": jobs})  # fmt: skip
+            rows.append({"endpoint": name, **{k: v for k, v in result.items() if k != "raw"},
+                         "jobs": jobs})  # fmt: skip
     bare, burst, bridge = rows
     summary = {
         "benchmark": "intake",
         "method": (
             f"wrk -t2 -c{args.connections} -d{args.seconds}s on loopback against gunicorn "
-            f"({args.workers} sync workers) and the embedded redis-server (AOF on); every request "
-            "a new signed delivery"
+            f"({args.workers} sync workers) and a fresh embedded redis-server (AOF on) per "
+            "endpoint; every request a new signed delivery"
         ),
         "machine": machine(),
         "measured_at": datetime.now(UTC).isoformat(),

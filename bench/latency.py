@@ -45,7 +45,8 @@ def main() -> None:
         with redis_server(base) as url:
             redis = Redis.from_url(url)
             redis.flushdb()
-            spec = WorldSpec(base, url, args.pairs, vendor_notes=False, latency_ms=args.latency_ms)
+            spec = WorldSpec(base, url, args.pairs, vendor_notes=False, latency_ms=args.latency_ms,
+                             gunicorn_web=2)  # fmt: skip
             world = World(spec)
             with world as info:
                 proc = run_workers(str(info["config"]), url, args.concurrency)
@@ -118,7 +119,8 @@ def main() -> None:
         "benchmark": "latency",
         "method": (
             "agent comments through the sandbox Zendesk API at a steady rate over N escalated "
-            "pairs; the sandbox's signed trigger webhook hits the bridge; `bridge worker "
+            "pairs; the sandbox's signed trigger webhook hits the bridge's endpoint under "
+            "gunicorn (2 sync workers, own processes); `bridge worker "
             "--concurrency C`; per job: RQ ended_at minus meta.received_at (webhook received); "
             "events for a ticket whose job is still waiting are coalesced into that job"
         ),

@@ -7,6 +7,7 @@ not share a GIL with the workers being measured.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import threading
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.common import gunicorn
 from bridge.engine import handle_first_level
 from bridge.jobs import Runtime
 from bridge.registry import build_connector
@@ -68,6 +70,9 @@ class WorldSpec:
     latency_ms: float = 0.0
     zendesk_per_minute: int | None = None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Serve the bridge's webhook endpoint under gunicorn (as in production), in processes of
+    # its own, instead of a thread beside the sandboxes (which then share one GIL with it).
+    gunicorn_web: int = 0
 
 
 def _world(spec: WorldSpec, ready: Any, stop: Any, out: Any) -> None:
@@ -76,6 +81,12 @@ def _world(spec: WorldSpec, ready: Any, stop: Any, out: Any) -> None:
     zd, mt = Remote(stack.zendesk.app), Remote(stack.mantis.app)
     stack.zendesk.app, stack.mantis.app = zd, mt  # type: ignore[assignment]
     stack.start()
+    web = contextlib.ExitStack()
+    if spec.gunicorn_web:
+        env = {"BRIDGE_CONFIG": str(stack.config_path), "BRIDGE_REDIS_URL": spec.redis_url}
+        url = web.enter_context(gunicorn("bridge.web.wsgi:app", env, workers=spec.gunicorn_web))
+        driver = stack.first_level
+        driver.configure_webhook(url, stack.secrets[driver.system], stack.webhook_style)
     runtime = Runtime(
         stack.config, {n: build_connector(s) for n, s in stack.config.systems.items()}
     )
@@ -103,6 +114,7 @@ def _world(spec: WorldSpec, ready: Any, stop: Any, out: Any) -> None:
         1 for t, _ in pairs for c in stack.zendesk.comments(t) if "(vendor) wrote:" in c["body"]
     )
     out.put({"zendesk_log": zd.log, "copied_to_zendesk": copied})
+    web.close()
     stack.stop()
 
 
