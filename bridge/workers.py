@@ -9,52 +9,27 @@ and a job whose process was killed is retried by RQ's abandoned-job cleanup.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 from rq import SimpleWorker, Worker
-from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
-from rq.utils import now
 from rq.worker_pool import WorkerPool
 
 from bridge.config import Config
 from bridge.queue import JsonQueue
 
 # RQ cleans up jobs of dead workers (and retries them) in its maintenance task, by default
-# every 10 minutes. A worker killed mid-job would delay that ticket's sync that long.
+# every 10 minutes. A worker killed mid-job would delay that ticket's sync that long. The same
+# task frees per-ticket concurrency slots that a crash or a Redis restart leaked, so it runs
+# in full: cleaning only the started-job registry every 30 s (and the rest every 10 minutes)
+# was tried for speed, and the fault run then left a ticket's job waiting behind such a slot.
 MAINTENANCE_INTERVAL = 30
-# The rest of RQ's cleaning keeps its own default pace: it walks every per-ticket rate-limit
-# key (several round trips each), which with thousands of recently synced tickets took a
-# worker more than a second; every 30 s that cost the sync benchmark about 5 % of its time.
-FULL_CLEAN_INTERVAL = 600
 
 
-class _QuickMaintenance:
-    """Every MAINTENANCE_INTERVAL: only the started-job registry (jobs of dead workers are
-    failed or retried, and their rate-limit slots released); RQ's full cleaning every
-    FULL_CLEAN_INTERVAL."""
-
-    _last_full_clean: float = float("-inf")
-
-    def clean_registries(self) -> None:
-        worker: Any = self
-        if time.monotonic() - self._last_full_clean >= FULL_CLEAN_INTERVAL:
-            self._last_full_clean = time.monotonic()
-            super().clean_registries()  # type: ignore[misc]
-            return
-        for queue in worker.queues:
-            if queue.acquire_maintenance_lock():
-                StartedJobRegistry(
-                    name=queue.name,
-                    connection=queue.connection,
-                    job_class=queue.job_class,
-                    serializer=queue.serializer,
-                ).cleanup(exception_handlers=worker._exc_handlers)
-                queue.release_maintenance_lock()
-        worker.last_cleaned_at = now()
+class _PipelinedHeartbeat:
+    """RQ's heartbeat with its three commands in one round trip."""
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat is three commands; sent alone (several times per job) that is three
@@ -68,7 +43,7 @@ class _QuickMaintenance:
             pipe.execute()
 
 
-class BridgeWorker(_QuickMaintenance, SimpleWorker):
+class BridgeWorker(_PipelinedHeartbeat, SimpleWorker):
     """SimpleWorker with a shorter maintenance interval (see MAINTENANCE_INTERVAL)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -76,7 +51,7 @@ class BridgeWorker(_QuickMaintenance, SimpleWorker):
         super().__init__(*args, **kwargs)
 
 
-class BridgeForkWorker(_QuickMaintenance, Worker):
+class BridgeForkWorker(_PipelinedHeartbeat, Worker):
     """RQ's fork-per-job Worker with the same maintenance interval."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
