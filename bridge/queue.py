@@ -38,22 +38,23 @@ class JsonQueue(Queue):
         kwargs.setdefault("serializer", JSONSerializer)
         super().__init__(name, *args, **kwargs)
 
-    def enqueue_limited_on(
-        self, pipeline: Pipeline, func: str, rate_limit: RateLimit, **create: Any
-    ) -> Job:
-        """Queue a rate-limited job as part of the caller's pipeline (its other writes too).
 
-        Why not `enqueue`: RQ's public path refuses a pipeline for rate-limited jobs and spends
-        three round trips per job (queue set, job save, slot acquire). Its own
-        `_enqueue_rate_limited_job` has a documented pipeline mode (RQ's registries use it to
-        retry rate-limited jobs), unsafe only if the returned job is saved again on that
-        pipeline, which the bridge never does. With IntakePipeline a webhook costs two round
-        trips instead of five (see bench/intake.py). Pinned by `rq>=3.0,<4`.
-        """
-        job = self.create_job(func, rate_limit=rate_limit, **create)
-        job.origin = self.name
-        pipeline.sadd(self.redis_queues_keys, self.key)
-        return self._enqueue_rate_limited_job(job, pipeline=pipeline)
+def _enqueue_limited_on(
+    queue: Queue, pipeline: Pipeline, func: str, rate_limit: RateLimit, **create: Any
+) -> Job:
+    """Queue a rate-limited job as part of the caller's pipeline (its other writes too).
+
+    Why not `enqueue`: RQ's public path refuses a pipeline for rate-limited jobs and spends
+    three round trips per job (queue set, job save, slot acquire). Its own
+    `_enqueue_rate_limited_job` has a documented pipeline mode (RQ's registries use it to
+    retry rate-limited jobs), unsafe only if the returned job is saved again on that
+    pipeline, which the bridge never does. With IntakePipeline a webhook costs two round
+    trips instead of five (see bench/intake.py). Pinned by `rq>=3.0,<4`.
+    """
+    job = queue.create_job(func, rate_limit=rate_limit, **create)
+    job.origin = queue.name
+    pipeline.sadd(queue.redis_queues_keys, queue.key)
+    return queue._enqueue_rate_limited_job(job, pipeline=pipeline)
 
 
 _SCRIPTS_SEEN: set[str] = set()
@@ -146,9 +147,9 @@ def enqueue_sync(
     rate_limit = RateLimit(key=pair_key(route.name, first_id), concurrency=1)
     description = f"sync {route.first}#{first_id} on route {route.name} ({event.ref})"
     args = (route.name, first_id, event_to_dict(event))
-    if pipeline is not None and delay_seconds <= 0 and isinstance(queue, JsonQueue):
-        return queue.enqueue_limited_on(
-            pipeline, SYNC_FIRST_LEVEL, rate_limit, args=args, job_id=job_id, retry=retry,
+    if pipeline is not None and delay_seconds <= 0:
+        return _enqueue_limited_on(
+            queue, pipeline, SYNC_FIRST_LEVEL, rate_limit, args=args, job_id=job_id, retry=retry,
             timeout=config.job_timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
             meta=meta, description=description,
         )  # fmt: skip
@@ -240,7 +241,8 @@ def dispatch_events(
         if failed and all(isinstance(r, NoScriptError) for r in failed):
             _SCRIPTS_SEEN.clear()  # Redis lost its script cache (restart): acquire directly
             for job in queued:
-                RateLimitRegistry.from_job(job).acquire_and_enqueue(1)
+                registry = RateLimitRegistry.from_job(job)
+                registry.acquire_and_enqueue(job.rate_limit_concurrency or 1)
         elif failed:
             raise failed[0]
         for extra in outcome[essential:]:  # metrics: never fail the intake over them

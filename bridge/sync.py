@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -86,33 +87,19 @@ _READERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bridge-read")
 
 @dataclass(frozen=True)
 class _SideRead:
-    """A side's ticket and comments, being read in the background."""
+    """A side's ticket and comments, being read in the background; each call waits for it."""
 
-    both: Future[tuple[Ticket, list[Comment]]] | None = None
-    only_ticket: Future[Ticket] | None = None
-    only_comments: Future[list[Comment]] | None = None
-
-    def ticket(self) -> Ticket:
-        if self.both is not None:
-            return self.both.result()[0]
-        assert self.only_ticket is not None
-        return self.only_ticket.result()
-
-    def comments(self) -> list[Comment]:
-        if self.both is not None:
-            return self.both.result()[1]
-        assert self.only_comments is not None
-        return self.only_comments.result()
+    ticket: Callable[[], Ticket]
+    comments: Callable[[], list[Comment]]
 
 
 def _read_side(connector: Connector, ticket_id: str) -> _SideRead:
     if Capability.READS_TOGETHER in connector.capabilities:
-        together = cast(ReadsTogether, connector)
-        return _SideRead(both=_READERS.submit(together.get_ticket_and_comments, ticket_id))
-    return _SideRead(
-        only_ticket=_READERS.submit(connector.get_ticket, ticket_id),
-        only_comments=_READERS.submit(connector.list_comments, ticket_id),
-    )
+        both = _READERS.submit(cast(ReadsTogether, connector).get_ticket_and_comments, ticket_id)
+        return _SideRead(lambda: both.result()[0], lambda: both.result()[1])
+    ticket = _READERS.submit(connector.get_ticket, ticket_id)
+    comments = _READERS.submit(connector.list_comments, ticket_id)
+    return _SideRead(ticket.result, comments.result)
 
 
 def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
