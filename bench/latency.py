@@ -6,6 +6,7 @@ latency is injected per request. Latency per job = RQ job end (the copy written)
 the webhook was received (job.meta.received_at).
 
     python -m bench.latency [--rate 50] [--seconds 30] [--latency-ms 50] [--concurrency 8]
+        [--threads 1]
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="events per second")
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8, help="worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="jobs at once per process")
     parser.add_argument("--pairs", type=int, default=300)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
@@ -49,7 +51,7 @@ def main() -> None:
                              gunicorn_web=2)  # fmt: skip
             world = World(spec)
             with world as info:
-                proc = run_workers(str(info["config"]), url, args.concurrency)
+                proc = run_workers(str(info["config"]), url, args.concurrency, args.threads)
                 time.sleep(3)  # workers up
                 session = requests.Session()
                 session.auth = (f"{info['agent_email']}/token", str(info["agent_token"]))
@@ -106,6 +108,7 @@ def main() -> None:
         "rate_per_s": args.rate,
         "latency_ms": args.latency_ms,
         "concurrency": args.concurrency,
+        "threads": args.threads,
         "events": sent,
         "send_errors": errors,
         "jobs": len(latencies),
@@ -121,7 +124,8 @@ def main() -> None:
             "agent comments through the sandbox Zendesk API at a steady rate over N escalated "
             "pairs; the sandbox's signed trigger webhook hits the bridge's endpoint under "
             "gunicorn (2 sync workers, own processes); `bridge worker "
-            "--concurrency C`; per job: RQ ended_at minus meta.received_at (webhook received); "
+            "--concurrency C --threads T`; per job: RQ ended_at minus meta.received_at "
+            "(webhook received); "
             "events for a ticket whose job is still waiting are coalesced into that job"
         ),
         "machine": machine(),
@@ -130,7 +134,8 @@ def main() -> None:
         "unused": copied,
         "targets": {"p50_ms": "< 300", "p99_ms": "< 2000"},
     }
-    path = save(f"latency-c{args.concurrency}", result)
+    suffix = f"x{args.threads}" if args.threads > 1 else ""
+    path = save(f"latency-c{args.concurrency}{suffix}", result)
     print(table([row], list(row)))
     print(f"results: {path}")
 

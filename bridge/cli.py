@@ -62,9 +62,18 @@ def check_config(config_path: str | None, online: bool = False) -> None:
     "--concurrency", "-c", type=click.IntRange(1, 64), default=1, show_default=True,
     help="Jobs run at once: worker processes, each running jobs in-process.",
 )  # fmt: skip
+@click.option(
+    "--threads", "-t", type=click.IntRange(1, 64), default=1, show_default=True,
+    help="Jobs run at once inside each worker process, in threads (the jobs wait on remote "
+         "systems most of the time).",
+)  # fmt: skip
 @click.option("--fork", is_flag=True, help="Fork a work horse per job (RQ's default; slower).")
-def worker(config_path: str | None, burst: bool, concurrency: int, fork: bool) -> None:
+def worker(
+    config_path: str | None, burst: bool, concurrency: int, threads: int, fork: bool
+) -> None:
     """Run RQ workers (with scheduler) on the bridge's queue."""
+    if fork and threads > 1:
+        raise click.UsageError("--threads runs jobs in-process; it does not combine with --fork")
     from bridge.redis_runtime import connect
     from bridge.workers import run_workers
 
@@ -77,7 +86,9 @@ def worker(config_path: str | None, burst: bool, concurrency: int, fork: bool) -
         )
     os.environ["BRIDGE_CONFIG"] = str(config.path.resolve())
     configure_logging(secrets=secrets_of(config))  # issue #5
-    run_workers(config, connect(url), concurrency=concurrency, fork=fork, burst=burst)
+    run_workers(
+        config, connect(url), concurrency=concurrency, fork=fork, burst=burst, threads=threads
+    )
 
 
 @main.command()

@@ -81,8 +81,10 @@ def _seen(first: Ticket, second: Ticket) -> dict[str, str]:
 
 
 # Reads of the two sides are independent: fetching them side by side makes a sync cost one
-# remote round trip instead of four. Threads, because the work is waiting on sockets.
-_READERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bridge-read")
+# remote round trip instead of four. Threads, because the work is waiting on sockets. Shared by
+# the jobs of a process (`bridge worker --threads`), up to three reads each; threads are only
+# started when needed.
+_READERS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="bridge-read")
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,27 @@
 RQ's default Worker forks a work horse per job (about 15-30 jobs/s on 2 cores). The bridge's
 jobs are short and I/O-bound, so each worker process runs jobs in-process (SimpleWorker), and
 `--concurrency N` runs N such processes under RQ's WorkerPool, which respawns a process that
-dies. Job time limits stay enforced (SimpleWorker runs jobs in its main thread under SIGALRM),
-and a job whose process was killed is retried by RQ's abandoned-job cleanup.
+dies. `--threads T` runs T jobs at once inside each process: the main thread's worker plus
+T-1 sibling SimpleWorkers in threads, so a process keeps its CPU busy while its jobs wait on
+the remote systems, at one process's memory.
+
+Job time limits stay enforced: the main thread's jobs under SIGALRM, a sibling's by RQ's
+TimerDeathPenalty (an exception raised in its thread). A job whose process was killed is
+retried by RQ's abandoned-job cleanup, whichever thread ran it: every sibling is a registered
+RQ worker with its own started-job entries.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 from rq import SimpleWorker, Worker
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
 from rq.worker_pool import WorkerPool
 
 from bridge.config import Config
@@ -26,6 +35,11 @@ from bridge.queue import JsonQueue
 # in full: cleaning only the started-job registry every 30 s (and the rest every 10 minutes)
 # was tried for speed, and the fault run then left a ticket's job waiting behind such a slot.
 MAINTENANCE_INTERVAL = 30
+
+# How long an idle sibling thread blocks waiting for a job before it looks for a stop request
+# again (RQ's own dequeue timeout is minutes: a signal interrupts the main thread's wait, but
+# nothing interrupts a thread's).
+IDLE_POLL_SECONDS = 2
 
 
 class _PipelinedHeartbeat:
@@ -43,12 +57,100 @@ class _PipelinedHeartbeat:
             pipe.execute()
 
 
+class _SiblingWorker(_PipelinedHeartbeat, SimpleWorker):
+    """A SimpleWorker in a thread beside its process's main worker, which owns the signals.
+
+    SIGALRM only reaches the main thread, so the time limit is RQ's TimerDeathPenalty; it
+    fires at the job's next Python instruction, after a blocking call in C (a socket read)
+    returns, which every remote call bounds with its own timeout.
+    """
+
+    death_penalty_class = TimerDeathPenalty
+
+    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        super().__init__(*args, **kwargs)
+        self._stop_event = stop
+
+    def _install_signal_handlers(self) -> None:
+        """Python delivers signals to the main thread only; its worker stops this one."""
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> Any:
+        """Wait for a job in short slices, looking for a stop request between them: RQ's
+        own wait lasts minutes, and nothing interrupts a thread's wait the way a signal
+        interrupts the main thread's."""
+        if timeout is None or max_idle_time is not None:  # burst mode does not block
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        while not self._stop_event.is_set():
+            found = super().dequeue_job_and_maintain_ttl(IDLE_POLL_SECONDS, IDLE_POLL_SECONDS)
+            if found is not None:
+                return found
+        raise StopRequested()
+
+
 class BridgeWorker(_PipelinedHeartbeat, SimpleWorker):
-    """SimpleWorker with a shorter maintenance interval (see MAINTENANCE_INTERVAL)."""
+    """SimpleWorker with a shorter maintenance interval (see MAINTENANCE_INTERVAL), running
+    `threads` jobs at once: itself in the main thread, the rest in sibling threads."""
+
+    threads = 1
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
+        self._siblings_stop = threading.Event()
+        self._siblings: list[_SiblingWorker] = []
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        threads = self._start_siblings(kwargs.get("burst", False), kwargs.get("logging_level"))
+        try:
+            worked = super().work(*args, **kwargs)
+        except SystemExit:
+            # Cold shutdown: the siblings are daemon threads and end with the process; their
+            # jobs are retried by RQ's abandoned-job cleanup, as after a crash.
+            self._stop_siblings()
+            raise
+        self._stop_siblings()
+        for thread in threads:  # warm: let each finish the job it is running
+            thread.join()
+        return worked
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        """Warm shutdown: the siblings take no new job either."""
+        self._stop_siblings()
+        super().request_stop(signum, frame)
+
+    def _stop_siblings(self) -> None:
+        self._siblings_stop.set()
+        for sibling in self._siblings:
+            sibling._stop_requested = True
+
+    def _start_siblings(self, burst: bool, logging_level: str | None) -> list[threading.Thread]:
+        self._siblings = [
+            _SiblingWorker(
+                self.queues,
+                name=f"{self.name}-t{n}",
+                connection=self.connection,
+                serializer=self.serializer,
+                job_class=self.job_class,
+                queue_class=self.queue_class,
+                stop=self._siblings_stop,
+            )
+            for n in range(1, self.threads)
+        ]
+        threads = [
+            threading.Thread(
+                target=sibling.work,
+                kwargs={"burst": burst, "logging_level": logging_level},
+                name=f"rq-sibling-{n}",
+                daemon=True,
+            )
+            for n, sibling in enumerate(self._siblings, 1)
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
 
 
 class BridgeForkWorker(_PipelinedHeartbeat, Worker):
@@ -66,8 +168,13 @@ def run_workers(
     fork: bool = False,
     burst: bool = False,
     logging_level: str = "INFO",
+    threads: int = 1,
 ) -> None:
-    worker_class: Any = BridgeForkWorker if fork else BridgeWorker
+    """`concurrency` worker processes, each running `threads` jobs at once (not with `fork`)."""
+    worker_class: Any = BridgeForkWorker
+    if not fork:
+        # WorkerPool takes a class and forks, so the thread count travels as a class attribute
+        worker_class = type("BridgeWorker", (BridgeWorker,), {"threads": max(1, threads)})
     if concurrency <= 1:
         queue = JsonQueue(config.queue_name, connection=redis)
         worker = worker_class([queue], connection=redis, serializer=JSONSerializer)

@@ -1,11 +1,12 @@
 """The fault run: thousands of mixed changes on both sides while things break.
 
-Real Redis (AOF on, restarted mid-run), real `bridge worker` and `bridge cron` processes (one
-worker killed with SIGKILL mid-job, twice), sandbox Zendesk and MantisBT that answer 503 for a
-stretch and 429 with Retry-After, webhooks delivered twice and out of order. Afterwards the
-sandboxes' final state is checked: every comment exactly once on the other side, no echo,
-statuses and priorities consistent with the mapping, nothing left queued but parked jobs with a
-reason. Used by tests/faults/test_fault_run.py (CI size) and tests/faults/run.py (large).
+Real Redis (AOF on, restarted mid-run), real `bridge worker --threads 2` and `bridge cron`
+processes (one worker process killed with SIGKILL mid-job, twice, with both its threads),
+sandbox Zendesk and MantisBT that answer 503 for a stretch and 429 with Retry-After, webhooks
+delivered twice and out of order. Afterwards the sandboxes' final state is checked: every
+comment exactly once on the other side, no echo, statuses and priorities consistent with the
+mapping, nothing left queued but parked jobs with a reason. Used by tests/faults/test_fault_run.py
+(CI size) and tests/faults/run.py (large).
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ class Report:
         ]
 
 
+# Each worker process runs two jobs at once, so a SIGKILL also takes down a sibling thread's job.
+WORKER = ("worker", "--threads", "2")
+
+
 class FaultRun:
     def __init__(self, base: Path, plan: Plan) -> None:
         self.base = base
@@ -148,7 +153,7 @@ class FaultRun:
         """Restart what died, as systemd or compose would."""
         for name, proc in list(self.procs.items()):
             if proc.poll() is not None:
-                self._spawn(name, *(["cron"] if name == "cron" else ["worker"]))
+                self._spawn(name, *(["cron"] if name == "cron" else WORKER))
 
     def kill_busy_worker(self) -> None:
         """SIGKILL a worker process while it runs a job (or any worker after 5 s)."""
@@ -179,7 +184,7 @@ class FaultRun:
         try:
             self.stack.start()
             for n in range(self.plan.workers):
-                self._spawn(f"worker{n}", "worker")
+                self._spawn(f"worker{n}", *WORKER)
             self._spawn("cron", "cron")
             self._escalate()
             self._churn()

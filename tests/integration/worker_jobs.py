@@ -1,0 +1,24 @@
+"""Jobs for the worker tests: they record where and when they ran in Redis."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from rq import get_current_job
+
+
+def record_span(seconds: float) -> str:
+    """Sleep `seconds` in short steps and record (thread, pid, start, end) of this run."""
+    job = get_current_job()
+    assert job is not None
+    started = time.time()
+    job.connection.rpush("t-workers:started", job.id)
+    job.connection.rpush("t-workers:threads", threading.current_thread().name)
+    deadline = started + seconds
+    while time.time() < deadline:
+        time.sleep(0.02)  # short steps: a thread's time limit fires between them
+    name = threading.current_thread().name
+    job.connection.rpush("t-workers:spans", f"{name}|{os.getpid()}|{started}|{time.time()}")
+    return name
