@@ -100,15 +100,15 @@ class BridgeWorker(_PipelinedHeartbeat, SimpleWorker):
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
         self._siblings_stop = threading.Event()
-        self._siblings: list[_SiblingWorker] = []
+        self._siblings: dict[int, _SiblingWorker] = {}
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         threads = self._start_siblings(kwargs.get("burst", False), kwargs.get("logging_level"))
         try:
             worked = super().work(*args, **kwargs)
-        except SystemExit:
-            # Cold shutdown: the siblings are daemon threads and end with the process; their
-            # jobs are retried by RQ's abandoned-job cleanup, as after a crash.
+        except BaseException:
+            # Cold shutdown (a second signal) or a crash: the siblings are daemon threads and
+            # end with the process; their jobs are retried by RQ's abandoned-job cleanup.
             self._stop_siblings()
             raise
         self._stop_siblings()
@@ -123,34 +123,51 @@ class BridgeWorker(_PipelinedHeartbeat, SimpleWorker):
 
     def _stop_siblings(self) -> None:
         self._siblings_stop.set()
-        for sibling in self._siblings:
+        for sibling in list(self._siblings.values()):
             sibling._stop_requested = True
 
     def _start_siblings(self, burst: bool, logging_level: str | None) -> list[threading.Thread]:
-        self._siblings = [
-            _SiblingWorker(
+        threads = [
+            threading.Thread(
+                target=self._run_sibling,
+                args=(n, burst, logging_level),
+                name=f"rq-sibling-{n}",
+                daemon=True,
+            )
+            for n in range(1, self.threads)
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _run_sibling(self, n: int, burst: bool, logging_level: str | None) -> None:
+        """Run sibling number `n`, and a new one whenever it quits on its own.
+
+        RQ's work loop quits on an unexpected error (a Redis timeout, say). For the main
+        thread that ends the process, and the pool or the container restarts it; a sibling
+        thread would just be gone, and the process would work on with one job fewer.
+        """
+        generation = 1
+        while True:
+            name = f"{self.name}-t{n}" if generation == 1 else f"{self.name}-t{n}.{generation}"
+            sibling = _SiblingWorker(
                 self.queues,
-                name=f"{self.name}-t{n}",
+                name=name,
                 connection=self.connection,
                 serializer=self.serializer,
                 job_class=self.job_class,
                 queue_class=self.queue_class,
                 stop=self._siblings_stop,
             )
-            for n in range(1, self.threads)
-        ]
-        threads = [
-            threading.Thread(
-                target=sibling.work,
-                kwargs={"burst": burst, "logging_level": logging_level},
-                name=f"rq-sibling-{n}",
-                daemon=True,
-            )
-            for n, sibling in enumerate(self._siblings, 1)
-        ]
-        for thread in threads:
-            thread.start()
-        return threads
+            self._siblings[n] = sibling
+            if self._siblings_stop.is_set():
+                return
+            sibling.work(burst=burst, logging_level=logging_level)
+            if burst or self._siblings_stop.is_set():
+                return
+            self.log.warning("Worker %s: quit on its own; starting a new one in 1 s", name)
+            generation += 1
+            self._siblings_stop.wait(1)
 
 
 class BridgeForkWorker(_PipelinedHeartbeat, Worker):

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from redis import Redis
 from rq.job import JobStatus
@@ -18,7 +19,7 @@ from rq.serializers import JSONSerializer
 
 from bridge.cli import main
 from bridge.queue import JsonQueue
-from bridge.workers import BridgeWorker
+from bridge.workers import BridgeWorker, _SiblingWorker
 from tests.integration.worker_jobs import record_span
 
 
@@ -87,6 +88,24 @@ def test_a_job_in_a_sibling_thread_still_gets_its_time_limit(redis: Redis) -> No
     threads = {raw.decode() for raw in redis.lrange("t-workers:threads", 0, -1)}
     assert threads == {"MainThread", "rq-sibling-1"}
     assert _spans(redis) == []
+
+
+def test_a_sibling_that_quits_on_its_own_is_replaced(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = _threaded(2)([JsonQueue("t-threads", connection=redis)], connection=redis)
+    ran: list[str] = []
+
+    def quits(self: _SiblingWorker, **kwargs: object) -> bool:
+        """What RQ's work loop does after an unexpected error: log it and return."""
+        ran.append(self.name)
+        if len(ran) == 2:
+            worker._stop_siblings()  # the process is asked to stop: no third one
+        return False
+
+    monkeypatch.setattr(_SiblingWorker, "work", quits)
+    worker._run_sibling(1, burst=False, logging_level=None)
+    assert ran == [f"{worker.name}-t1", f"{worker.name}-t1.2"]
 
 
 def _worker_process(redis_url: str, threads: int) -> subprocess.Popen[bytes]:
