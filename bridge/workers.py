@@ -42,8 +42,13 @@ MAINTENANCE_INTERVAL = 30
 IDLE_POLL_SECONDS = 2
 
 
-class _PipelinedHeartbeat:
-    """RQ's heartbeat with its three commands in one round trip."""
+class _BridgeDefaults:
+    """What every bridge worker changes in RQ's: the maintenance interval (see
+    MAINTENANCE_INTERVAL), and the heartbeat's three commands in one round trip."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        super().__init__(*args, **kwargs)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat is three commands; sent alone (several times per job) that is three
@@ -57,7 +62,7 @@ class _PipelinedHeartbeat:
             pipe.execute()
 
 
-class _SiblingWorker(_PipelinedHeartbeat, SimpleWorker):
+class _SiblingWorker(_BridgeDefaults, SimpleWorker):
     """A SimpleWorker in a thread beside its process's main worker, which owns the signals.
 
     SIGALRM only reaches the main thread, so the time limit is RQ's TimerDeathPenalty; it
@@ -68,7 +73,6 @@ class _SiblingWorker(_PipelinedHeartbeat, SimpleWorker):
     death_penalty_class = TimerDeathPenalty
 
     def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
-        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
         self._stop_event = stop
 
@@ -90,14 +94,13 @@ class _SiblingWorker(_PipelinedHeartbeat, SimpleWorker):
         raise StopRequested()
 
 
-class BridgeWorker(_PipelinedHeartbeat, SimpleWorker):
-    """SimpleWorker with a shorter maintenance interval (see MAINTENANCE_INTERVAL), running
-    `threads` jobs at once: itself in the main thread, the rest in sibling threads."""
+class BridgeWorker(_BridgeDefaults, SimpleWorker):
+    """A SimpleWorker running `threads` jobs at once: itself in the main thread, the rest in
+    sibling threads (`threaded_worker_class`)."""
 
     threads = 1
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
         self._siblings_stop = threading.Event()
         self._siblings: dict[int, _SiblingWorker] = {}
@@ -170,12 +173,14 @@ class BridgeWorker(_PipelinedHeartbeat, SimpleWorker):
             self._siblings_stop.wait(1)
 
 
-class BridgeForkWorker(_PipelinedHeartbeat, Worker):
-    """RQ's fork-per-job Worker with the same maintenance interval."""
+class BridgeForkWorker(_BridgeDefaults, Worker):
+    """RQ's fork-per-job Worker with the bridge's defaults."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
-        super().__init__(*args, **kwargs)
+
+def threaded_worker_class(threads: int) -> type[BridgeWorker]:
+    """BridgeWorker running `threads` jobs at once. RQ's WorkerPool takes a class and forks,
+    so the thread count travels as a class attribute."""
+    return type("BridgeWorker", (BridgeWorker,), {"threads": threads})
 
 
 def run_workers(
@@ -188,10 +193,7 @@ def run_workers(
     threads: int = 1,
 ) -> None:
     """`concurrency` worker processes, each running `threads` jobs at once (not with `fork`)."""
-    worker_class: Any = BridgeForkWorker
-    if not fork:
-        # WorkerPool takes a class and forks, so the thread count travels as a class attribute
-        worker_class = type("BridgeWorker", (BridgeWorker,), {"threads": max(1, threads)})
+    worker_class: Any = BridgeForkWorker if fork else threaded_worker_class(threads)
     if concurrency <= 1:
         queue = JsonQueue(config.queue_name, connection=redis)
         worker = worker_class([queue], connection=redis, serializer=JSONSerializer)

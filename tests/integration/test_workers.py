@@ -19,7 +19,7 @@ from rq.serializers import JSONSerializer
 
 from bridge.cli import main
 from bridge.queue import JsonQueue
-from bridge.workers import BridgeWorker, _SiblingWorker
+from bridge.workers import BridgeWorker, _SiblingWorker, threaded_worker_class
 from tests.integration.worker_jobs import record_span
 
 
@@ -50,10 +50,6 @@ def test_a_heartbeat_is_one_round_trip_and_still_extends_the_worker(redis: Redis
 # -- several jobs at once in one process (`bridge worker --threads T`) ------------------------
 
 
-def _threaded(threads: int) -> type[BridgeWorker]:
-    return type("ThreadedWorker", (BridgeWorker,), {"threads": threads})
-
-
 def _spans(redis: Redis) -> list[tuple[str, int, float, float]]:
     rows = [raw.decode().split("|") for raw in redis.lrange("t-workers:spans", 0, -1)]
     return [(name, int(pid), float(start), float(end)) for name, pid, start, end in rows]
@@ -62,7 +58,7 @@ def _spans(redis: Redis) -> list[tuple[str, int, float, float]]:
 def test_threads_run_jobs_side_by_side_in_one_process(redis: Redis) -> None:
     queue = JsonQueue("t-threads", connection=redis)
     jobs = [queue.enqueue(record_span, 0.3) for _ in range(6)]
-    worker = _threaded(3)([queue], connection=redis, serializer=JSONSerializer)
+    worker = threaded_worker_class(3)([queue], connection=redis, serializer=JSONSerializer)
     worker.work(burst=True)
 
     assert [j.get_status() for j in jobs] == [JobStatus.FINISHED] * 6
@@ -77,7 +73,7 @@ def test_threads_run_jobs_side_by_side_in_one_process(redis: Redis) -> None:
 def test_a_job_in_a_sibling_thread_still_gets_its_time_limit(redis: Redis) -> None:
     queue = JsonQueue("t-threads", connection=redis)
     jobs = [queue.enqueue(record_span, 10, job_timeout=1) for _ in range(2)]
-    worker = _threaded(2)([queue], connection=redis, serializer=JSONSerializer)
+    worker = threaded_worker_class(2)([queue], connection=redis, serializer=JSONSerializer)
     worker.work(burst=True)
 
     for job in jobs:
@@ -93,7 +89,7 @@ def test_a_job_in_a_sibling_thread_still_gets_its_time_limit(redis: Redis) -> No
 def test_a_sibling_that_quits_on_its_own_is_replaced(
     redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    worker = _threaded(2)([JsonQueue("t-threads", connection=redis)], connection=redis)
+    worker = threaded_worker_class(2)([JsonQueue("t-threads", connection=redis)], connection=redis)
     ran: list[str] = []
 
     def quits(self: _SiblingWorker, **kwargs: object) -> bool:
@@ -111,8 +107,8 @@ def test_a_sibling_that_quits_on_its_own_is_replaced(
 def _worker_process(redis_url: str, threads: int) -> subprocess.Popen[bytes]:
     code = (
         "import sys; from redis import Redis; from rq.serializers import JSONSerializer; "
-        "from bridge.queue import JsonQueue; from bridge.workers import BridgeWorker; "
-        f"W = type('W', (BridgeWorker,), {{'threads': {threads}}}); "
+        "from bridge.queue import JsonQueue; from bridge.workers import threaded_worker_class; "
+        f"W = threaded_worker_class({threads}); "
         "r = Redis.from_url(sys.argv[1]); "
         "W([JsonQueue('t-threads', connection=r)], connection=r, "
         "serializer=JSONSerializer).work()"
