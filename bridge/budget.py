@@ -17,11 +17,15 @@ from redis import Redis
 from bridge.errors import RateLimited
 
 # KEYS[1]: theoretical arrival time of the next request (float seconds, Redis clock).
-# ARGV: interval (s per request), tolerance (s of burst), max_wait (s).
+# ARGV: interval (s per request), tolerance (s of burst), max_wait (s), now ('' = Redis's TIME:
+# one clock for every worker, whatever their own clocks say).
 # Returns the seconds to wait as a string; a negative value means "too long, nothing reserved".
 _GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[4])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
@@ -47,7 +51,9 @@ class RequestBudget:
         max_wait: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         margin: float = 0.01,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock` (epoch seconds) replaces Redis's clock; tests use it to pin time."""
         if per_minute <= 0:
             raise ValueError("per_minute must be positive")
         self.key = f"tb:budget:{system}"
@@ -58,6 +64,7 @@ class RequestBudget:
         self.tolerance = self.interval * max(0, burst - 1)
         self.max_wait = max_wait
         self.sleep = sleep
+        self.clock = clock
         self._script = redis.register_script(_GCRA)
 
     def acquire(self) -> float:
@@ -65,8 +72,9 @@ class RequestBudget:
 
         A long wait goes up to the job layer, which reschedules instead of holding a worker.
         """
+        now = "" if self.clock is None else repr(self.clock())
         wait = float(self._script(keys=[self.key], args=[self.interval, self.tolerance,
-                                                          self.max_wait]))  # fmt: skip
+                                                          self.max_wait, now]))  # fmt: skip
         if wait < 0:
             raise RateLimited(
                 f"request budget of {self.system} is used up for {-wait:.1f} s", retry_after=-wait

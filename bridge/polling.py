@@ -9,6 +9,8 @@ to the same dispatch as a webhook; dedupe on (ticket id, updated_at) drops what 
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -23,6 +25,12 @@ from bridge.store import PREFIX, RedisStore
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
 DEFAULT_SWEEP_INTERVAL = 600  # reconciling systems that have webhooks (Zendesk export: 10/min)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def interval_for(settings: SystemSettings, connector: Connector) -> int:
@@ -62,27 +70,36 @@ class PollResult:
 
 
 def poll_once(
-    system: str, connector: Connector, config: Config, redis: Redis, queue: Queue
+    system: str,
+    connector: Connector,
+    config: Config,
+    redis: Redis,
+    queue: Queue,
+    clock: Clock = utc_now,
 ) -> PollResult:
-    """One poll of one system; overlapping polls of the same system are skipped."""
+    """One poll of one system; overlapping polls of the same system are skipped.
+
+    `clock` gives the time a first poll starts from (the cursor afterwards comes from the
+    system's own timestamps).
+    """
     settings = connector.settings
     every = interval_for(settings, connector) or DEFAULT_POLL_INTERVAL
     lock = f"{PREFIX}:polllock:{system}"
     if not redis.set(lock, "1", nx=True, ex=max(30, every * 2)):
         return PollResult(system, 0, 0, 0, "", skipped=True)
     try:
-        return _poll(system, connector, config, redis, queue)
+        return _poll(system, connector, config, redis, queue, clock)
     finally:
         redis.delete(lock)
 
 
 def _poll(
-    system: str, connector: Connector, config: Config, redis: Redis, queue: Queue
+    system: str, connector: Connector, config: Config, redis: Redis, queue: Queue, clock: Clock
 ) -> PollResult:
     store = RedisStore(redis)
     status_key = f"{PREFIX}:poll:{system}"
     raw = redis.hget(status_key, "cursor")
-    now = datetime.now(UTC)
+    now = clock()
     # First poll: start now, do not replay the system's whole history.
     text = raw.decode() if isinstance(raw, bytes) else raw
     cursor = datetime.fromisoformat(text) if text else now
@@ -95,7 +112,7 @@ def _poll(
     # second seen, with the same (id, updated_at). Those events are not deduped, so the next
     # poll syncs them again; anything older is in a finished second and deduped as usual.
     top = max((e.occurred_at for e in events if e.occurred_at), default=None)
-    run = f"{now.timestamp():.6f}"
+    run = uuid.uuid4().hex[:16]  # this poll's own: the newest second is dispatched again
     for event in events:
         # A poll sees only the last updater, not who made each change since the last poll:
         # never let that drop the event as the bridge's own (the sync is state-based anyway).

@@ -106,6 +106,10 @@ class BridgeWorker(_BridgeDefaults, SimpleWorker):
         self._siblings: dict[int, _SiblingWorker] = {}
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
+        # RQ registers the worker (and we start the siblings) before it installs its signal
+        # handlers; a SIGTERM in that window would kill the process with the default action and
+        # leave its registrations behind. Installed first, it is a warm stop like any other.
+        self._install_signal_handlers()
         threads = self._start_siblings(kwargs.get("burst", False), kwargs.get("logging_level"))
         try:
             worked = super().work(*args, **kwargs)

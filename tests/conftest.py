@@ -14,6 +14,24 @@ from bridge.redis_runtime import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Lanes by folder: `pytest -m fast` (pure code and HTTP fakes, seconds) is what runs under a
+# shifted clock in CI; `pytest` alone runs every lane.
+LANES = {
+    "unit": "fast",
+    "contract": "fast",
+    "connectors": "fast",
+    "integration": "integration",
+    "faults": "faults",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        lane = LANES.get(parts[0]) if len(parts) > 1 else None
+        if lane:
+            item.add_marker(lane)
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

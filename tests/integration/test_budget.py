@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 import pytest
@@ -11,24 +10,32 @@ from redis import Redis
 from bridge.budget import RequestBudget
 from bridge.errors import RateLimited
 
+T0 = 1_800_000_000.0  # every test's clock stands still here: waits depend on slots alone
+
+
+def frozen() -> float:
+    return T0
+
 
 def test_each_request_reserves_the_next_slot(redis: Redis) -> None:
     waits: list[float] = []
-    budget = RequestBudget(redis, "zd", per_minute=60, max_wait=100, sleep=waits.append, margin=0)
+    budget = RequestBudget(redis, "zd", per_minute=60, max_wait=100, sleep=waits.append, margin=0,
+                          clock=frozen)  # fmt: skip
     for _ in range(5):
         budget.acquire()
     # No real sleeping: the waits grow by one interval (1 s) per request.
-    assert waits[0] == pytest.approx(1, abs=0.05)
-    assert [round(b - a, 1) for a, b in itertools.pairwise(waits)] == [1.0] * 3
+    # The first request goes at once; each later one waits one interval (1 s) more.
+    assert waits == pytest.approx([1, 2, 3, 4], abs=1e-6)
 
 
 def test_a_wait_longer_than_allowed_raises_without_reserving(redis: Redis) -> None:
-    budget = RequestBudget(redis, "zd", per_minute=6, max_wait=15, sleep=lambda s: None, margin=0)
+    budget = RequestBudget(redis, "zd", per_minute=6, max_wait=15, sleep=lambda s: None, margin=0,
+                          clock=frozen)  # fmt: skip
     budget.acquire()  # now
     budget.acquire()  # +10 s
     with pytest.raises(RateLimited) as err:
         budget.acquire()  # +20 s > 15 s
-    assert err.value.retry_after == pytest.approx(20, abs=0.1)
+    assert err.value.retry_after == pytest.approx(20, abs=1e-6)
     with pytest.raises(RateLimited):
         budget.acquire()  # still +20 s: the refused request reserved nothing
 
@@ -43,7 +50,8 @@ def test_workers_in_parallel_share_one_budget(redis: Redis) -> None:
 
     def worker() -> None:
         budget = RequestBudget(Redis(connection_pool=redis.connection_pool), "zd",
-                               per_minute=600, max_wait=100, sleep=record, margin=0)  # fmt: skip
+                               per_minute=600, max_wait=100, sleep=record, margin=0,
+                               clock=frozen)  # fmt: skip
         for _ in range(10):
             budget.acquire()
 
@@ -53,10 +61,9 @@ def test_workers_in_parallel_share_one_budget(redis: Redis) -> None:
     for t in threads:
         t.join()
     # 40 requests at 10/s: every reserved slot is distinct, 0.1 s apart, none doubled up.
-    slots = sorted(round(w, 1) for w in waits)
+    slots = sorted(round(w, 6) for w in waits)
     assert len(slots) == 39  # the very first request did not wait
-    assert slots[-1] == pytest.approx(3.9, abs=0.15)
-    assert len(set(slots)) >= 38
+    assert slots == pytest.approx([0.1 * n for n in range(1, 40)], abs=1e-6)
 
 
 def test_workers_build_connectors_that_spend_the_shared_budget(redis: Redis) -> None:

@@ -42,6 +42,11 @@ class FakeTracker:
         ]
 
 
+def at_t0() -> datetime:
+    """The test's clock: a first poll starts from T0, whatever today is."""
+    return T0
+
+
 def link(stack: Stack, first: str, second: str) -> None:
     RedisStore(stack.redis).save_link(
         LinkRecord("acme", SystemRef("helpdesk", first), SystemRef("vendor", second), "", "")
@@ -53,13 +58,13 @@ def test_changes_of_linked_issues_queue_syncs_once(stack: Stack) -> None:
     tracker = FakeTracker()
     queue = get_queue(stack.redis, stack.config)
     tracker.changes = [("1", T0), ("2", T0 + timedelta(seconds=5))]  # issue 2 is not linked
-    first = poll_once("vendor", tracker, stack.config, stack.redis, queue)  # type: ignore[arg-type]
+    first = poll_once("vendor", tracker, stack.config, stack.redis, queue, at_t0)  # type: ignore[arg-type]
     assert (first.changes, first.queued) == (2, 1)
     job = queue.jobs[0]
     assert job.args[:2] == ["acme", "11"]
     assert job.args[2]["actor_id"] is None  # a poll cannot tell who made each change
     tracker.changes.append(("2", T0 + timedelta(seconds=9)))
-    second = poll_once("vendor", tracker, stack.config, stack.redis, queue)  # type: ignore[arg-type]
+    second = poll_once("vendor", tracker, stack.config, stack.redis, queue, at_t0)  # type: ignore[arg-type]
     assert second.duplicates == 1 and second.queued == 0  # issue 1 at T0: seen, finished second
     # The second poll reads from the high-water mark of the first minus the 120 s overlap.
     assert tracker.asked[1] == T0 + timedelta(seconds=5 - 120)
@@ -71,10 +76,10 @@ def test_the_newest_second_is_synced_again_on_the_next_poll(stack: Stack) -> Non
     tracker = FakeTracker()
     queue = get_queue(stack.redis, stack.config)
     tracker.changes = [("1", T0)]
-    poll_once("vendor", tracker, stack.config, stack.redis, queue)  # type: ignore[arg-type]
+    poll_once("vendor", tracker, stack.config, stack.redis, queue, at_t0)  # type: ignore[arg-type]
     stack.work_burst()
     # Another change lands in the same second: same (id, updated_at), must not be lost.
-    again = poll_once("vendor", tracker, stack.config, stack.redis, queue)  # type: ignore[arg-type]
+    again = poll_once("vendor", tracker, stack.config, stack.redis, queue, at_t0)  # type: ignore[arg-type]
     assert again.queued == 1 and again.duplicates == 0
 
 
