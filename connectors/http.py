@@ -1,18 +1,19 @@
-"""The one HTTP path every connector goes through.
+"""The one HTTP path every connector goes through: API calls and file downloads.
 
-It turns transport failures and HTTP status codes into the bridge's error tree, so connectors
-never return False and jobs know whether to retry, wait or park. tenacity absorbs short blips
-(a few tries within seconds); longer outages are RQ's job, one layer up.
+It turns transport failures (connectors.transport) and HTTP status codes into the bridge's error
+tree, so connectors never return False and jobs know whether to retry, wait or park. tenacity
+absorbs short blips (a few tries within seconds); longer outages are RQ's job, one layer up.
+Every call has a total deadline (connect, retries and the whole body), and downloads decide per
+host whether the system's credentials may go along.
 """
 
 from __future__ import annotations
 
-import email.utils
 import os
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from tenacity import (
@@ -22,73 +23,32 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential,
 )
+from tenacity.stop import stop_base
 
-from bridge.errors import PermanentError, RateLimited, RetryableError
+from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableError
+from bridge.protocol import SystemSettings
+from connectors.transport import (
+    BODY_ERRORS,
+    Call,
+    Deadline,
+    ForeignHost,
+    Phase,
+    raise_for_status,
+    same_origin,
+    too_big,
+    transport_error,
+)
 
 # Short in-call retries only: a RateLimited with a long Retry-After goes up to the job layer,
 # which reschedules instead of holding a worker.
 MAX_INLINE_RETRY_AFTER = 2.0
 USER_AGENT = "ticket-bridge/0.1"
-
-
-def parse_retry_after(value: str | None, default: float = 60.0) -> float:
-    """Retry-After is either seconds or an HTTP date (RFC 9110 section 10.2.3)."""
-    if not value:
-        return default
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _describe(response: requests.Response) -> str:
-    """Best human reason: the vendor's JSON message, else the body, else the reason phrase."""
-    detail = ""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, Mapping):
-        parts = [
-            str(body[k])
-            for k in ("error", "description", "message", "error_human", "localized")
-            if body.get(k) and not isinstance(body[k], (dict, list))
-        ]
-        if isinstance(body.get("details"), Mapping):
-            for name, problems in body["details"].items():
-                parts.append(f"{name}: {problems}")
-        if isinstance(body.get("error"), Mapping):
-            parts.append(str(body["error"].get("message") or body["error"]))
-        if isinstance(body.get("errors"), list):
-            parts.extend(str(e) for e in body["errors"])
-        detail = "; ".join(dict.fromkeys(parts))
-    if not detail:
-        detail = (response.text or "").strip()[:300]
-    reason = response.reason or ""
-    return f"{response.status_code} {reason}".strip() + (f": {detail}" if detail else "")
-
-
-def raise_for_status(response: requests.Response, what: str) -> None:
-    """Map an HTTP answer onto the error tree; 2xx/3xx return quietly."""
-    status = response.status_code
-    if status < 400:
-        return
-    text = f"{what} failed: {_describe(response)}"
-    if status == 429 or (status == 503 and response.headers.get("Retry-After")):
-        raise RateLimited(text, parse_retry_after(response.headers.get("Retry-After")))
-    if status >= 500 or status in (408, 409, 423, 425):
-        # 409: Zendesk safe_update collision / Mantis conflict: re-read and try again.
-        # A 500/502/504 may come after the server did the work; 503 means it did not.
-        raise RetryableError(text, maybe_applied=status in (500, 502, 504))
-    raise PermanentError(text, status=status)
+# Total seconds per call, well under the job time limit (queue.job_timeout, 120 s by default)
+# so a stalled remote fails the call, not the whole job; a download may take longer.
+REQUEST_DEADLINE = 30.0
+DOWNLOAD_DEADLINE = 60.0
+CHUNK_SIZE = 64 * 1024
+MAX_REDIRECTS = 5
 
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
@@ -107,11 +67,59 @@ def _retry_inline(idempotent: bool) -> Callable[[BaseException], bool]:
     return decide
 
 
+def _seconds(settings: SystemSettings, key: str, default: float) -> float:
+    value = settings.options.get(key, default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds > 0:
+        raise ConfigError(
+            f"system {settings.name!r}: options.{key} must be a positive number of seconds, "
+            f"got {value!r}"
+        )
+    return seconds
+
+
+class _OutOfTime(stop_base):
+    """Stop retrying when the next try could not even start before the deadline."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.deadline.remaining() <= (retry_state.upcoming_sleep or 0.0)
+
+
 POOL_SIZE = 64
 
 
+def _session(base_url: str) -> requests.Session:
+    session = requests.Session()
+    # One client serves every job of a worker process (`--threads`), each reading both
+    # sides at once; requests keeps 10 connections per host and opens and drops a new one
+    # for every request beyond that.
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    # Proxy and CA-bundle settings come from the environment once, here: with trust_env
+    # on, requests scans every environment variable on every request (measured: about a
+    # tenth of a worker's time per sync at 0 ms remote latency).
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    )
+    session.trust_env = False
+    session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+    return session
+
+
 class HttpClient:
-    """A requests.Session with base URL, auth headers, timeouts and error translation."""
+    """A requests.Session with base URL, auth headers, timeouts, deadlines and error translation.
+
+    `timeout` bounds each socket operation; `deadline` (API calls) and `download_deadline`
+    (files) bound a whole call, inline retries included. `monotonic` is the deadlines' clock.
+    """
 
     def __init__(
         self,
@@ -122,55 +130,63 @@ class HttpClient:
         attempts: int = 3,
         wait_max: float = 2.0,
         before_request: Callable[[], None] | None = None,
+        *,
+        system: str = "",
+        deadline: float = REQUEST_DEADLINE,
+        download_deadline: float = DOWNLOAD_DEADLINE,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.attempts = attempts
         self.wait_max = wait_max
         self.before_request = before_request
-        self.session = requests.Session()
-        # One client serves every job of a worker process (`--threads`), each reading both
-        # sides at once; requests keeps 10 connections per host and opens and drops a new one
-        # for every request beyond that.
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_SIZE)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
-        # Proxy and CA-bundle settings come from the environment once, here: with trust_env
-        # on, requests scans every environment variable on every request (measured: about a
-        # tenth of a worker's time per sync at 0 ms remote latency).
-        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        self.session.verify = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        )
-        self.session.trust_env = False
-        self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+        self.system = system or urlsplit(self.base_url).netloc
+        self.deadline = deadline
+        self.download_deadline = download_deadline
+        self.monotonic = monotonic
+        self.session = _session(self.base_url)
         if headers:
             self.session.headers.update(headers)
         if auth:
             self.session.auth = auth
+        # Downloads from other hosts (a CDN) go through a session that holds no credentials at
+        # all, so no header or auth setting can leak there by accident.
+        self.anonymous = _session(self.base_url)
+
+    @classmethod
+    def for_system(
+        cls,
+        settings: SystemSettings,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        attempts: int = 3,
+        wait_max: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> HttpClient:
+        """A client with the system's timeout and `options.request_deadline` /
+        `options.download_deadline` (seconds); a ConfigError names a bad value."""
+        return cls(
+            base_url,
+            headers=headers,
+            auth=auth,
+            timeout=settings.timeout,
+            attempts=attempts,
+            wait_max=wait_max,
+            system=settings.name,
+            deadline=_seconds(settings, "request_deadline", REQUEST_DEADLINE),
+            download_deadline=_seconds(settings, "download_deadline", DOWNLOAD_DEADLINE),
+            monotonic=monotonic,
+        )
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def _once(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
-        if self.before_request is not None:
-            self.before_request()
-        kwargs.setdefault("timeout", self.timeout)
-        try:
-            response = self.session.request(method, self.url(path), **kwargs)
-        except (requests.ConnectTimeout, requests.ConnectionError) as exc:
-            # Never reached the server (ConnectTimeout is also a ConnectionError): safe to resend.
-            raise RetryableError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
-        except requests.Timeout as exc:
-            raise RetryableError(
-                f"{what} failed: {type(exc).__name__}: {exc}", maybe_applied=True
-            ) from exc
-        except requests.RequestException as exc:
-            raise PermanentError(f"{what} failed: {exc}") from exc
-        raise_for_status(response, what)
-        return response
+    # ------------------------------------------------------------------ API calls
 
     def request(
         self,
@@ -183,24 +199,20 @@ class HttpClient:
         """Send one request, retrying short blips; raise the error tree on failure.
 
         `idempotent` defaults by method (POST is not); pass False for a PUT that adds a comment.
+        The answer's body is read in full, within the deadline, before this returns.
         """
-        label = what or f"{method} {path}"
-        safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        method = method.upper()
+        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        call = Call(self.system, method, self.url(path), what or f"{method} {path}", safe)
+        deadline = Deadline(self.deadline, self.monotonic)
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimited):
-                return exc.retry_after
-            return wait_exponential(multiplier=0.2, max=self.wait_max)(state)
+        def once() -> requests.Response:
+            response = self._send(self.session, call, deadline, **kwargs)
+            self._load_body(response, call, deadline)
+            raise_for_status(response, call.what, idempotent=call.idempotent)
+            return response
 
-        retrying = Retrying(
-            retry=retry_if_exception(_retry_inline(safe)),
-            stop=stop_after_attempt(self.attempts),
-            wait=wait,
-            sleep=time.sleep,
-            reraise=True,
-        )
-        return retrying(self._once, method, path, label, **kwargs)
+        return self._retrying(call, deadline)(once)
 
     def json(
         self,
@@ -220,3 +232,150 @@ class HttpClient:
             raise PermanentError(
                 f"{what or path}: expected JSON, got {response.headers.get('Content-Type')}"
             ) from exc
+
+    # ------------------------------------------------------------------ downloads
+
+    def download(
+        self,
+        url: str,
+        dest: BinaryIO,
+        max_bytes: int,
+        what: str,
+        *,
+        foreign: ForeignHost = ForeignHost.REFUSE,
+        size: int | None = None,
+        accept: str = "*/*",
+    ) -> int:
+        """Stream `url` into `dest` within the download deadline; return the bytes written.
+
+        PermanentError(413) once `max_bytes` is passed (by the known `size`, Content-Length, or
+        while reading; what was written stays in `dest`, the caller discards it). Redirects are
+        followed by hand so each hop decides on credentials by its host (`foreign`). A fault
+        mid-body is a RetryableError: the download can simply be repeated.
+        """
+        if size is not None and size > max_bytes:
+            raise too_big(what, max_bytes, size)
+        call = Call(self.system, "GET", self.url(url), what, idempotent=True)
+        deadline = Deadline(self.download_deadline, self.monotonic)
+        response = self._retrying(call, deadline)(self._follow, call, deadline, foreign, accept)
+        try:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                raise too_big(what, max_bytes, int(length))
+            written = 0
+            for chunk in self._chunks(response, call.at(response.url or call.url), deadline):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise too_big(what, max_bytes, None)
+                dest.write(chunk)
+            return written
+        finally:
+            response.close()
+
+    def _follow(
+        self, call: Call, deadline: Deadline, foreign: ForeignHost, accept: str
+    ) -> requests.Response:
+        url = call.url
+        for _ in range(MAX_REDIRECTS + 1):
+            hop = call.at(url)
+            session = self._session_for(hop, foreign)
+            response = self._send(
+                session, hop, deadline, allow_redirects=False, headers={"Accept": accept}
+            )
+            location = response.headers.get("Location")
+            if response.is_redirect and location:
+                response.close()
+                url = urljoin(url, location)
+                continue
+            if 300 <= response.status_code < 400:
+                response.close()
+                raise PermanentError(f"{call.what}: {response.status_code} without a Location")
+            if response.status_code >= 400:
+                self._load_body(response, hop, deadline)
+                raise_for_status(response, call.what, idempotent=True)
+            return response
+        raise PermanentError(f"{call.what}: more than {MAX_REDIRECTS} redirects")
+
+    def _session_for(self, call: Call, foreign: ForeignHost) -> requests.Session:
+        """The one same-origin check: credentials only ever go to the configured host."""
+        if same_origin(call.url, self.base_url):
+            return self.session
+        if foreign is ForeignHost.ANONYMOUS:
+            return self.anonymous
+        theirs, ours = urlsplit(call.url), urlsplit(self.base_url)
+        raise PermanentError(
+            f"{call.what}: refusing to send {self.system} credentials to "
+            f"{theirs.scheme}://{theirs.netloc}: not on the configured host "
+            f"{ours.scheme}://{ours.netloc}"
+        )
+
+    # ------------------------------------------------------------------ the wire
+
+    def _retrying(self, call: Call, deadline: Deadline) -> Retrying:
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RateLimited):
+                return exc.retry_after
+            return wait_exponential(multiplier=0.2, max=self.wait_max)(state)
+
+        return Retrying(
+            retry=retry_if_exception(_retry_inline(call.idempotent)),
+            stop=stop_after_attempt(self.attempts) | _OutOfTime(deadline),
+            wait=wait,
+            sleep=time.sleep,
+            reraise=True,
+        )
+
+    def _send(
+        self, session: requests.Session, call: Call, deadline: Deadline, **kwargs: Any
+    ) -> requests.Response:
+        """Send and read the status line and headers; the body stays on the wire."""
+        if self.before_request is not None:
+            self.before_request()
+        deadline.check(call, Phase.NOT_SENT)
+        # No socket wait may outlast the deadline; requests cannot bound the sum of them.
+        wait = min(self.timeout, deadline.remaining())
+        kwargs.setdefault("timeout", (wait, wait))
+        try:
+            response = session.request(call.method, call.url, stream=True, **kwargs)
+        except requests.RequestException as exc:
+            raise transport_error(exc, call) from exc
+        try:
+            deadline.check(call, Phase.SENT)
+        except RetryableError:
+            response.close()
+            raise
+        return response
+
+    def _load_body(self, response: requests.Response, call: Call, deadline: Deadline) -> None:
+        """Read the whole body under the deadline into the response, as `stream=False` would."""
+        body = bytearray()
+        for chunk in self._chunks(response, call, deadline):
+            body += chunk
+        # requests has no public way to hand a streamed response the body read here; `_content`
+        # is where its own `.content` keeps it, so `.content`, `.text` and `.json()` just work.
+        response._content = bytes(body)
+
+    def _chunks(
+        self, response: requests.Response, call: Call, deadline: Deadline
+    ) -> Iterator[bytes]:
+        """The body in chunks as they arrive, checking the deadline between them.
+
+        `read1` returns after a single socket read, so a remote that trickles bytes still gives
+        control back here (requests' iter_content blocks until a whole chunk is in); faults are
+        urllib3's own and are translated here, always as "after sending".
+        """
+        try:
+            while True:
+                deadline.check(call, Phase.SENT)
+                try:
+                    chunk = response.raw.read1(CHUNK_SIZE, decode_content=True)
+                except BODY_ERRORS as exc:
+                    raise transport_error(exc, call, Phase.SENT) from exc
+                if not chunk:
+                    break
+                yield chunk
+        except BaseException:
+            response.close()  # a half-read connection cannot go back to the pool
+            raise
+        response.raw.release_conn()

@@ -7,6 +7,9 @@ retries and waiting turned off.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from bridge.errors import ConfigError
 from bridge.protocol import SystemSettings
 from connectors.http import HttpClient
@@ -18,7 +21,10 @@ def api_base(settings: SystemSettings) -> str:
 
 
 def build_http_client(
-    settings: SystemSettings, attempts: int = 3, wait_max: float = 2.0
+    settings: SystemSettings,
+    attempts: int = 3,
+    wait_max: float = 2.0,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> HttpClient:
     """An HttpClient that authenticates as the bridge's MantisBT user.
 
@@ -28,10 +34,11 @@ def build_http_client(
     token = (settings.auth or {}).get("token")
     if not token:
         raise ConfigError(f"system {settings.name!r}: MantisBT needs auth.token (an API token)")
-    return HttpClient(
+    return HttpClient.for_system(
+        settings,
         api_base(settings),
         headers={"Authorization": token},
-        timeout=settings.timeout,
         attempts=attempts,
         wait_max=wait_max,
+        monotonic=monotonic,
     )

@@ -193,7 +193,7 @@ class MantisConnector:
 
     def fetch_attachment(self, attachment: Attachment, dest: BinaryIO, max_bytes: int) -> int:
         """Download a file via `GET /issues/{id}/files/{file_id}` (base64 JSON) into `dest`."""
-        return files.fetch(self.http, self.settings.url, attachment, dest, max_bytes)
+        return files.fetch(self.http, attachment, dest, max_bytes)
 
     def find_created(self, source_url: str, since: datetime, page_size: int = 50) -> Ticket | None:
         """The issue the bridge user reported from `source_url` after `since`, if any.

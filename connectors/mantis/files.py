@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
-import requests
-
-from bridge.errors import PermanentError, RetryableError
+from bridge.errors import PermanentError
 from bridge.models import Attachment
 from connectors.http import HttpClient
 
@@ -114,7 +112,6 @@ def _encode_file(path: str, size: int) -> Iterator[bytes]:
 
 def fetch(
     http: HttpClient,
-    base_url: str,
     attachment: Attachment,
     dest: BinaryIO,
     max_bytes: int,
@@ -122,23 +119,32 @@ def fetch(
     """Download one file (`attachment.url` = the REST files URL) into `dest`; return its size.
 
     PermanentError(413) when the file is larger than `max_bytes` (by metadata, by
-    Content-Length, or while reading); the token is sent only to the configured host.
+    Content-Length, or while reading). Mantis serves files only from its own REST API, so a URL
+    on another host is refused outright (the token would go along).
     """
     what = f"download MantisBT file {attachment.filename}"
-    url = attachment.url
-    if not url:
+    if not attachment.url:
         raise PermanentError(f"{what}: no URL")
-    ours, theirs = urlsplit(base_url), urlsplit(url)
-    if (ours.scheme, ours.netloc.lower()) != (theirs.scheme, theirs.netloc.lower()):
-        raise PermanentError(f"{what}: {url} is not on the configured MantisBT host")
     if attachment.size is not None and attachment.size > max_bytes:
         raise _too_big(what, max_bytes, attachment.size)
-    raw = _read_bounded(http, url, what, b64_length(max_bytes) + METADATA_ROOM, max_bytes)
+    answer = io.BytesIO()
     try:
-        data = json.loads(raw)
+        http.download(
+            attachment.url,
+            answer,
+            b64_length(max_bytes) + METADATA_ROOM,
+            what,
+            accept="application/json",
+        )
+    except PermanentError as exc:
+        if exc.status == 413:  # the bound is on the JSON text; name the file's limit instead
+            raise _too_big(what, max_bytes, None) from exc
+        raise
+    try:
+        data = json.loads(answer.getvalue())
     except ValueError as exc:
         raise PermanentError(f"{what}: answer is not JSON") from exc
-    del raw
+    del answer
     entries = data.get("files") if isinstance(data, Mapping) else None
     entry = entries[0] if isinstance(entries, list) and entries else None
     if not isinstance(entry, Mapping) or not isinstance(entry.get("content"), str):
@@ -147,25 +153,6 @@ def fetch(
     if isinstance(size, int) and size > max_bytes:
         raise _too_big(what, max_bytes, size)
     return _decode_into(entry["content"], dest, max_bytes, what)
-
-
-def _read_bounded(http: HttpClient, url: str, what: str, limit: int, max_bytes: int) -> bytes:
-    response = http.request("GET", url, what, stream=True)
-    try:
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > limit:
-            raise _too_big(what, max_bytes, None)
-        buffer = bytearray()
-        try:
-            for chunk in response.iter_content(64 * 1024):
-                buffer += chunk
-                if len(buffer) > limit:
-                    raise _too_big(what, max_bytes, None)
-        except requests.RequestException as exc:
-            raise RetryableError(f"{what} broke off: {exc}") from exc
-        return bytes(buffer)
-    finally:
-        response.close()
 
 
 def _decode_into(text: str, dest: BinaryIO, max_bytes: int, what: str) -> int:

@@ -6,6 +6,9 @@ hand the connector a client built the same way but with retries and sleeping tur
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from bridge.errors import ConfigError
 from bridge.protocol import SystemSettings
 from connectors.http import HttpClient
@@ -38,17 +41,22 @@ def auth_headers(settings: SystemSettings) -> dict[str, str]:
 
 
 def build_http_client(
-    settings: SystemSettings, *, attempts: int = 3, wait_max: float = 2.0
+    settings: SystemSettings,
+    *,
+    attempts: int = 3,
+    wait_max: float = 2.0,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> HttpClient:
     """An HttpClient for one Zammad instance.
 
     Content-Type is not set here: writes pass `json=`, which sets `application/json` on writes
     only, and attachment downloads must not carry a misleading content type.
     """
-    return HttpClient(
+    return HttpClient.for_system(
+        settings,
         api_base(settings),
         headers=auth_headers(settings),
-        timeout=settings.timeout,
         attempts=attempts,
         wait_max=wait_max,
+        monotonic=monotonic,
     )

@@ -6,6 +6,9 @@ hand the connector a client built the same way but with retries and sleeping tur
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from bridge.errors import ConfigError
 from bridge.protocol import SystemSettings
 from connectors.http import HttpClient
@@ -38,7 +41,11 @@ def auth_for(settings: SystemSettings) -> tuple[tuple[str, str] | None, dict[str
 
 
 def build_http_client(
-    settings: SystemSettings, *, attempts: int = 3, wait_max: float = 2.0
+    settings: SystemSettings,
+    *,
+    attempts: int = 3,
+    wait_max: float = 2.0,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> HttpClient:
     """An HttpClient for one Zendesk account.
 
@@ -46,11 +53,12 @@ def build_http_client(
     requires for POST/PUT; uploads set the file's own Content-Type per request.
     """
     basic, headers = auth_for(settings)
-    return HttpClient(
+    return HttpClient.for_system(
+        settings,
         api_base(settings),
         headers=headers,
         auth=basic,
-        timeout=settings.timeout,
         attempts=attempts,
         wait_max=wait_max,
+        monotonic=monotonic,
     )

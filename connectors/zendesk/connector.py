@@ -202,7 +202,7 @@ class ZendeskConnector:
 
     def fetch_attachment(self, attachment: Attachment, dest: BinaryIO, max_bytes: int) -> int:
         """Stream an attachment's `content_url` into `dest` (credentials only to our host)."""
-        return files.fetch(self.http, self.settings.url, attachment, dest, max_bytes)
+        return files.fetch(self.http, attachment, dest, max_bytes)
 
     # ------------------------------------------------------------------ helpers
 

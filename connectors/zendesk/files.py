@@ -1,11 +1,10 @@
 """Zendesk attachments: streamed two-step uploads and bounded, credential-safe downloads.
 
 Files can be larger than what a worker should hold in memory, so uploads send a local file as the
-raw request body (requests streams file objects) and downloads copy chunk by chunk into the
-caller's file, stopping as soon as the size limit is passed. Zendesk serves attachment content
-from other hosts (`*.zdusercontent.com`, after a redirect from `content_url`); the account's
-credentials must never travel there, so redirects are followed by hand and only requests to the
-configured host carry the auth header.
+raw request body (requests streams file objects). Downloads go through HttpClient.download, which
+copies chunk by chunk, stops at the size limit and follows redirects by hand: Zendesk serves
+attachment content from other hosts (`*.zdusercontent.com`, after a redirect from
+`content_url`), and the account's credentials must never travel there.
 """
 
 from __future__ import annotations
@@ -13,18 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from typing import IO, Any, BinaryIO
-from urllib.parse import urljoin, urlsplit
 
-import requests
-
-from bridge.errors import PermanentError, RetryableError
+from bridge.errors import PermanentError
 from bridge.models import Attachment
 from connectors.http import HttpClient
+from connectors.transport import ForeignHost
 
 log = logging.getLogger(__name__)
-
-CHUNK_SIZE = 64 * 1024
-MAX_REDIRECTS = 5
 
 
 class FileBody:
@@ -87,84 +81,24 @@ def _size_of(handle: IO[bytes]) -> int:
     return size
 
 
-def same_origin(url: str, base: str) -> bool:
-    """Scheme, host and port equal: the only URLs that may see the account's credentials."""
-    ours, theirs = urlsplit(base), urlsplit(url)
-    return (ours.scheme, ours.netloc.lower()) == (theirs.scheme, theirs.netloc.lower())
-
-
-def anonymous_client(http: HttpClient) -> HttpClient:
-    """A client for foreign hosts: same timeouts and retries, no credentials at all."""
-    return HttpClient("", timeout=http.timeout, attempts=http.attempts, wait_max=http.wait_max)
-
-
 def fetch(
     http: HttpClient,
-    base_url: str,
     attachment: Attachment,
     dest: BinaryIO,
     max_bytes: int,
 ) -> int:
     """Stream `attachment.url` into `dest`; PermanentError(413) once `max_bytes` is passed.
 
-    Bytes already written before the limit was noticed stay in `dest`; the caller discards the
-    file on error. A drop mid-body is a RetryableError (the download can simply be repeated).
+    Zendesk redirects `content_url` to its CDN (`*.zdusercontent.com`), so a foreign host is
+    fetched without credentials rather than refused; the account's own host gets them.
     """
     if not attachment.url:
         raise PermanentError(f"zendesk attachment {attachment.filename}: no content_url")
-    if attachment.size is not None and attachment.size > max_bytes:
-        raise _too_big(attachment, max_bytes, attachment.size)
-    response = _follow(http, base_url, attachment)
-    try:
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > max_bytes:
-            raise _too_big(attachment, max_bytes, int(length))
-        written = 0
-        try:
-            for chunk in response.iter_content(CHUNK_SIZE):
-                written += len(chunk)
-                if written > max_bytes:
-                    raise _too_big(attachment, max_bytes, None)
-                dest.write(chunk)
-        except requests.RequestException as exc:
-            raise RetryableError(
-                f"download of zendesk attachment {attachment.filename} broke off: {exc}"
-            ) from exc
-        return written
-    finally:
-        response.close()
-
-
-def _follow(http: HttpClient, base_url: str, attachment: Attachment) -> requests.Response:
-    """GET with redirects followed by hand, so each hop decides on credentials by its host."""
-    url = str(attachment.url)
-    anonymous: HttpClient | None = None
-    what = f"download zendesk attachment {attachment.filename}"
-    for _ in range(MAX_REDIRECTS + 1):
-        if same_origin(url, base_url):
-            client = http
-        else:
-            anonymous = anonymous or anonymous_client(http)
-            client = anonymous
-        response = client.request(
-            "GET", url, what, stream=True, allow_redirects=False, headers={"Accept": "*/*"}
-        )
-        location = response.headers.get("Location")
-        if response.is_redirect and location:
-            response.close()
-            url = urljoin(url, location)
-            continue
-        if 300 <= response.status_code < 400:
-            response.close()
-            raise PermanentError(f"{what}: {response.status_code} without a usable Location")
-        return response
-    raise PermanentError(f"{what}: more than {MAX_REDIRECTS} redirects")
-
-
-def _too_big(attachment: Attachment, max_bytes: int, size: int | None) -> PermanentError:
-    told = f" ({size} bytes)" if size is not None else ""
-    return PermanentError(
-        f"zendesk attachment {attachment.filename}{told} is larger than the limit of "
-        f"{max_bytes} bytes",
-        status=413,
+    return http.download(
+        attachment.url,
+        dest,
+        max_bytes,
+        f"download zendesk attachment {attachment.filename}",
+        foreign=ForeignHost.ANONYMOUS,
+        size=attachment.size,
     )

@@ -7,7 +7,8 @@ import requests
 import responses
 
 from bridge.errors import PermanentError, RateLimited, RetryableError
-from connectors.http import HttpClient, parse_retry_after
+from connectors.http import HttpClient
+from connectors.transport import parse_retry_after
 
 URL = "https://api.example/v1"
 
