@@ -19,6 +19,7 @@ from bridge.errors import ConfigError
 from bridge.mapping import RouteMapping, load_mapping
 from bridge.ops.settings import OpsSchema, OpsSettings, check_system_options, ops_settings  # #5
 from bridge.protocol import SystemSettings
+from bridge.retry import Backoff, parse_duration
 from bridge.yamlfile import interpolate_env, load_located, validation_error
 
 SYSTEM_TYPES = ("zendesk", "mantis", "zammad")
@@ -72,13 +73,53 @@ class WebSchema(Schema):
     max_body_bytes = fields.Integer(load_default=1_048_576, validate=validate.Range(min=1024))
 
 
+class Duration(fields.Field):
+    """Seconds, given as a number or with a unit (90s, 15m, 24h, 2d)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValidationError(f"{value!r} is not a duration: {exc}") from exc
+
+
+_BACKOFF = Backoff()
+
+
+class RetrySchema(Schema):
+    """`queue.retry`: capped exponential backoff with jitter over a horizon (bridge.retry)."""
+
+    base = Duration(load_default=_BACKOFF.base)
+    cap = Duration(load_default=_BACKOFF.cap)
+    horizon = Duration(load_default=_BACKOFF.horizon)
+    jitter = fields.Float(load_default=_BACKOFF.jitter)
+
+    @validates_schema
+    def _workable(self, data: dict[str, Any], **_: Any) -> None:
+        problem = Backoff(**data).problem()
+        if problem is not None:
+            raise ValidationError(problem[1], problem[0])
+
+
 class QueueSchema(Schema):
     name = fields.String(load_default="bridge", validate=NAME)
     job_timeout = fields.Integer(load_default=120, validate=validate.Range(min=1))
+    # A fixed list of waits (the older setting) replaces the backoff when given.
     retry_intervals = fields.List(
-        fields.Integer(validate=validate.Range(min=1)), load_default=lambda: [10, 30, 60, 300, 900]
+        fields.Integer(validate=validate.Range(min=1)),
+        load_default=list,
+        validate=validate.Length(max=500),
     )
+    retry = fields.Nested(RetrySchema, load_default=None)
     dedupe_ttl = fields.Integer(load_default=7 * 24 * 3600, validate=validate.Range(min=60))
+
+    @validates_schema
+    def _one_schedule(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("retry_intervals") and data.get("retry") is not None:
+            raise ValidationError(
+                "give either retry (backoff over a horizon) or retry_intervals (a fixed list)",
+                "retry",
+            )
 
 
 class ConfigSchema(Schema):
@@ -119,7 +160,8 @@ class Config:
     max_body_bytes: int = 1_048_576
     queue_name: str = "bridge"
     job_timeout: int = 120
-    retry_intervals: tuple[int, ...] = (10, 30, 60, 300, 900)
+    retry_intervals: tuple[int, ...] = ()  # a fixed schedule; empty: `retry` below
+    retry: Backoff = _BACKOFF
     dedupe_ttl: int = 7 * 24 * 3600
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     ops: OpsSettings | None = None  # issue #5: None = operator console disabled
@@ -209,6 +251,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         queue_name=loaded["queue"]["name"],
         job_timeout=loaded["queue"]["job_timeout"],
         retry_intervals=tuple(loaded["queue"]["retry_intervals"]),
+        retry=Backoff(**(loaded["queue"]["retry"] or {})),
         dedupe_ttl=loaded["queue"]["dedupe_ttl"],
         raw=data,
         ops=ops_settings(loaded.get("ops")),  # issue #5

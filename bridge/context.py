@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.mapping import RouteMapping
 from bridge.protocol import Connector
 from bridge.store import SyncStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,7 @@ class RouteContext:
     second: Connector
     store: SyncStore
     claim_timeout: float = 900.0
+    clock: Callable[[], datetime] = utc_now  # when an item was last refused, for instance
 
 
 @dataclass(frozen=True)

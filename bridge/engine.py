@@ -17,6 +17,7 @@ from bridge.errors import PermanentError, RetryableError
 from bridge.mapping import RouteMapping
 from bridge.models import Event, NewComment, SystemRef, Ticket, TicketChanges, TicketDraft
 from bridge.protocol import Capability, FindsCreated, is_bridge_actor
+from bridge.retry import blame
 from bridge.rules import GateResult, check_required, is_technical, map_priority, render
 from bridge.store import Claim, LinkRecord
 from bridge.sync import start_pair, sync_pair
@@ -50,7 +51,8 @@ def handle_first_level(
             return synced
         return Decision(finished.action, finished.reason, {**finished.details, **synced.details})
 
-    ticket = ctx.first.get_ticket(ticket_id)
+    with blame(ctx.first.settings.name):
+        ticket = ctx.first.get_ticket(ticket_id)
     verdict = is_technical(ticket, ctx.mapping)
     if not verdict.technical:
         decision = Decision("not_technical", verdict.reason)
@@ -108,7 +110,8 @@ def _request_missing(
     )
     status = ctx.mapping.missing_status
     if status and ticket.status != status:
-        ctx.first.update_ticket(ref.id, TicketChanges(status=status))
+        with blame(ctx.first.settings.name):
+            ctx.first.update_ticket(ref.id, TicketChanges(status=status))
         ctx.store.log(ref, "status_set", {"route": ctx.name, "status": status})
     return Decision(
         "missing_data_requested",
@@ -173,7 +176,8 @@ def _escalate(
             return _link(ctx, ref, found, "recovered")
         ctx.store.take_over_claim(ctx.name, ref.id, owner)
     try:
-        created = ctx.second.create_ticket(draft)
+        with blame(ctx.second.settings.name):
+            created = ctx.second.create_ticket(draft)
     except RetryableError as exc:
         if not exc.maybe_applied:
             ctx.store.release_claim(ctx.name, ref.id)
@@ -205,7 +209,8 @@ def _find_created(
         )
     finder = cast(FindsCreated, ctx.second)
     since = datetime.fromtimestamp(blocker.at - 300, UTC)  # slack for clock skew
-    return finder.find_created(source_url, since)
+    with blame(ctx.second.settings.name):
+        return finder.find_created(source_url, since)
 
 
 def _link(
@@ -251,7 +256,8 @@ def _finish_escalation(ctx: RouteContext, ref: SystemRef, link: LinkRecord) -> D
             if field_spec == "external_id"
             else TicketChanges(fields={field_spec.removeprefix("field:"): value})
         )
-        ctx.first.update_ticket(ref.id, changes)
+        with blame(ctx.first.settings.name):
+            ctx.first.update_ticket(ref.id, changes)
         ctx.store.update_link(ctx.name, ref.id, first_marked=True)
         details["marked"] = value
     if link.note_id is None or link.note_id == UNSURE:

@@ -1,8 +1,15 @@
 """RQ job functions: thin. Load config and connectors, call the engine, classify errors.
 
-Retryable errors go back to RQ's Retry (growing intervals); RateLimited reschedules the same
-work after Retry-After without holding a worker; PermanentError parks the job in the failed
-registry with a readable reason and no further retries.
+Retryable errors go back to RQ's Retry (capped backoff over a horizon, bridge.retry);
+RateLimited reschedules the same work after Retry-After without holding a worker.
+
+Two words for a job in RQ's failed registry, each with one meaning:
+- parked: the bridge stopped on purpose, with a reason an operator can act on (`park_reason`
+  in the job's meta): a PermanentError or ConfigError, or a passing fault that outlived the
+  retry horizon ("gave up after N attempts over T: ..."). A pair that gave up on an
+  unreachable system is queued again by the reconciler once that system answers.
+- failed: anything else, an unexpected exception or a job RQ killed (timeout, lost worker);
+  RQ keeps the traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +28,15 @@ from rq.job import Job
 from bridge.config import Config, Route, load_config
 from bridge.context import RouteContext
 from bridge.engine import handle_first_level
-from bridge.errors import BridgeError, ConfigError, PermanentError, RateLimited, RetryableError
+from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableError
 from bridge.models import Event, EventKind, SystemRef
-from bridge.ops import hooks as ops_hooks  # issue #5: metrics, logs, waiting list
+from bridge.ops import hooks as ops_hooks  # metrics, logs, waiting list
+from bridge.ops.inspect import fmt_age
 from bridge.polling import poll_once
 from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, event_from_dict, get_queue
 from bridge.registry import build_connector
+from bridge.retry import Unreachable
 from bridge.store import RedisStore
 
 
@@ -72,12 +82,45 @@ def runtime(redis: Redis | None = None) -> Runtime:
         return _cache[key]
 
 
-def _park(job: Job, store: RedisStore, ref: SystemRef, exc: BridgeError) -> None:
+def _park(job: Job, store: RedisStore, ref: SystemRef, reason: str) -> None:
     job.retries_left = 0  # a permanent error must not burn the retry schedule
-    job.meta["park_reason"] = str(exc)
+    job.meta["park_reason"] = reason
     job.save_meta()
-    ops_hooks.job_parked(job, exc)  # issue #5
-    store.log(ref, "parked", {"job": job.id, "reason": str(exc)})
+    ops_hooks.job_parked(job, reason)
+    store.log(ref, "parked", {"job": job.id, "reason": reason})
+
+
+def _started(job: Job) -> datetime:
+    """When this attempt started, by RQ's clock (RQ stores naive UTC)."""
+    at = job.started_at or datetime.now(UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _retry_or_give_up(
+    job: Job, store: RedisStore, route: Route, ref: SystemRef, exc: RetryableError
+) -> None:
+    """Count the failed attempt; past the last one, park with what was tried and for how long.
+
+    RQ decrements `retries_left` as it schedules each retry, so the attempt that fails with
+    none left is the last of the schedule.
+    """
+    tries = int(job.meta.get("failed_attempts", 0)) + 1
+    job.meta["failed_attempts"] = tries
+    job.meta.setdefault("failing_since", _started(job).isoformat())
+    if job.retries_left:
+        job.save_meta()
+        ops_hooks.job_retried(job, exc)
+        store.log(
+            ref, "retry", {"job": job.id, "reason": str(exc), "retries_left": job.retries_left}
+        )
+        return
+    spent = (_started(job) - datetime.fromisoformat(job.meta["failing_since"])).total_seconds()
+    reason = f"gave up after {tries} attempts over {fmt_age(spent)}: {exc}"
+    if isinstance(exc, Unreachable):
+        # The reconciler queues the pair again after the next good poll of that system.
+        store.add_gave_up(exc.system, route.name, ref.id)
+        job.meta["waits_for"] = exc.system
+    _park(job, store, ref, reason)
 
 
 def poll_system(system: str) -> Any:
@@ -91,7 +134,7 @@ def poll_system(system: str) -> Any:
         raise ConfigError(f"poll for unknown system {system!r}")
     queue = get_queue(job.connection, rt.config)
     result = poll_once(system, connector, rt.config, job.connection, queue).as_dict()
-    ops_hooks.poll_done(job.connection, system, result)  # issue #5
+    ops_hooks.poll_done(job.connection, system, result)
     return result
 
 
@@ -104,7 +147,7 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
     store = RedisStore(job.connection)
     route = rt.config.route(route_name)
     ref = SystemRef(route.first, ticket_id)
-    ops_hooks.job_started(job)  # issue #5: log context
+    ops_hooks.job_started(job)  # log context
     try:
         decision = handle_first_level(
             rt.context(route, store), ticket_id, event_from_dict(event), run_id=job.id
@@ -123,19 +166,13 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
             "rate_limited",
             {"job": job.id, "wait_s": exc.retry_after, "next_job": later.id, "reason": str(exc)},
         )
-        ops_hooks.job_rescheduled(job, exc.retry_after)  # issue #5
+        ops_hooks.job_rescheduled(job, exc.retry_after)
         return {"action": "rescheduled", "wait_s": exc.retry_after, "next_job": later.id}
-    except PermanentError as exc:
-        _park(job, store, ref, exc)
-        raise
-    except ConfigError as exc:
-        _park(job, store, ref, exc)
+    except (PermanentError, ConfigError) as exc:
+        _park(job, store, ref, str(exc))
         raise
     except RetryableError as exc:
-        ops_hooks.job_retried(job, exc)  # issue #5
-        store.log(
-            ref, "retry", {"job": job.id, "reason": str(exc), "retries_left": job.retries_left}
-        )
+        _retry_or_give_up(job, store, route, ref, exc)
         raise
-    ops_hooks.job_done(job, store, decision)  # issue #5
+    ops_hooks.job_done(job, store, decision)
     return decision.as_dict()

@@ -19,8 +19,10 @@ from redis import Redis
 from rq import Queue
 
 from bridge.config import Config
+from bridge.models import Event, EventKind, SystemRef
+from bridge.ops.hooks import pairs_requeued
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
-from bridge.queue import dispatch_event
+from bridge.queue import dispatch_event, enqueue_sync, job_id_for
 from bridge.store import PREFIX, RedisStore
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
@@ -57,6 +59,7 @@ class PollResult:
     duplicates: int
     cursor: str
     skipped: bool = False
+    requeued: int = 0  # pairs that had given up on this system, queued again
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -66,6 +69,7 @@ class PollResult:
             "duplicates": self.duplicates,
             "cursor": self.cursor,
             "skipped": self.skipped,
+            "requeued": self.requeued,
         }
 
 
@@ -137,7 +141,39 @@ def _poll(
         },
     )
     store.touch_source(system)
-    return PollResult(system, len(events), queued, duplicates, newest.isoformat())
+    requeued = requeue_gave_up(system, config, store, queue, now)
+    return PollResult(
+        system, len(events), queued, duplicates, newest.isoformat(), requeued=len(requeued)
+    )
+
+
+def requeue_gave_up(
+    system: str, config: Config, store: RedisStore, queue: Queue, now: datetime
+) -> list[str]:
+    """The system answered a poll: sync again every pair that gave up waiting for it.
+
+    Each pair leaves the set only after its job is queued, so a failure here loses nothing
+    (the next good poll tries again). Returns the new job ids.
+    """
+    jobs: list[str] = []
+    for route_name, first_id in store.gave_up_on(system):
+        route = next((r for r in config.routes if r.name == route_name), None)
+        if route is not None:
+            marker = f"requeue:{first_id}:{now.isoformat()}"
+            ref = SystemRef(route.first, first_id)
+            event = Event(ref, EventKind.OTHER, marker, occurred_at=now)
+            job_id = job_id_for(route.name, system, marker)
+            job = enqueue_sync(queue, config, route, event, job_id=job_id, first_id=first_id)
+            store.log(
+                ref,
+                "requeued",
+                {"job": job.id, "reason": f"{system} answers again"},
+            )
+            jobs.append(job.id)
+        store.forget_gave_up(system, route_name, first_id)  # a removed route: nothing to do
+    if jobs:
+        pairs_requeued(system, len(jobs))
+    return jobs
 
 
 def poll_status(redis: Redis, system: str) -> dict[str, str]:

@@ -12,13 +12,14 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
-from rq import Queue, Retry
+from rq import Queue
 from rq.job import Job
 from rq.rate_limit import RateLimit, RateLimitRegistry
 from rq.serializers import JSONSerializer
 
 from bridge.config import Config, Route
 from bridge.models import Event, EventKind, SystemRef
+from bridge.retry import retry_for
 from bridge.store import RedisStore
 
 log = logging.getLogger("bridge")
@@ -143,7 +144,7 @@ def enqueue_sync(
         "event_from": str(event.ref),
         "received_at": datetime.now(UTC).isoformat(),
     }
-    retry = Retry(max=len(config.retry_intervals), interval=list(config.retry_intervals))
+    retry = retry_for(config)
     rate_limit = RateLimit(key=pair_key(route.name, first_id), concurrency=1)
     description = f"sync {route.first}#{first_id} on route {route.name} ({event.ref})"
     args = (route.name, first_id, event_to_dict(event))

@@ -42,6 +42,21 @@ class Claim:
     at: float
 
 
+@dataclass(frozen=True)
+class ParkedItem:
+    """A comment the bridge stopped copying on purpose: one entry per item and cause.
+
+    The same cause seen again bumps `count` and `last_seen` instead of adding an entry, so an
+    operator reads "403 Forbidden, 4 times, last at ..." rather than a page of repeats.
+    """
+
+    key: str  # the source comment key ("<system>:<id>")
+    reason: str
+    count: int
+    first_seen: str
+    last_seen: str
+
+
 class SyncStore(Protocol):
     """What the engine needs from storage; Redis in production, a dict in pure unit tests."""
 
@@ -74,6 +89,16 @@ class SyncStore(Protocol):
         """Source comment key ("<system>:<id>") -> the copy's key, UNSURE, "skip" or "before"."""
 
     def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None: ...
+
+    def parked_items(self, route: str, first_id: str) -> dict[str, ParkedItem]:
+        """Items of the pair that are not copied, by source comment key."""
+
+    def park_item(
+        self, route: str, first_id: str, key: str, reason: str, at: datetime
+    ) -> ParkedItem:
+        """Record that an item is not copied; the same reason again bumps its count."""
+
+    def unpark_item(self, route: str, first_id: str, key: str) -> None: ...
 
 
 def _text(value: Any) -> str:
@@ -309,3 +334,45 @@ class RedisStore:
         """Newest last, as an operator reads a story."""
         raw = self.redis.lrange(f"{PREFIX}:log:{ref.system}:{ref.id}", 0, limit - 1)
         return [json.loads(r) for r in reversed(raw)]
+
+    # items not copied, and pairs that gave up on an unreachable system -----------------------
+    def _items_key(self, route: str, first_id: str) -> str:
+        return f"{PREFIX}:parked_items:{route}:{first_id}"
+
+    def parked_items(self, route: str, first_id: str) -> dict[str, ParkedItem]:
+        raw = self.redis.hgetall(self._items_key(route, first_id))
+        return {_text(k): ParkedItem(key=_text(k), **json.loads(v)) for k, v in raw.items()}
+
+    def park_item(
+        self, route: str, first_id: str, key: str, reason: str, at: datetime
+    ) -> ParkedItem:
+        # Read, then write: jobs of one pair never run side by side (per-pair concurrency key).
+        raw = self.redis.hget(self._items_key(route, first_id), key)
+        seen = at.isoformat()
+        old = json.loads(raw) if raw else None
+        if old is not None and old["reason"] == reason:
+            item = ParkedItem(key, reason, int(old["count"]) + 1, old["first_seen"], seen)
+        else:
+            item = ParkedItem(key, reason, 1, seen, seen)
+        value = {"reason": reason, "count": item.count, "first_seen": item.first_seen,
+                 "last_seen": item.last_seen}  # fmt: skip
+        self.redis.hset(self._items_key(route, first_id), key, json.dumps(value))
+        return item
+
+    def unpark_item(self, route: str, first_id: str, key: str) -> None:
+        self.redis.hdel(self._items_key(route, first_id), key)
+
+    def _gave_up_key(self, system: str) -> str:
+        return f"{PREFIX}:gave_up:{system}"
+
+    def add_gave_up(self, system: str, route: str, first_id: str) -> None:
+        """A pair stopped retrying because `system` did not answer: sync it when it does."""
+        self.redis.sadd(self._gave_up_key(system), f"{route}:{first_id}")
+
+    def gave_up_on(self, system: str) -> list[tuple[str, str]]:
+        """(route, first-level id) of the pairs waiting for `system` to answer again."""
+        members = sorted(_text(m) for m in self.redis.smembers(self._gave_up_key(system)))
+        return [(m.partition(":")[0], m.partition(":")[2]) for m in members]
+
+    def forget_gave_up(self, system: str, route: str, first_id: str) -> None:
+        self.redis.srem(self._gave_up_key(system), f"{route}:{first_id}")

@@ -9,21 +9,24 @@ status or priority is only copied when it differs from what the bridge last saw 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from bridge.attachments import carry_attachments
 from bridge.context import Decision, RouteContext
+from bridge.errors import PermanentError
 from bridge.models import Comment, NewComment, Ticket, TicketChanges
 from bridge.protocol import Capability, Connector, ReadsTogether, is_bridge_actor
+from bridge.retry import blame
 from bridge.rules import render
-from bridge.store import LinkRecord
-from bridge.writes import UNSURE, post_once
+from bridge.store import LinkRecord, SyncStore
+from bridge.writes import PARKED, UNSURE, post_once
 
 SKIP = "skip"
 BEFORE = "before"  # existed before the escalation: context, not conversation
@@ -60,15 +63,17 @@ def start_pair(ctx: RouteContext, link: LinkRecord) -> None:
     """At link time: what is on either ticket now is history, not something to copy, and the
     current status and priority are the baseline later changes are measured against."""
     for direction in directions(ctx, link):
-        for comment in direction.src.list_comments(direction.src_id):
+        with blame(direction.src.settings.name):
+            comments = direction.src.list_comments(direction.src_id)
+        for comment in comments:
             ctx.store.mark_comment(
                 ctx.name, link.first.id, comment_key(direction.src, comment.id), BEFORE
             )
-    ctx.store.set_pair_state(
-        ctx.name,
-        link.first.id,
-        _seen(ctx.first.get_ticket(link.first.id), ctx.second.get_ticket(link.second.id)),
-    )
+    with blame(ctx.first.settings.name):
+        first = ctx.first.get_ticket(link.first.id)
+    with blame(ctx.second.settings.name):
+        second = ctx.second.get_ticket(link.second.id)
+    ctx.store.set_pair_state(ctx.name, link.first.id, _seen(first, second))
 
 
 def _seen(first: Ticket, second: Ticket) -> dict[str, str]:
@@ -95,12 +100,27 @@ class _SideRead:
     comments: Callable[[], list[Comment]]
 
 
+T = TypeVar("T")
+
+
+def _blamed(system: str, read: Callable[[str], T]) -> Callable[[str], T]:
+    """A read that names its system when it fails for a while (bridge.retry.blame)."""
+
+    def call(ticket_id: str) -> T:
+        with blame(system):
+            return read(ticket_id)
+
+    return call
+
+
 def _read_side(connector: Connector, ticket_id: str) -> _SideRead:
+    name = connector.settings.name
     if Capability.READS_TOGETHER in connector.capabilities:
-        both = _READERS.submit(cast(ReadsTogether, connector).get_ticket_and_comments, ticket_id)
+        together = cast(ReadsTogether, connector).get_ticket_and_comments
+        both = _READERS.submit(_blamed(name, together), ticket_id)
         return _SideRead(lambda: both.result()[0], lambda: both.result()[1])
-    ticket = _READERS.submit(connector.get_ticket, ticket_id)
-    comments = _READERS.submit(connector.list_comments, ticket_id)
+    ticket = _READERS.submit(_blamed(name, connector.get_ticket), ticket_id)
+    comments = _READERS.submit(_blamed(name, connector.list_comments), ticket_id)
     return _SideRead(ticket.result, comments.result)
 
 
@@ -110,15 +130,18 @@ def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
     first_read = _read_side(ctx.first, link.first.id)
     second_read = _read_side(ctx.second, link.second.id)
     copied: list[str] = []
+    refused: list[str] = []
     marks = ctx.store.comment_marks(ctx.name, link.first.id)  # updated in place as we copy
     for direction, side in ((to_second, first_read), (to_first, second_read)):
         comments = side.comments()
-        copied.extend(_sync_comments(ctx, link, direction, comments, marks))
+        copied.extend(_sync_comments(ctx, link, direction, comments, marks, refused))
     first, second = first_read.ticket(), second_read.ticket()
     changed = _converge_fields(ctx, link, first, second)
     details: dict[str, Any] = {"second": str(link.second)}
     if copied:
         details["comments"] = copied
+    if refused:
+        details["not_copied"] = refused
     if changed:
         details["changes"] = changed
     action = "synced" if copied or changed else "in_sync"
@@ -137,13 +160,26 @@ def _sync_comments(
     d: Direction,
     comments: list[Comment],
     marks: dict[str, str],
+    refused: list[str],
 ) -> list[str]:
+    """Copy the comments still pending, in source order; `refused` collects newly parked ones.
+
+    A comment the target refuses for good (403, 422, ...) is parked alone: it is kept in the
+    marks with its reason, the rest of the pair goes on, and it is tried again only when its
+    source changes or an operator resyncs the pair (`release_parked`).
+    """
     own_copies = set(marks.values())  # keys of comments the bridge wrote, on either side
     copied: list[str] = []
     for comment in sorted(comments, key=_order):
         key = comment_key(d.src, comment.id)
         mark = marks.get(key)
-        if mark is not None and mark != UNSURE:
+        fingerprint = _fingerprint(comment)
+        if mark == PARKED + fingerprint:
+            continue  # refused before and unchanged since: waits for the operator
+        # A parked comment whose source changed may have been half written (MantisBT creates
+        # a note, then refuses its file): look for it before posting again, as for UNSURE.
+        unsure = mark == UNSURE or (mark is not None and mark.startswith(PARKED))
+        if mark is not None and not unsure:
             continue
         if is_bridge_actor(d.src.settings, comment.author_id) or key in own_copies:
             continue  # the bridge's own write (echo)
@@ -151,34 +187,84 @@ def _sync_comments(
         if visibility == SKIP:
             ctx.store.mark_comment(ctx.name, link.first.id, key, SKIP)
             continue
-        body = _copy_text(ctx, d, comment)
-        files, notes = carry_attachments(d.src, d.dst, comment.attachments)
-        if notes:
-            body = body + "\n\n" + "\n".join(notes)
-        new = NewComment(body, public=visibility == "public", attachments=files)
         try:
-            copy_id = post_once(
-                d.dst,
-                d.dst_id,
-                new,
-                unsure=mark == UNSURE,
-                mark_unsure=partial(ctx.store.mark_comment, ctx.name, link.first.id, key, UNSURE),
-            )
-        finally:
-            for f in files:
-                _remove(f.path)
-        copy_key = comment_key(d.dst, copy_id)
+            copy_key, new, files, notes = _copy_comment(ctx, link, d, comment, visibility, unsure)
+        except PermanentError as exc:
+            if exc.status == 401:
+                raise  # the bridge's credentials, not this comment: park the job
+            marks[key] = PARKED + fingerprint
+            ctx.store.mark_comment(ctx.name, link.first.id, key, marks[key])
+            item = ctx.store.park_item(ctx.name, link.first.id, key, str(exc), ctx.clock())
+            if item.count == 1:  # the same cause again only counts, it does not log again
+                ctx.store.log(
+                    link.first,
+                    "not_copied",
+                    {"route": ctx.name, "from": key, "to": d.dst.settings.name,
+                     "reason": f"not copied: {exc}"},
+                )  # fmt: skip
+                refused.append(key)
+            continue
         ctx.store.mark_comment(ctx.name, link.first.id, key, copy_key)
+        if mark is not None:  # parked (or released by an operator) before: copied at last
+            ctx.store.unpark_item(ctx.name, link.first.id, key)
         marks[key] = copy_key
         own_copies.add(copy_key)
         ctx.store.log(
             link.first,
             "comment_copied",
             {"route": ctx.name, "from": key, "to": copy_key,
-             "public": new.public, "attachments": len(files), "not_copied": len(notes)},
+             "public": new.public, "attachments": files, "not_copied": notes},
         )  # fmt: skip
         copied.append(key)
     return copied
+
+
+def _copy_comment(
+    ctx: RouteContext,
+    link: LinkRecord,
+    d: Direction,
+    comment: Comment,
+    visibility: str,
+    unsure: bool,
+) -> tuple[str, NewComment, int, int]:
+    """Post one comment with its files; (copy key, what was posted, files, files left out)."""
+    key = comment_key(d.src, comment.id)
+    body = _copy_text(ctx, d, comment)
+    with blame(d.src.settings.name):
+        files, notes = carry_attachments(d.src, d.dst, comment.attachments)
+    if notes:
+        body = body + "\n\n" + "\n".join(notes)
+    new = NewComment(body, public=visibility == "public", attachments=files)
+    try:
+        copy_id = post_once(
+            d.dst,
+            d.dst_id,
+            new,
+            unsure=unsure,
+            mark_unsure=partial(ctx.store.mark_comment, ctx.name, link.first.id, key, UNSURE),
+        )
+    finally:
+        for f in files:
+            _remove(f.path)
+    return comment_key(d.dst, copy_id), new, len(files), len(notes)
+
+
+def _fingerprint(comment: Comment) -> str:
+    """What a comment says (text, visibility, files): a change makes a parked copy worth
+    another try."""
+    files = "|".join(f"{a.filename}:{a.size}:{a.id}" for a in comment.attachments)
+    text = f"{comment.public}\n{comment.body}\n{files}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def release_parked(store: SyncStore, route: str, first_id: str) -> list[str]:
+    """An operator resync: the pair's parked comments are tried once more (each looked for on
+    the target first, since a refused write may have been half done); counts are kept, so the
+    same refusal again adds no new log line."""
+    keys = sorted(store.parked_items(route, first_id))
+    for key in keys:
+        store.mark_comment(route, first_id, key, UNSURE)
+    return keys
 
 
 def _copy_text(ctx: RouteContext, d: Direction, comment: Comment) -> str:
@@ -252,10 +338,13 @@ def _converge_fields(
         wanted_here = writes[side]
         if not wanted_here:
             continue
-        connector.update_ticket(
-            ticket_id,
-            TicketChanges(status=wanted_here.get("status"), priority=wanted_here.get("priority")),
-        )
+        with blame(connector.settings.name):
+            connector.update_ticket(
+                ticket_id,
+                TicketChanges(
+                    status=wanted_here.get("status"), priority=wanted_here.get("priority")
+                ),
+            )
         other = "second" if side == "first" else "first"
         done: dict[str, str] = {}
         for attr, value in wanted_here.items():

@@ -11,8 +11,12 @@ from collections.abc import Callable
 
 from bridge.models import NewComment
 from bridge.protocol import Connector, is_bridge_actor
+from bridge.retry import blame
 
 UNSURE = "?"  # prefix of a stored marker whose write may or may not have happened
+# Prefix of a comment mark whose copy was refused for good (followed by the source's
+# fingerprint): it is tried again only when the source changes or an operator resyncs.
+PARKED = "!"
 
 
 def normalised(text: str) -> str:
@@ -43,10 +47,11 @@ def post_once(
     comment's id after it. A retry that finds UNSURE (the answer was lost, or the process died
     between the POST and the record) looks for the comment on the remote before posting again.
     """
-    if unsure:
-        found = posted_by_bridge(connector, ticket_id, comment.body)
-        if found is not None:
-            return found
-    else:
-        mark_unsure()
-    return connector.add_comment(ticket_id, comment)
+    with blame(connector.settings.name):
+        if unsure:
+            found = posted_by_bridge(connector, ticket_id, comment.body)
+            if found is not None:
+                return found
+        else:
+            mark_unsure()
+        return connector.add_comment(ticket_id, comment)

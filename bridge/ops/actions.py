@@ -14,6 +14,7 @@ from bridge.models import Event, EventKind, SystemRef
 from bridge.ops.inspect import Inspector, OpsError
 from bridge.queue import enqueue_sync
 from bridge.store import LinkRecord
+from bridge.sync import release_parked
 
 
 def routes_for(ins: Inspector, system: str, ticket: str) -> list[tuple[Route, str]]:
@@ -35,6 +36,7 @@ def resync(ins: Inspector, system: str, ticket: str) -> list[str]:
         raise OpsError(f"{system}#{ticket} is not linked on any route")
     ids = []
     for route, first_id in pairs:
+        release_parked(ins.store, route.name, first_id)  # refused comments get one more try
         marker = uuid.uuid4().hex[:16]
         event = Event(SystemRef(system, ticket), EventKind.OTHER, f"resync:{marker}")
         job = enqueue_sync(

@@ -106,9 +106,14 @@ def job_retried(job: Job, exc: Exception) -> None:
     log.warning("will retry: %s", exc)
 
 
-def job_parked(job: Job, exc: Exception) -> None:
+def job_parked(job: Job, reason: str) -> None:
+    """A PermanentError, a ConfigError, or a passing fault past the retry horizon."""
     metrics.incr(job.connection, "jobs", (_route(job), "parked"))
-    log.error("parked: %s", exc)
+    log.error("parked: %s", reason)
+
+
+def pairs_requeued(system: str, count: int) -> None:
+    log.info("%d pair(s) queued again: the system answers again", count, extra={"system": system})
 
 
 def job_rescheduled(job: Job, wait_s: float) -> None:

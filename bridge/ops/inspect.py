@@ -32,7 +32,7 @@ from bridge.polling import interval_for, poll_status
 from bridge.protocol import Capability, Connector
 from bridge.queue import get_queue
 from bridge.registry import build_connector
-from bridge.store import PREFIX, LinkRecord, RedisStore
+from bridge.store import PREFIX, LinkRecord, ParkedItem, RedisStore
 
 
 class OpsError(Exception):
@@ -75,7 +75,13 @@ class QueueOverview:
 
 @dataclass(frozen=True)
 class FailedJob:
-    """A job in RQ's failed registry: parked (a permanent error) or out of retries."""
+    """A job in RQ's failed registry, parked or failed (see bridge.jobs for the two words).
+
+    parked: the bridge stopped on purpose with a reason to act on (a permanent error, or a
+    passing fault past the retry horizon: "gave up after ..."); failed: an unexpected
+    exception or a job RQ killed. `waits_for` names the system a gave-up pair waits for: it is
+    queued again by itself once that system answers a poll.
+    """
 
     id: str
     parked: bool
@@ -86,6 +92,7 @@ class FailedJob:
     received_at: str
     age: float | None
     description: str
+    waits_for: str = ""
 
     @property
     def ref(self) -> str:
@@ -119,6 +126,7 @@ class Match:
     link: LinkRecord | None
     waiting: dict[str, Any] | None
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    not_copied: list[ParkedItem] = field(default_factory=list)  # comments refused for good
 
 
 def _reason(job: Job) -> str:
@@ -186,6 +194,7 @@ class Inspector:
                     received_at=received,
                     age=since(received or ended, now),
                     description=job.description or job.func_name or "",
+                    waits_for=str(meta.get("waits_for") or ""),
                 )
             )
         return out
@@ -260,6 +269,10 @@ class Inspector:
             item["system"] = route.first if route else "?"
         return items
 
+    def gave_up(self) -> dict[str, list[tuple[str, str]]]:
+        """Per system: the (route, first-level id) pairs waiting for it to answer again."""
+        return {name: self.store.gave_up_on(name) for name in self.config.systems}
+
     def _route_or_none(self, name: str) -> Route | None:
         return next((r for r in self.config.routes if r.name == name), None)
 
@@ -293,7 +306,8 @@ class Inspector:
                 if link is None and waiting is None and not self._has_log(ref):
                     continue
                 refs = [ref] if link is None else [link.first, link.second]
-                matches.append(Match(ref, route.name, link, waiting, self._story(refs)))
+                refused = list(self.store.parked_items(route.name, first_id).values())
+                matches.append(Match(ref, route.name, link, waiting, self._story(refs), refused))
                 found = True
             if not found and self._has_log(ref):
                 matches.append(Match(ref, None, None, None, self._story([ref])))

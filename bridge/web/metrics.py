@@ -1,8 +1,10 @@
 """GET /metrics: Prometheus exposition of the counters workers keep in Redis.
 
 The registry is per app (never prometheus_client's global one) and holds one collector that
-reads Redis at scrape time, so every web replica reports the same totals. With
-`ops.protect_metrics: true` the endpoint wants the console's Bearer token or Basic login.
+reads Redis at scrape time, so every web replica reports the same totals. Open by default, as
+Prometheus scrapers expect; `ops.metrics_token` makes it want `Authorization: Bearer <that
+token>`, and `ops.protect_metrics: true` also accepts the console's Bearer token or Basic login.
+Wrong credentials count as failed logins of the client address (ops_limits).
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ bp = Blueprint("metrics", __name__)
 def metrics() -> Any:
     ext = current_app.extensions["bridge"]
     ops = ext["config"].ops
-    if ops is not None and ops.protect_metrics and ops_auth.header_user(ops) is None:
-        return Response("authentication required\n", 401, {"WWW-Authenticate": ops_auth.REALM})
+    if not ops_auth.metrics_allowed(ops):
+        challenge = 'Bearer realm="Ticket Bridge metrics"'
+        if ops is not None and ops.protect_metrics:
+            challenge = f"{challenge}, {ops_auth.REALM}"
+        return Response("authentication required\n", 401, {"WWW-Authenticate": challenge})
     registry = ext.get("metrics_registry")
     if registry is None:
         registry = ext["metrics_registry"] = registry_for(
             ext["redis"], ext["config"], ext["connectors"]
         )
-    return Response(generate_latest(registry), 200, {"Content-Type": CONTENT_TYPE_LATEST})
+    headers = {"Content-Type": CONTENT_TYPE_LATEST, "X-Content-Type-Options": "nosniff"}
+    return Response(generate_latest(registry), 200, headers)

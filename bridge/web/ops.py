@@ -1,8 +1,9 @@
 """The operator console at /ops: what is stuck, why, for which ticket, and the buttons to fix it.
 
-Server-rendered (Jinja2, no JavaScript), so it works from any browser at 3 a.m. Without an
-`ops` config section the console is not registered at all (404). Every page is passed through
-the secret redactor before it leaves, as a last line of defence.
+Server-rendered (Jinja2, no JavaScript, one static style sheet), so it works from any browser
+at 3 a.m. and a strict Content-Security-Policy costs nothing. Without an `ops` config section
+the console is not registered at all (404). Every page is passed through the secret redactor
+before it leaves, as a last line of defence.
 """
 
 from __future__ import annotations
@@ -21,14 +22,31 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge.config import Config
 from bridge.ops.inspect import Inspector, OpsError, fmt_age
 from bridge.ops.logs import redact, secrets_of
+from bridge.ops.settings import session_secret
 from bridge.web import ops_auth
+from bridge.web.ops_limits import install_limits
+from bridge.web.ops_sessions import install_sessions
 
-bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
+bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates",
+               static_folder="static/ops", static_url_path="/static")  # fmt: skip
 bp.before_request(ops_auth.guard)
+
+# No script and no inline style anywhere in the console: everything else is refused.
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Search URLs name tickets; a link out to a tracker must not carry them along.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 def _inspector() -> Inspector:
@@ -37,12 +55,13 @@ def _inspector() -> Inspector:
 
 
 @bp.after_request
-def _redact(response: Response) -> Response:
+def _finish(response: Response) -> Response:
+    """Redact, and the security headers on every console response (401, 429 and login too)."""
     if response.mimetype == "text/html" and not response.direct_passthrough:
         secrets = current_app.extensions["bridge"]["ops_secrets"]
         response.set_data(redact(response.get_data(as_text=True), secrets))
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 
@@ -115,21 +134,18 @@ def login() -> Any:
     error = None
     if request.method == "POST":
         form = request.form
-        if ops_auth.check_credentials(
-            ops, form.get("username", ""), form.get("password", ""), form.get("token", "")
-        ):
-            ops_auth.log_in(ops, form.get("username") or "token")
+        token, user = form.get("token", ""), form.get("username", "")
+        if ops_auth.check_credentials(ops, user, form.get("password", ""), token):
+            ops_auth.log_in(ops, ops_auth.TOKEN_USER if token else user)
             return redirect(url_for("ops.index"), 303)
-        error = "Wrong credentials."
+        error = "Wrong credentials."  # a 401: counted by ops_limits
     status = 401 if error else 200
     return render_template("ops/login.html", error=error, ops=ops), status
 
 
 @bp.post("/logout")
 def logout() -> Any:
-    from flask import session
-
-    session.clear()
+    ops_auth.log_out()
     return redirect(url_for("ops.login"), 303)
 
 
@@ -141,9 +157,17 @@ def install(app: Flask, config: Config) -> None:
     app.register_blueprint(metrics_bp)
     app.jinja_env.filters["age"] = fmt_age
     app.jinja_env.globals["csrf_token"] = ops_auth.csrf_token
-    if config.ops is None:
+    ops = config.ops
+    if ops is None:
         return
-    app.secret_key = config.ops.secret_key
-    app.config.update(SESSION_COOKIE_NAME="bridge_ops", SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_HTTPONLY=True)  # fmt: skip
+    ext = app.extensions["bridge"]
+    key = session_secret(ops, config.data_dir)  # configured, or generated once in data_dir
+    ext["ops_key"] = key
+    ext["ops_secrets"] = sorted({*ext["ops_secrets"], key}, key=len, reverse=True)
+    if ops.trusted_proxies:
+        # Client address (rate limits) and https (Secure cookie) as the proxies saw them.
+        n = ops.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
+    install_sessions(app, ops, ext["redis"], key)
+    install_limits(app, ops, ext["redis"], bp, metrics_bp)
     app.register_blueprint(bp)

@@ -1,9 +1,10 @@
 """Who may use the operator console, and CSRF protection for its actions.
 
 Accepted: `Authorization: Bearer <ops.token>`, HTTP Basic with ops.username/ops.password, or a
-console session from the login form (a signed cookie; it stops working when a credential
-changes). Every POST carries the per-session CSRF token from that cookie, or is refused with 400.
-Comparisons are constant-time; no credential is ever rendered or logged.
+console session from the login form (kept in Redis, see ops_sessions; it stops working when a
+credential changes and is deleted at logout). Every POST carries the per-session CSRF token,
+or is refused with 400. Comparisons are constant-time; no credential is ever rendered or
+logged. Failed attempts are counted by ops_limits, using `attempted_user` to name them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 from flask import Response, current_app, render_template, request, session
 
 from bridge.ops.settings import OpsSettings
+from bridge.web.ops_sessions import ConsoleSessions
 
 REALM = 'Basic realm="Ticket Bridge operator console", charset="UTF-8"'
+TOKEN_USER = "token"  # the name a token login counts against (the token has no user)
 
 
 def ops_settings() -> OpsSettings:
@@ -32,43 +35,93 @@ def _same(given: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _basic() -> tuple[str, str] | None:
+    """(user, password) from an `Authorization: Basic` header, if it is one."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return ("", "")  # an attempt all the same: it is counted, under the client address
+    user, _, password = decoded.partition(":")
+    return user, password
+
+
+def _bearer() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def attempted_user() -> str | None:
+    """The name this request tries to authenticate as, or None when it presents nothing.
+
+    A form with a token is checked as a token login only (see check_credentials), so the
+    attempt always counts against the name that was really tested.
+    """
+    form = request.form if request.method == "POST" else {}
+    if form.get("token"):
+        return TOKEN_USER
+    if form.get("username") or form.get("password"):
+        return str(form.get("username", ""))
+    if _bearer() is not None:
+        return TOKEN_USER
+    basic = _basic()
+    return basic[0] if basic is not None else None
+
+
 def check_credentials(ops: OpsSettings, username: str, password: str, token: str) -> bool:
-    """The login form's check: the token, or username + password."""
-    return _same(token, ops.token) or (
-        _same(username, ops.username) and _same(password, ops.password)
-    )
+    """The login form's check: the token when one is given, else username + password."""
+    if token:
+        return _same(token, ops.token)
+    return _same(username, ops.username) and _same(password, ops.password)
 
 
 def header_user(ops: OpsSettings) -> str | None:
     """The operator named by the Authorization header, if it holds valid credentials."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and _same(value, ops.token):
-        return "token"
-    if scheme.lower() == "basic" and value:
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            return None
-        user, _, password = decoded.partition(":")
-        if _same(user, ops.username) and _same(password, ops.password):
-            return user
+    if _same(_bearer(), ops.token):
+        return TOKEN_USER
+    basic = _basic()
+    if basic and _same(basic[0], ops.username) and _same(basic[1], ops.password):
+        return basic[0]
     return None
+
+
+def metrics_allowed(ops: OpsSettings | None) -> bool:
+    """/metrics is open unless `ops.metrics_token` or `ops.protect_metrics` asks for a login."""
+    if ops is None or not (ops.metrics_token or ops.protect_metrics):
+        return True
+    if ops.metrics_token and _same(_bearer(), ops.metrics_token):
+        return True
+    return ops.protect_metrics and header_user(ops) is not None
+
+
+def _session_key() -> str:
+    return str(current_app.extensions["bridge"]["ops_key"])
 
 
 def session_user(ops: OpsSettings) -> str | None:
     user = session.get("ops_user")
-    if user and _same(session.get("ops_cred"), ops.fingerprint()):
+    if not user:
+        return None
+    if _same(session.get("ops_cred"), ops.fingerprint(_session_key())):
         return str(user)
+    session.clear()  # made under other credentials: delete it rather than keep renewing it
     return None
 
 
 def log_in(ops: OpsSettings, user: str) -> None:
     session.clear()
     session["ops_user"] = user
-    session["ops_cred"] = ops.fingerprint()
+    session["ops_cred"] = ops.fingerprint(_session_key())
     session["csrf"] = secrets.token_urlsafe(32)
+    interface = current_app.session_interface
+    assert isinstance(interface, ConsoleSessions)  # installed with the blueprint
+    interface.new_id(session)
+
+
+def log_out() -> None:
+    session.clear()  # an empty, modified session is deleted from Redis with its cookie
 
 
 def current_user() -> str | None:
@@ -109,7 +162,7 @@ def bad_csrf() -> Response:
 
 def guard() -> Any:
     """before_request of the console: log-in page is open, everything else needs a user."""
-    if request.endpoint in ("ops.login", "static"):
+    if request.endpoint in ("ops.login", "ops.static"):
         return bad_csrf() if request.method == "POST" and not csrf_ok() else None
     if current_user() is None:
         return unauthorized()

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from redis.client import Pipeline
 from redis.exceptions import RedisError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge.config import Config
 from bridge.errors import WebhookError
@@ -18,6 +19,28 @@ from bridge.ops import hooks as ops_hooks  # issue #5: metrics + logs
 from bridge.queue import Dispatched, dispatch_events
 
 bp = Blueprint("webhooks", __name__)
+
+
+def read_body() -> bytes:
+    """The request body, refused with 413 when longer than MAX_CONTENT_LENGTH however framed.
+
+    werkzeug refuses a Content-Length over the limit before reading, but a chunked body (no
+    Content-Length; gunicorn and werkzeug's server set `wsgi.input_terminated`) is only cut:
+    its LimitedStream stops reading at the limit without an error, and the cut body then
+    fails its signature (401) or its JSON (400). So a streamed body that fills the limit is
+    probed for one more byte on the server's stream; one more means it was too large.
+    """
+    raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    streamed = request.content_length is None
+    if (
+        streamed
+        and limit is not None
+        and len(raw) >= limit
+        and request.environ["wsgi.input"].read(1)
+    ):
+        raise RequestEntityTooLarge()
+    return raw
 
 
 @bp.post("/webhooks/<system>")
@@ -28,7 +51,7 @@ def receive(system: str) -> Any:
     if connector is None:
         return jsonify(error="Not Found", detail=f"unknown system {system!r}"), 404
 
-    raw = request.get_data(cache=False)
+    raw = read_body()
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         connector.verify_webhook(headers, raw)

@@ -15,13 +15,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from bridge.errors import PayloadError, SignatureError
 from bridge.models import Event, EventKind, SystemRef
-from connectors.common import load_body, normalise_headers
-from connectors.common import parse_utc as parse_time
+from connectors.common import (
+    hint_time,
+    load_body,
+    normalise_headers,
+    optional_flag,
+    shown,
+    whole_id,
+)
+from connectors.common import optional_id as any_id
 
 SIGNATURE_HEADER = "x-hub-signature"
 DELIVERY_HEADER = "x-zammad-delivery"
@@ -75,22 +81,10 @@ def delivery_id(headers: Mapping[str, str], raw_body: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw_body).hexdigest()
 
 
-def ticket_id_of(value: Any) -> str:
-    """Ticket ids are integers; strings of digits are accepted (custom payloads render text)."""
-    if isinstance(value, bool) or value is None:
-        raise PayloadError(f"ticket.id {value!r} is not a number")
-    text = str(value).strip()
-    if not text.isdigit() or not text.isascii():
-        raise PayloadError(f"ticket.id {text!r} is not a number")
-    return str(int(text))
-
-
-def optional_id(value: Any) -> str | None:
+def optional_id(value: Any, field: str) -> str | None:
     """A user id as a string, or None when absent (0/"" are unknown too)."""
-    if value is None or isinstance(value, (dict, list, bool)):
-        return None
-    text = str(value).strip()
-    return text if text and text != "0" else None
+    text = any_id(value, field)
+    return text if text != "0" else None
 
 
 def name_of(value: Any) -> str | None:
@@ -102,17 +96,29 @@ def name_of(value: Any) -> str | None:
     return None
 
 
-def _object_id(value: Any) -> str | None:
+def _object_id(value: Any, field: str) -> str | None:
     """The id of an association the payload replaced by a whole object."""
-    return optional_id(value.get("id")) if isinstance(value, Mapping) else None
+    return optional_id(value.get("id"), f"{field}.id") if isinstance(value, Mapping) else None
 
 
-def _time_or_none(value: Any) -> datetime | None:
-    """Lenient: the time is only a hint, and a custom payload may render a human date."""
-    try:
-        return parse_time(value)
-    except (ValueError, TypeError):
+def _article_ids(ticket: Mapping[str, Any]) -> list[int]:
+    """`ticket.article_ids`: a list of article ids, or nothing (custom payloads may omit it)."""
+    ids = ticket.get("article_ids")
+    if ids is None:
+        return []
+    if not isinstance(ids, list):
+        raise PayloadError(f"ticket.article_ids {shown(ids)} is not a list of ids")
+    return [int(whole_id(i, f"ticket.article_ids[{n}]")) for n, i in enumerate(ids)]
+
+
+def _article_count(ticket: Mapping[str, Any]) -> int | None:
+    """`ticket.article_count`: a count (0 is a count), compared by value in classify()."""
+    count = ticket.get("article_count")
+    if count is None:
         return None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise PayloadError(f"ticket.article_count {shown(count)} is not a count")
+    return count
 
 
 def classify(ticket: Mapping[str, Any], article: Mapping[str, Any]) -> EventKind:
@@ -126,13 +132,13 @@ def classify(ticket: Mapping[str, Any], article: Mapping[str, Any]) -> EventKind
     equals `updated_at` or it has no article at all. Otherwise an article means a comment and
     no article a ticket update.
     """
-    article_id = article.get("id")
-    if article_id is not None:
-        ids = [i for i in ticket.get("article_ids") or () if isinstance(i, int)]
-        first = article_id == min(ids) if ids else ticket.get("article_count") == 1
+    ids, count = _article_ids(ticket), _article_count(ticket)
+    if article.get("id") is not None:
+        article_id = int(whole_id(article["id"], "article.id"))
+        first = article_id == min(ids) if ids else count == 1
         return EventKind.TICKET_CREATED if first else EventKind.COMMENT_ADDED
     created, updated = ticket.get("created_at"), ticket.get("updated_at")
-    if (created is not None and created == updated) or ticket.get("article_count") == 0:
+    if (created is not None and created == updated) or count == 0:
         return EventKind.TICKET_CREATED
     return EventKind.TICKET_UPDATED
 
@@ -147,7 +153,7 @@ def parse_events(headers: Mapping[str, str], raw_body: bytes, system: str) -> li
         )
     if "id" not in ticket:
         raise PayloadError("ticket has no id")
-    ticket_id = ticket_id_of(ticket.get("id"))
+    ticket_id = whole_id(ticket.get("id"), "ticket.id")
     article = payload.get("article")
     if article is None:
         article = {}
@@ -161,19 +167,21 @@ def parse_events(headers: Mapping[str, str], raw_body: bytes, system: str) -> li
         if value is not None:
             data["status" if key == "state" else key] = value
     if article.get("id") is not None:
-        data["article_id"] = str(article["id"])
-        data["internal"] = bool(article.get("internal", False))
+        data["article_id"] = whole_id(article["id"], "article.id")
+        data["internal"] = optional_flag(article.get("internal"), "article.internal")
         actor = (
-            optional_id(article.get("origin_by_id"))
-            or optional_id(article.get("created_by_id"))
-            or _object_id(article.get("created_by"))
+            optional_id(article.get("origin_by_id"), "article.origin_by_id")
+            or optional_id(article.get("created_by_id"), "article.created_by_id")
+            or _object_id(article.get("created_by"), "article.created_by")
         )
     else:
         # Zammad renders the payload when the job runs, not when the change happened, so
         # updated_by_id may belong to a later change (even the bridge's own). An actor is only
         # given where it surely authored this change; the engine never drops the event then.
         actor = None
-        last = optional_id(ticket.get("updated_by_id")) or _object_id(ticket.get("updated_by"))
+        last = optional_id(ticket.get("updated_by_id"), "ticket.updated_by_id") or _object_id(
+            ticket.get("updated_by"), "ticket.updated_by"
+        )
         if last is not None:
             data["last_updated_by"] = last
     trigger = normalise_headers(headers).get(TRIGGER_HEADER)
@@ -185,7 +193,7 @@ def parse_events(headers: Mapping[str, str], raw_body: bytes, system: str) -> li
             kind=kind,
             delivery_id=delivery_id(headers, raw_body),
             actor_id=actor,
-            occurred_at=_time_or_none(ticket.get("updated_at")),
+            occurred_at=hint_time(ticket.get("updated_at"), "ticket.updated_at"),
             data=data,
         )
     ]

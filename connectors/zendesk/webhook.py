@@ -20,7 +20,15 @@ from typing import Any
 
 from bridge.errors import PayloadError, SignatureError
 from bridge.models import Event, EventKind, SystemRef
-from connectors.common import load_body, normalise_headers
+from connectors.common import (
+    TimeOutOfRange,
+    hint_time,
+    load_body,
+    normalise_headers,
+    optional_flag,
+    optional_id,
+    whole_id,
+)
 from connectors.common import parse_utc as parse_time
 
 SIGNATURE_HEADER = "x-zendesk-webhook-signature"
@@ -83,6 +91,8 @@ def verify_signature(
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
     try:
         signed_at = parse_time(timestamp)
+    except TimeOutOfRange as exc:
+        raise SignatureError(f"{TIMESTAMP_HEADER} {timestamp!r} is out of range: {exc}") from exc
     except ValueError:
         signed_at = None
     if signed_at is None:
@@ -134,34 +144,8 @@ def _is_event_subscription(payload: Mapping[str, Any]) -> bool:
     return isinstance(kind, str) and kind.startswith(EVENT_TYPE_PREFIX)
 
 
-def _ticket_id(value: Any) -> str:
-    """Ids arrive as numbers or strings (placeholders and event details render strings)."""
-    if isinstance(value, bool):
-        raise PayloadError(f"ticket id {value!r} is not a number")
-    text = str(value).strip()
-    if not text.isdigit() or not text.isascii():
-        raise PayloadError(f"ticket id {text!r} is not a number")
-    return str(int(text))
-
-
-def _optional_id(value: Any) -> str | None:
-    """Actor ids: a string or None; an empty or unrendered placeholder counts as unknown."""
-    if value is None or isinstance(value, (dict, list, bool)):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _lower(value: Any) -> str | None:
     return value.strip().lower() if isinstance(value, str) and value.strip() else None
-
-
-def _time_or_none(value: Any) -> datetime | None:
-    """Lenient: a trigger template may render a human date; the time is only a hint."""
-    try:
-        return parse_time(value)
-    except (ValueError, TypeError):
-        return None
 
 
 def _parse_event_subscription(
@@ -176,16 +160,16 @@ def _parse_event_subscription(
     event = payload.get("event")
     event = event if isinstance(event, Mapping) else {}
 
-    raw_id = detail.get("id")
+    raw_id, field = detail.get("id"), "detail.id"
     if raw_id is None or raw_id == "":
         subject = payload.get("subject")
         if isinstance(subject, str) and subject.startswith(SUBJECT_PREFIX):
-            raw_id = subject[len(SUBJECT_PREFIX) :]
+            raw_id, field = subject[len(SUBJECT_PREFIX) :], "subject"
     if raw_id is None or raw_id == "":
         raise PayloadError(
             "no ticket id: expected ticket_id, ticket.id, detail.id or subject zen:ticket:<id>"
         )
-    ticket_id = _ticket_id(raw_id)
+    ticket_id = whole_id(raw_id, field)
 
     data: dict[str, Any] = {"event_type": name}
     for key in ("status", "priority"):
@@ -197,24 +181,24 @@ def _parse_event_subscription(
             value = _lower(event.get(key))
             if value is not None:
                 data[key] = value
-    actor = _optional_id(detail.get("actor_id"))
+    actor = optional_id(detail.get("actor_id"), "detail.actor_id")
     if name == "comment_added":
         comment = event.get("comment")
         if isinstance(comment, Mapping):
             if comment.get("id") is not None:
-                data["comment_id"] = str(comment["id"])
+                data["comment_id"] = whole_id(comment["id"], "event.comment.id")
             if "is_public" in comment:
-                data["is_public"] = bool(comment["is_public"])
+                data["is_public"] = optional_flag(comment["is_public"], "event.comment.is_public")
             author = comment.get("author")
             if actor is None and isinstance(author, Mapping):
-                actor = _optional_id(author.get("id"))
+                actor = optional_id(author.get("id"), "event.comment.author.id")
     return [
         Event(
             ref=SystemRef(system, ticket_id),
             kind=_EVENT_KINDS.get(name, EventKind.TICKET_UPDATED),
             delivery_id=delivery,
             actor_id=actor,
-            occurred_at=_time_or_none(payload.get("time")),
+            occurred_at=hint_time(payload.get("time"), "time"),
             data=data,
         )
     ]
@@ -223,21 +207,22 @@ def _parse_event_subscription(
 def _parse_trigger(payload: Mapping[str, Any], system: str, delivery: str) -> Event:
     nested = payload.get("ticket")
     raw_id: Any = payload.get("ticket_id")
+    field = "ticket_id"
     if raw_id is None and isinstance(nested, Mapping):
-        raw_id = nested.get("id")
+        raw_id, field = nested.get("id"), "ticket.id"
     if raw_id is None:
-        raw_id = payload.get("id")
+        raw_id, field = payload.get("id"), "id"
     if raw_id is None or raw_id == "":
         raise PayloadError(
             "no ticket id: expected ticket_id, ticket.id, detail.id or subject zen:ticket:<id>"
         )
-    ticket_id = _ticket_id(raw_id)
+    ticket_id = whole_id(raw_id, field)
 
     marker = _lower(payload.get("event")) or _lower(payload.get("kind"))
     kind = EventKind.TICKET_CREATED if marker in _CREATED_MARKERS else EventKind.TICKET_UPDATED
-    actor = _optional_id(payload.get("current_user_id"))
+    actor = optional_id(payload.get("current_user_id"), "current_user_id")
     if actor is None:
-        actor = _optional_id(payload.get("actor_id"))
+        actor = optional_id(payload.get("actor_id"), "actor_id")
     data: dict[str, Any] = {}
     if marker is not None:
         data["event"] = marker
@@ -252,6 +237,6 @@ def _parse_trigger(payload: Mapping[str, Any], system: str, delivery: str) -> Ev
         kind=kind,
         delivery_id=delivery,
         actor_id=actor,
-        occurred_at=_time_or_none(payload.get("updated_at")),
+        occurred_at=hint_time(payload.get("updated_at"), "updated_at"),
         data=data,
     )

@@ -273,7 +273,7 @@ def test_missing_delivery_header_falls_back_to_body_hash() -> None:
         (b'{"article": {}}', "no ticket"),
         (b'{"ticket": {}, "article": {}}', "no ticket"),
         (b'{"ticket": {"title": "x"}}', "ticket has no id"),
-        (b'{"ticket": {"id": "19a"}}', "ticket.id '19a' is not a number"),
+        (b'{"ticket": {"id": "19a"}}', 'ticket.id "19a" is not a number'),
         (b'{"ticket": {"id": true}}', "is not a number"),
         (b'{"ticket": {"id": null}}', "is not a number"),
         (b'{"ticket": {"id": 19}, "article": "text"}', "article must be an object"),

@@ -307,8 +307,8 @@ def test_trigger_id_is_not_used_as_delivery_id() -> None:
         (b"[1, 2]", "body must be a JSON object, got list"),
         (b"\xff\xfe\x00", "body is not valid"),
         (b'{"event": "ticket_updated"}', "no ticket id: expected ticket_id, ticket.id, detail.id"),
-        (b'{"ticket_id": "abc"}', "ticket id 'abc' is not a number"),
-        (b'{"ticket_id": "{{ticket.id}}"}', "ticket id '{{ticket.id}}' is not a number"),
+        (b'{"ticket_id": "abc"}', 'ticket_id "abc" is not a number'),
+        (b'{"ticket_id": "{{ticket.id}}"}', 'ticket_id "{{ticket.id}}" is not a number'),
         (b'{"ticket_id": true}', "is not a number"),
     ],
 )
@@ -322,7 +322,7 @@ def test_malformed_bodies(raw: bytes, message: str) -> None:
 def test_event_with_non_numeric_id() -> None:
     payload = event_payload("created")
     payload["detail"]["id"] = "abc"
-    with pytest.raises(PayloadError, match="ticket id 'abc' is not a number"):
+    with pytest.raises(PayloadError, match='detail.id "abc" is not a number'):
         parse(payload)
 
 

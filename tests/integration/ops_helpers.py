@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bridge.ops.settings import ops_settings
+from bridge.ops.settings import OpsSchema, ops_settings
 from bridge.sandbox.stack import CATEGORY, CUSTOMER_NUMBER, DOMAIN, MAY_CONTACT, Stack
 from bridge.web import create_app
 
@@ -25,8 +25,11 @@ OPS = {
 
 
 def ops_app(stack: Stack, **ops: Any) -> Flask:
-    """The stack's config plus an `ops` section, served from the stack's Redis."""
-    settings = ops_settings({**OPS, **ops}) if ops.get("enabled", True) else None
+    """The stack's config plus an `ops` section (validated like a config file's), served from
+    the stack's Redis. A key set to None is left out; `enabled=False` means no section."""
+    enabled = ops.pop("enabled", True)
+    section = {k: v for k, v in {**OPS, **ops}.items() if v is not None}
+    settings = ops_settings(OpsSchema().load(section)) if enabled else None
     config = dataclasses.replace(stack.config, ops=settings)
     return create_app(config, stack.redis)
 

@@ -86,6 +86,9 @@ def test_operator_finds_a_parked_job_retries_it_and_sees_it_succeed(
         browser.find_element(By.ID, "login").click()
 
         wait_for(browser, "#parked")
+        # The style sheet got past the Content-Security-Policy (no inline style is allowed).
+        header = browser.find_element(By.TAG_NAME, "header")
+        assert header.value_of_css_property("background-color") == "rgba(34, 49, 63, 1)"
         rows = browser.find_elements(By.CSS_SELECTOR, "#parked tbody tr")
         assert len(rows) == 1
         row = rows[0]

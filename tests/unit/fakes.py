@@ -26,7 +26,7 @@ from bridge.models import (
     TicketDraft,
 )
 from bridge.protocol import Capability, SystemSettings
-from bridge.store import Claim, LinkRecord
+from bridge.store import Claim, LinkRecord, ParkedItem
 
 
 class WorkerDied(BaseException):
@@ -41,6 +41,7 @@ class MemoryStore:
         self.entries: list[tuple[SystemRef, str, dict[str, Any]]] = []
         self.states: dict[tuple[str, str], dict[str, str]] = {}
         self.marks: dict[tuple[str, str], dict[str, str]] = {}
+        self.items: dict[tuple[str, str], dict[str, ParkedItem]] = {}
 
     def pair_state(self, route: str, first_id: str) -> dict[str, str]:
         return dict(self.states.get((route, first_id), {}))
@@ -53,6 +54,24 @@ class MemoryStore:
 
     def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None:
         self.marks.setdefault((route, first_id), {})[key] = value
+
+    def parked_items(self, route: str, first_id: str) -> dict[str, ParkedItem]:
+        return dict(self.items.get((route, first_id), {}))
+
+    def park_item(
+        self, route: str, first_id: str, key: str, reason: str, at: datetime
+    ) -> ParkedItem:
+        items = self.items.setdefault((route, first_id), {})
+        old = items.get(key)
+        seen = at.isoformat()
+        if old is not None and old.reason == reason:
+            items[key] = replace(old, count=old.count + 1, last_seen=seen)
+        else:
+            items[key] = ParkedItem(key, reason, 1, seen, seen)
+        return items[key]
+
+    def unpark_item(self, route: str, first_id: str, key: str) -> None:
+        self.items.get((route, first_id), {}).pop(key, None)
 
     def get_link(self, route: str, first_id: str) -> LinkRecord | None:
         return self.links.get((route, first_id))
@@ -105,6 +124,8 @@ class FakeConnector:
     comments: dict[str, list[Comment]] = field(default_factory=dict)
     writes: list[tuple[str, Any]] = field(default_factory=list)
     fail_on: set[str] = field(default_factory=set)
+    # Comments whose text contains one of these are refused for good (403), the rest go in.
+    refuse_text: set[str] = field(default_factory=set)
     # Writes that happen but whose answer is lost (timeout after the server did the work) ...
     applied_then_timeout: set[str] = field(default_factory=set)
     # Writes after which the worker process dies (SIGKILL): nothing after them runs.
@@ -209,6 +230,8 @@ class FakeConnector:
 
     def add_comment(self, ticket_id: str, comment: NewComment) -> str:
         self._maybe_fail("comment")
+        if any(text in comment.body for text in self.refuse_text):
+            raise PermanentError("add note failed: 403 Forbidden: access denied", 403)
         cid = str(next(self._ids))
         self.clock += 1
         stored = tuple(
