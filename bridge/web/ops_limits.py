@@ -14,6 +14,7 @@ process, instead of failing open or breaking /metrics (which reports the outage)
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 
@@ -31,7 +32,10 @@ USER_SCOPE = "ops-auth-user"
 
 
 def _user_key() -> str:
-    return f"user:{attempted_user() or ''}"  # never empty: Flask-Limiter skips empty keys
+    # Hashed: a name of any length (up to the body limit) gives a short key, and Redis never
+    # holds the names people tried. Never empty: Flask-Limiter skips a limit with an empty key.
+    name = (attempted_user() or "").encode("utf-8", "surrogatepass")
+    return "user:" + hashlib.sha256(name).hexdigest()[:32]
 
 
 def _no_credentials() -> bool:

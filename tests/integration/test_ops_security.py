@@ -74,6 +74,7 @@ def test_wrong_logins_lock_the_user_name_from_any_address(stack: Stack) -> None:
     assert scripted.get_json()["retry_after"] == int(scripted.headers["Retry-After"])
     # Another name (the token) is not locked: the lockout is per name, not for everyone.
     assert login(app.test_client(), "127.0.0.11", token=OPS["token"]).status_code == 303
+    assert not [k for k in stack.redis.keys("*") if OPS["username"].encode() in k]  # hashed
 
 
 def test_wrong_logins_lock_the_client_address_for_every_name(stack: Stack) -> None:
