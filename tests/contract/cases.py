@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -24,6 +25,7 @@ import responses
 
 from bridge.models import TicketDraft
 from bridge.protocol import SystemSettings
+from connectors.transport import ForeignHost
 
 # (id, moment) pairs: comments by creation time, tickets by last update.
 Item = tuple[int, datetime]
@@ -61,9 +63,18 @@ class ContractCase(ABC):
     name: str
     secret = "contract-secret"
 
+    # What a download does with a file URL on another host: a CDN is fetched without
+    # credentials, a system that serves its own files refuses (the token never goes along).
+    foreign_files = ForeignHost.REFUSE
+
     @abstractmethod
-    def connector(self) -> Any:
-        """A connector for this case's fake account (attempts=1, no waiting)."""
+    def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
+        """A connector for this case's fake account (attempts=1, no waiting); `monotonic` is the
+        clock of its calls' deadlines."""
+
+    @abstractmethod
+    def file_url(self) -> str:
+        """Where an attachment of this system is downloaded from (on the configured host)."""
 
     @abstractmethod
     def first_read(self, ticket_id: str) -> tuple[str, str]:
@@ -127,7 +138,9 @@ class ZendeskCase(ContractCase):
     api = f"{url}/api/v2"
     status = "open"
 
-    def connector(self) -> Any:
+    foreign_files = ForeignHost.ANONYMOUS  # content_url redirects to *.zdusercontent.com
+
+    def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
         from connectors.zendesk import ZendeskConnector
         from connectors.zendesk.client import build_http_client
 
@@ -139,7 +152,11 @@ class ZendeskCase(ContractCase):
             webhook_secret=self.secret,
             bridge_user="900",
         )
-        return ZendeskConnector(settings, http=build_http_client(settings, attempts=1, wait_max=0))
+        http = build_http_client(settings, attempts=1, wait_max=0, monotonic=monotonic)
+        return ZendeskConnector(settings, http=http)
+
+    def file_url(self) -> str:
+        return f"{self.url}/attachments/token/tok3n/?name=trace.log"
 
     def first_read(self, ticket_id: str) -> tuple[str, str]:
         return "GET", f"{self.api}/tickets/{ticket_id}"
@@ -275,7 +292,7 @@ class MantisCase(ContractCase):
     status = "assigned"
     page_size = 2
 
-    def connector(self) -> Any:
+    def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
         from connectors.mantis import MantisConnector
         from connectors.mantis.client import build_http_client
 
@@ -287,7 +304,11 @@ class MantisCase(ContractCase):
             bridge_user="7",
             options={"project": "Billing", "category": "General", "poll_page_size": 2},
         )
-        return MantisConnector(settings, build_http_client(settings, attempts=1, wait_max=0))
+        http = build_http_client(settings, attempts=1, wait_max=0, monotonic=monotonic)
+        return MantisConnector(settings, http)
+
+    def file_url(self) -> str:
+        return f"{self.api}/issues/17/files/31"
 
     def first_read(self, ticket_id: str) -> tuple[str, str]:
         return "GET", f"{self.api}/issues/{ticket_id}"
@@ -374,7 +395,7 @@ class ZammadCase(ContractCase):
     api = f"{url}/api/v1"
     status = "open"
 
-    def connector(self) -> Any:
+    def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
         from connectors.zammad import ZammadConnector
         from connectors.zammad.client import build_http_client
 
@@ -387,7 +408,11 @@ class ZammadCase(ContractCase):
             bridge_user="3",
             options={"customer": "jane@example.com"},
         )
-        return ZammadConnector(settings, http=build_http_client(settings, attempts=1, wait_max=0))
+        http = build_http_client(settings, attempts=1, wait_max=0, monotonic=monotonic)
+        return ZammadConnector(settings, http=http)
+
+    def file_url(self) -> str:
+        return f"{self.api}/ticket_attachment/17/70/31"
 
     def first_read(self, ticket_id: str) -> tuple[str, str]:
         return "GET", f"{self.api}/tickets/{ticket_id}"

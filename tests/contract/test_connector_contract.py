@@ -9,6 +9,8 @@ sent, and that webhooks with a wrong or missing signature are refused.
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,8 +26,10 @@ from bridge.errors import (
     SignatureError,
     WebhookError,
 )
-from bridge.models import Ticket, TicketChanges
+from bridge.models import Attachment, Ticket, TicketChanges
 from bridge.protocol import Capability, Connector
+from connectors.http import REQUEST_DEADLINE
+from connectors.transport import ForeignHost
 from tests.contract.cases import CASES, ContractCase
 
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
@@ -134,6 +138,126 @@ def test_failed_creates_say_whether_they_may_have_happened(
         case.connector().create_ticket(case.draft())
     assert info.value.maybe_applied is maybe_applied
     assert [c.request.method for c in rsps.calls].count(method) == 1  # never resent inline
+
+
+# ------------------------------------------------------------------- deadlines, downloads
+
+
+class Clock:
+    """A monotonic clock that stands still until a fake server says time has passed."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def slow_answer(clock: Clock, seconds: float, body: Any) -> Any:
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        clock.now += seconds  # the server took this long
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    return answer
+
+
+def test_a_read_over_its_deadline_is_retryable_and_names_the_call(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    clock = Clock()
+    method, url = case.first_read("17")
+    rsps.add_callback(method, url, slow_answer(clock, REQUEST_DEADLINE + 1, {}))
+    connector = case.connector(monotonic=clock)
+    with pytest.raises(RetryableError) as info:
+        connector.get_ticket("17")
+    message = str(info.value)
+    assert f"{connector.settings.name}: {method} {url} took longer" in message
+    assert f"{REQUEST_DEADLINE:g} s deadline" in message
+    assert info.value.maybe_applied is False  # a read changes nothing
+    assert len(rsps.calls) == 1
+
+
+def test_a_create_over_its_deadline_may_have_happened(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    clock = Clock()
+    case.mock_before_create(rsps)
+    method, url = case.create_call()
+    rsps.add_callback(method, url, slow_answer(clock, REQUEST_DEADLINE + 1, {}))
+    with pytest.raises(RetryableError, match="deadline") as info:
+        case.connector(monotonic=clock).create_ticket(case.draft())
+    assert info.value.maybe_applied is True
+    assert [c.request.method for c in rsps.calls].count(method) == 1
+
+
+class CutOff(io.RawIOBase):
+    """A body that breaks after `good`, as a connection reset mid-transfer does."""
+
+    def __init__(self, good: bytes) -> None:
+        self.good = good
+        self.sent = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.sent >= len(self.good):
+            raise ConnectionResetError(104, "Connection reset by peer")
+        piece = self.good[self.sent : self.sent + len(buffer)]
+        buffer[: len(piece)] = piece
+        self.sent += len(piece)
+        return len(piece)
+
+
+HALF_A_FILE = b'{"files": [{"id": 31, "content": "' + b"QUJD" * 4096
+
+
+@pytest.mark.parametrize("fault", ["reset", "short"])
+def test_a_download_cut_off_mid_body_is_retryable(
+    case: ContractCase, rsps: responses.RequestsMock, fault: str
+) -> None:
+    url = case.file_url()
+    if fault == "reset":
+        body: Any = io.BufferedReader(CutOff(HALF_A_FILE))
+        rsps.get(url, body=body, auto_calculate_content_length=False)
+    else:  # the server closes after half of its Content-Length
+        length = str(2 * len(HALF_A_FILE))
+        rsps.get(url, body=HALF_A_FILE, headers={"Content-Length": length})
+    with pytest.raises(RetryableError) as info:
+        case.connector().fetch_attachment(Attachment("trace.log", url=url), io.BytesIO(), 1 << 20)
+    assert not isinstance(info.value, RateLimited)
+    assert info.value.maybe_applied is False  # a download can simply be repeated
+    assert url.split("?")[0] in str(info.value)
+
+
+FOREIGN = "https://files.elsewhere.example/31/trace.log"
+
+
+@pytest.mark.parametrize("how", ["direct", "redirect", "downgrade"])
+def test_credentials_never_go_to_another_host(
+    case: ContractCase, rsps: responses.RequestsMock, how: str
+) -> None:
+    own, foreign = case.file_url(), FOREIGN
+    if how == "direct":
+        url = foreign
+    elif how == "redirect":
+        url = own
+        rsps.get(own, status=302, headers={"Location": foreign})
+    else:  # same host over plain http: the token would travel in clear
+        url = foreign = own.replace("https://", "http://")
+    rsps.get(foreign, body=b"payload")
+    connector = case.connector()
+    attachment = Attachment("trace.log", url=url)
+    if case.foreign_files is ForeignHost.REFUSE:
+        with pytest.raises(PermanentError, match=r"refusing to send \w+ credentials"):
+            connector.fetch_attachment(attachment, io.BytesIO(), 1 << 20)
+        assert [c.request.url for c in rsps.calls] == ([own] if how == "redirect" else [])
+    else:
+        dest = io.BytesIO()
+        assert connector.fetch_attachment(attachment, dest, 1 << 20) == len(b"payload")
+        assert "Authorization" not in rsps.calls[-1].request.headers
+        if how == "redirect":
+            assert "Authorization" in rsps.calls[0].request.headers  # our host: credentials
 
 
 # ------------------------------------------------------------------------------ reading
