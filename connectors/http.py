@@ -44,9 +44,10 @@ from connectors.transport import (
 MAX_INLINE_RETRY_AFTER = 2.0
 USER_AGENT = "ticket-bridge/0.1"
 # Total seconds per call, well under the job time limit (queue.job_timeout, 120 s by default)
-# so a stalled remote fails the call, not the whole job; a download may take longer.
+# so a stalled remote fails the call, not the whole job; a call that carries a file (a download,
+# or an upload as a raw `data=` body) may take longer.
 REQUEST_DEADLINE = 30.0
-DOWNLOAD_DEADLINE = 60.0
+FILE_DEADLINE = 60.0
 CHUNK_SIZE = 64 * 1024
 MAX_REDIRECTS = 5
 
@@ -117,8 +118,10 @@ def _session(base_url: str) -> requests.Session:
 class HttpClient:
     """A requests.Session with base URL, auth headers, timeouts, deadlines and error translation.
 
-    `timeout` bounds each socket operation; `deadline` (API calls) and `download_deadline`
-    (files) bound a whole call, inline retries included. `monotonic` is the deadlines' clock.
+    `timeout` bounds each socket operation; `deadline` (API calls) and `file_deadline`
+    (downloads, and uploads: requests whose body is raw `data=`, which in the connectors is
+    always a file, as JSON goes through `json=`) bound a whole call, inline retries included.
+    `monotonic` is the deadlines' clock.
     """
 
     def __init__(
@@ -133,7 +136,7 @@ class HttpClient:
         *,
         system: str = "",
         deadline: float = REQUEST_DEADLINE,
-        download_deadline: float = DOWNLOAD_DEADLINE,
+        file_deadline: float = FILE_DEADLINE,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -143,7 +146,7 @@ class HttpClient:
         self.before_request = before_request
         self.system = system or urlsplit(self.base_url).netloc
         self.deadline = deadline
-        self.download_deadline = download_deadline
+        self.file_deadline = file_deadline
         self.monotonic = monotonic
         self.session = _session(self.base_url)
         if headers:
@@ -151,8 +154,9 @@ class HttpClient:
         if auth:
             self.session.auth = auth
         # Downloads from other hosts (a CDN) go through a session that holds no credentials at
-        # all, so no header or auth setting can leak there by accident.
-        self.anonymous = _session(self.base_url)
+        # all, so no header or auth setting can leak there by accident; its proxies are the
+        # environment's for any host (NO_PROXY entries for our own host do not apply there).
+        self.anonymous = _session("")
 
     @classmethod
     def for_system(
@@ -167,7 +171,7 @@ class HttpClient:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> HttpClient:
         """A client with the system's timeout and `options.request_deadline` /
-        `options.download_deadline` (seconds); a ConfigError names a bad value."""
+        `options.file_deadline` (seconds); a ConfigError names a bad value."""
         return cls(
             base_url,
             headers=headers,
@@ -177,7 +181,7 @@ class HttpClient:
             wait_max=wait_max,
             system=settings.name,
             deadline=_seconds(settings, "request_deadline", REQUEST_DEADLINE),
-            download_deadline=_seconds(settings, "download_deadline", DOWNLOAD_DEADLINE),
+            file_deadline=_seconds(settings, "file_deadline", FILE_DEADLINE),
             monotonic=monotonic,
         )
 
@@ -199,12 +203,14 @@ class HttpClient:
         """Send one request, retrying short blips; raise the error tree on failure.
 
         `idempotent` defaults by method (POST is not); pass False for a PUT that adds a comment.
-        The answer's body is read in full, within the deadline, before this returns.
+        The answer's body is read in full, within the deadline, before this returns; the
+        deadline is the file one when a raw `data=` body (a file) is sent.
         """
         method = method.upper()
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         call = Call(self.system, method, self.url(path), what or f"{method} {path}", safe)
-        deadline = Deadline(self.deadline, self.monotonic)
+        sends_file = kwargs.get("data") is not None
+        deadline = Deadline(self.file_deadline if sends_file else self.deadline, self.monotonic)
 
         def once() -> requests.Response:
             response = self._send(self.session, call, deadline, **kwargs)
@@ -256,7 +262,7 @@ class HttpClient:
         if size is not None and size > max_bytes:
             raise too_big(what, max_bytes, size)
         call = Call(self.system, "GET", self.url(url), what, idempotent=True)
-        deadline = Deadline(self.download_deadline, self.monotonic)
+        deadline = Deadline(self.file_deadline, self.monotonic)
         response = self._retrying(call, deadline)(self._follow, call, deadline, foreign, accept)
         try:
             length = response.headers.get("Content-Length", "")

@@ -4,7 +4,9 @@ only a socket can produce (a trickle, a body cut short, a hang-up), a tiny real 
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
 import socket
 import ssl
 import threading
@@ -20,7 +22,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 from bridge.config import Config
 from bridge.errors import BridgeError, ConfigError, PermanentError, RateLimited, RetryableError
 from bridge.protocol import SystemSettings
-from connectors.http import DOWNLOAD_DEADLINE, MAX_REDIRECTS, REQUEST_DEADLINE, HttpClient
+from connectors.http import FILE_DEADLINE, MAX_REDIRECTS, REQUEST_DEADLINE, HttpClient
 from connectors.transport import ForeignHost, Phase, parse_retry_after, phase_of, same_origin
 
 URL = "https://api.example/v1"
@@ -217,20 +219,36 @@ def test_inline_retries_stop_at_the_deadline() -> None:
     assert 1 < len(responses.calls) < 5  # retried, but not past the deadline
 
 
+@responses.activate
+def test_an_upload_gets_the_file_deadline() -> None:
+    now = [0.0]
+
+    def forty_seconds_later(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        now[0] += 40  # longer than an API call may take, shorter than a file's deadline
+        return 201, {"Content-Type": "application/json"}, '{"upload": {"token": "t"}}'
+
+    responses.add_callback("POST", f"{URL}/uploads", forty_seconds_later)
+    http = HttpClient(URL, attempts=1, deadline=30, file_deadline=60, monotonic=lambda: now[0])
+    assert http.json("POST", "uploads", data=b"file bytes") == {"upload": {"token": "t"}}
+    with pytest.raises(RetryableError, match="30 s deadline") as err:
+        http.json("POST", "uploads", json={"small": "body"})
+    assert err.value.maybe_applied is True
+
+
 def test_deadlines_come_from_the_system_options() -> None:
     settings = SystemSettings(
         name="vendor",
         type="zammad",
         url=URL,
         timeout=4,
-        options={"request_deadline": 12, "download_deadline": "45"},
+        options={"request_deadline": 12, "file_deadline": "45"},
     )
     http = HttpClient.for_system(settings, URL)
-    assert (http.timeout, http.deadline, http.download_deadline) == (4, 12, 45)
+    assert (http.timeout, http.deadline, http.file_deadline) == (4, 12, 45)
     assert http.system == "vendor"
     plain = HttpClient.for_system(replace(settings, options={}), URL)
-    assert (plain.deadline, plain.download_deadline) == (REQUEST_DEADLINE, DOWNLOAD_DEADLINE)
-    assert REQUEST_DEADLINE < DOWNLOAD_DEADLINE < Config.job_timeout
+    assert (plain.deadline, plain.file_deadline) == (REQUEST_DEADLINE, FILE_DEADLINE)
+    assert REQUEST_DEADLINE < FILE_DEADLINE < Config.job_timeout
 
 
 @pytest.mark.parametrize("value", [0, -5, "soon", None])
@@ -395,7 +413,7 @@ def test_a_trickling_download_is_cut_at_its_deadline(
 ) -> None:
     server = serve(trickle)
     clock = Ticks(1.0)  # every look at the clock is a second later: deadline after ~20 reads
-    http = HttpClient(server.url, system="vendor", download_deadline=20, monotonic=clock)
+    http = HttpClient(server.url, system="vendor", file_deadline=20, monotonic=clock)
     dest = io.BytesIO()
     with pytest.raises(RetryableError) as err:
         http.download(f"{server.url}/files/7", dest, 10_000_000, "download trace.log")
@@ -469,3 +487,14 @@ def test_a_whole_answer_within_the_deadline_keeps_the_connection(
 
     server = serve(ok)
     assert HttpClient(server.url).json("GET", "issues/7") == {"id": 7}
+
+
+def test_a_gzip_answer_is_decoded_chunk_by_chunk(serve: Callable[[Handler], TinyServer]) -> None:
+    body = gzip.compress(json.dumps({"notes": ["n"] * 20_000}).encode())
+
+    def zipped(conn: socket.socket, stop: threading.Event) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n"
+        conn.sendall(head.encode() + body)
+
+    server = serve(zipped)
+    assert HttpClient(server.url).json("GET", "issues/7") == {"notes": ["n"] * 20_000}
