@@ -148,7 +148,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _certificate_refused(exc: BaseException) -> bool:
-    return any(isinstance(e, (ssl.SSLCertVerificationError)) for e in _chain(exc))
+    return any(isinstance(e, ssl.SSLCertVerificationError) for e in _chain(exc))
 
 
 def phase_of(exc: BaseException) -> Phase:
@@ -157,7 +157,8 @@ def phase_of(exc: BaseException) -> Phase:
     A certificate that fails verification is HOPELESS: it does not fix itself within a retry
     window (an operator must renew it or set the CA bundle), and quietly retrying a handshake
     that may be an interception only hides it; the job parks with the reason instead. Other TLS
-    faults (a handshake cut off) are resets like any other.
+    faults are passing: a handshake cut off ends before the request is written (NOT_SENT), one
+    mid-body after it (SENT, decided by the body reader).
     """
     if isinstance(exc, _MALFORMED) or _certificate_refused(exc):
         return Phase.HOPELESS
