@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -95,17 +94,14 @@ def worker(
 @click.option("--config", "config_path", help=CONFIG_HELP)
 def cron(config_path: str | None) -> None:
     """Enqueue the polls of systems without webhooks and the reconciler sweeps (RQ cron)."""
-    from bridge.cron import BridgeCronScheduler, schedule_polls
+    from bridge.cron import run_cron
     from bridge.redis_runtime import connect
 
     config = _load(config_path)
     url = _redis_url(config)
     if not url:
         raise click.ClickException("no redis_url configured (use `bridge run` for embedded Redis)")
-    scheduler = BridgeCronScheduler(connection=connect(url), name=f"bridge-cron-{os.getpid()}")
-    for system, every in schedule_polls(scheduler, config):
-        click.echo(f"poll {system} every {every} s")
-    scheduler.start()
+    run_cron(config, connect(url), echo=click.echo)
 
 
 @main.command()
@@ -119,10 +115,10 @@ def web(config_path: str | None, host: str | None, port: int | None) -> None:
     config = _load(config_path)
     if not _redis_url(config):
         raise click.ClickException("no redis_url configured (use `bridge run` for embedded Redis)")
-    from bridge.redis_runtime import connect
+    from bridge.redis_runtime import connect_web
 
     configure_logging(secrets=secrets_of(config))  # issue #5
-    app = create_app(config, connect(_redis_url(config)))
+    app = create_app(config, connect_web(_redis_url(config)))
     app.run(host=host or config.web_host, port=port or config.web_port, threaded=True)
 
 
@@ -132,7 +128,8 @@ def run(config_path: str | None) -> None:
     """Web, worker and cron on one machine; starts embedded Redis if none is configured."""
     from werkzeug.serving import make_server
 
-    from bridge.redis_runtime import EmbeddedRedis, connect
+    from bridge.redis_runtime import EmbeddedRedis, connect_web
+    from bridge.runner import Children
     from bridge.web import create_app
 
     config = _load(config_path)
@@ -144,14 +141,10 @@ def run(config_path: str | None) -> None:
         url = embedded.start()
         click.echo(f"embedded Redis at {url}, data in {embedded.data_dir}")
     env = {**os.environ, "BRIDGE_REDIS_URL": url, "BRIDGE_CONFIG": str(config.path.resolve())}
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", role, "--config", str(config.path)], env=env
-        )
-        for role in ("worker", "cron")
-    ]
+    children = Children(config.path, env, embedded)
+    children.start()
     server = make_server(
-        config.web_host, config.web_port, create_app(config, connect(url)), threaded=True
+        config.web_host, config.web_port, create_app(config, connect_web(url)), threaded=True
     )
 
     def stop(*_: Any) -> None:
@@ -165,15 +158,7 @@ def run(config_path: str | None) -> None:
         pass
     finally:
         server.server_close()
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if embedded:
-            embedded.stop()
+        children.stop()
 
 
 @main.command()

@@ -6,18 +6,26 @@ workers speak JSON (jobs take ids and plain dicts). JsonCronJob changes only tha
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
+from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.cron import CronJob, CronScheduler
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from bridge.config import Config
 from bridge.polling import interval_for
+from bridge.reconnect import wait_for_redis
 from bridge.registry import build_connector
+
+log = logging.getLogger(__name__)
 
 
 class JsonCronJob(CronJob):
@@ -33,6 +41,13 @@ class JsonCronJob(CronJob):
 
 
 class BridgeCronScheduler(CronScheduler):
+    stop_asked = False
+
+    def _request_stop(self, signum: Any, frame: Any) -> None:
+        """Remember the stop: RQ's clean-up may fail on a dead Redis and hide it."""
+        self.stop_asked = True
+        super()._request_stop(signum, frame)
+
     def register(  # type: ignore[override]
         self,
         func: Callable[..., Any],
@@ -76,3 +91,35 @@ def schedule_polls(scheduler: BridgeCronScheduler, config: Config) -> list[tuple
             )
             planned.append((name, every))
     return planned
+
+
+def run_cron(config: Config, redis: Redis, echo: Callable[[str], None] = print) -> None:
+    """RQ's cron scheduler until a stop is asked for (SIGTERM / Ctrl-C).
+
+    RQ's scheduler raises when Redis goes away and would leave the process down; a new one is
+    started as soon as Redis answers again (a stop while waiting ends the process, cleanly).
+    """
+    for generation in itertools.count(1):
+        scheduler = BridgeCronScheduler(
+            connection=redis, name=f"bridge-cron-{os.getpid()}-{generation}"
+        )
+        planned = schedule_polls(scheduler, config)
+        if generation == 1:
+            for system, every in planned:
+                echo(f"poll {system} every {every} s")
+        try:
+            scheduler.start()
+            return  # stopped on request
+        except RedisError as exc:
+            if scheduler.stop_asked:  # the stop's own clean-up met the outage
+                return
+            log.warning("cron: lost Redis: %s", exc)
+        try:
+            if not wait_for_redis(redis, scheduler_stopping(scheduler), what="cron"):
+                return
+        except (StopRequested, KeyboardInterrupt):  # a signal while waiting
+            return
+
+
+def scheduler_stopping(scheduler: BridgeCronScheduler) -> Callable[[], bool]:
+    return lambda: scheduler.stop_asked

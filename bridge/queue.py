@@ -11,7 +11,8 @@ from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from rq.job import Job
 from rq.rate_limit import RateLimit, RateLimitRegistry
@@ -174,6 +175,7 @@ def enqueue_sync(
 class Dispatched:
     jobs: tuple[str, ...] = ()
     duplicate: bool = False
+    in_progress: bool = False  # the same delivery is being queued by another request: retry
     unlinked: bool = False  # a second-level ticket the bridge did not create: nothing to do
     coalesced: int = 0  # targets whose waiting job will pick this change up
 
@@ -197,9 +199,10 @@ def dispatch_events(
     First-level events sync (or escalate) their own ticket; second-level events sync the
     first-level ticket they are linked to. When a job for the pair is still waiting to run, the
     event is coalesced onto it: the job re-reads both sides, so it will see this change too.
-    The new jobs (and whatever `also` adds, e.g. metrics) go to Redis in one transaction. If
-    that fails, the dedupe keys and reservations are released so the sender's (or the next
-    poll's) retry is not mistaken for a duplicate.
+    The new jobs, the final dedupe keys (and whatever `also` adds, e.g. metrics) go to Redis in
+    one transaction: a delivery counts as received exactly when its jobs exist. If that fails,
+    the reservations are released (or expire), so the sender's (or the next poll's) retry is not
+    mistaken for a duplicate.
     """
     pipe = IntakePipeline.of(store.redis)
     results: list[Dispatched] = []
@@ -223,7 +226,11 @@ def dispatch_events(
             if intake.duplicate:
                 results.append(Dispatched(duplicate=True))
                 continue
+            if intake.in_progress:
+                results.append(Dispatched(in_progress=True))
+                continue
             taken.append((system, delivery_key, targets))
+            store.commit_delivery(pipe, system, delivery_key, config.dedupe_ttl)
             jobs: list[str] = []
             coalesced = 0
             for (route, first_id), (job_id, new) in zip(targets, intake.jobs, strict=True):
@@ -249,13 +256,28 @@ def dispatch_events(
         for extra in outcome[essential:]:  # metrics: never fail the intake over them
             if isinstance(extra, Exception):
                 log.warning("intake: an extra write failed: %s", extra)
-    except Exception:
-        for system, delivery_key, targets in taken:
-            store.forget_delivery(system, delivery_key)
-            for route, first_id in targets:
-                store.forget_waiting(route.name, first_id)
+    except Exception as exc:
+        # A Redis that timed out is likely hung: a release would hang as long again, and the
+        # sender is waiting for its answer. Its reservations run out by themselves.
+        if not isinstance(exc, RedisTimeoutError):
+            _release(store, taken)
         raise
     return results
+
+
+def _release(store: RedisStore, taken: list[tuple[str, str, list[tuple[Route, str]]]]) -> None:
+    """Give back reservations whose jobs were not written, so a retry is not a duplicate.
+
+    Best effort: with Redis unreachable this fails too, and the reservations expire on their
+    own (PENDING_DELIVERY_TTL); the failure that got us here is the one to report.
+    """
+    try:
+        store.release_reservations(
+            [(system, key, [(route.name, first_id) for route, first_id in targets])
+             for system, key, targets in taken]
+        )  # fmt: skip
+    except RedisError as exc:
+        log.warning("intake: reservations left to expire: %s", exc)
 
 
 def _targets(event: Event, config: Config, store: RedisStore) -> list[tuple[Route, str]]:

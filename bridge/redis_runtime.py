@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 
 from redis import Redis
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from bridge.errors import ConfigError
 
@@ -36,6 +39,10 @@ class EmbeddedRedis:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 10.0) -> str:
         try:
@@ -89,5 +96,34 @@ class EmbeddedRedis:
                 self.process.kill()
 
 
-def connect(url: str) -> Redis:
-    return Redis.from_url(url, health_check_interval=30, socket_timeout=10)
+# The web path answers a sender within its own timeout (Zendesk waits 12 s, Zammad 30 s): a
+# hung Redis must become a 503 within a few seconds, so the sender retries, instead of a
+# request that hangs until the sender gives up (and may not retry). A broken or refused
+# connection (a Redis restart) is retried once at once; a timeout is not retried at all
+# (redis-py's client and connection retries nest: one retry on timeouts is four waits).
+WEB_SOCKET_TIMEOUT = 1.5
+
+
+def connect(
+    url: str, socket_timeout: float = 10.0, retries: int = 3, on_timeouts: bool = True
+) -> Redis:
+    """A client that reconnects by itself: a dropped or refused connection is retried with
+    backoff (`retries` times per command), and a broken one is replaced on the next command."""
+    errors: list[type[Exception]] = [RedisConnectionError]
+    if on_timeouts:
+        errors.append(RedisTimeoutError)
+    return Redis.from_url(
+        url,
+        health_check_interval=30,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=min(socket_timeout, 5.0),
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=0.1, cap=1.0), retries, supported_errors=tuple(errors)
+        ),
+        retry_on_error=errors,
+    )
+
+
+def connect_web(url: str) -> Redis:
+    """The web process's client: short timeouts (see WEB_SOCKET_TIMEOUT)."""
+    return connect(url, socket_timeout=WEB_SOCKET_TIMEOUT, retries=1, on_timeouts=False)

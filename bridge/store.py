@@ -108,10 +108,16 @@ def _text(value: Any) -> str:
 # One round trip per webhook: dedupe the delivery, note when the source was last heard from,
 # and, per target pair, either find a job that is still waiting to run (an event only says
 # "this pair changed", so a waiting job will see this change too) or reserve a new job id.
-# KEYS[1] dedupe key, KEYS[2] last-seen hash; ARGV: ttl, system, now, then pairs of
-# (pending-marker key, new job id). Returns 0 for a duplicate, else {job id, is_new, ...}.
+# The dedupe key is only *reserved* here ("pending", with a short expiry): it becomes final in
+# the same transaction that writes the job (`commit_delivery`), so a crash or a hung Redis
+# between the two never leaves a delivery marked as received without its job. A reservation
+# that is never committed expires and the sender's retry is taken.
+# KEYS[1] dedupe key, KEYS[2] last-seen hash; ARGV: pending ttl, system, now, then pairs of
+# (pending-marker key, new job id). Returns 0 for a duplicate, -1 while another request is
+# queueing the same delivery, else {job id, is_new, ...}.
 _INTAKE = """
-if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', tonumber(ARGV[1])) == false then
+if redis.call('SET', KEYS[1], 'pending', 'NX', 'EX', tonumber(ARGV[1])) == false then
+  if redis.call('GET', KEYS[1]) == 'pending' then return -1 end
   return 0
 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
@@ -135,11 +141,18 @@ end
 return out
 """
 
+# How long a reserved dedupe key waits for its commit. Longer than any intake transaction
+# takes; short enough that a sender's retry after a failed intake is accepted (senders retry
+# after seconds to minutes), and shorter than the poll overlap window, so a poll that failed
+# half-way dispatches the same changes again on its next run.
+PENDING_DELIVERY_TTL = 30
+
 
 @dataclass(frozen=True)
 class Intake:
     duplicate: bool
     jobs: tuple[tuple[str, bool], ...] = ()  # (job id, needs enqueueing)
+    in_progress: bool = False  # another request is queueing this delivery right now
 
 
 class RedisStore:
@@ -152,29 +165,37 @@ class RedisStore:
     def intake(
         self, system: str, delivery_id: str, ttl: int, pairs: list[tuple[str, str, str]]
     ) -> Intake:
-        """Dedupe a delivery, coalesce onto waiting jobs; pairs: (route, first id, new job id)."""
-        args: list[Any] = [ttl, system, datetime.now(UTC).isoformat()]
+        """Reserve a delivery and coalesce onto waiting jobs; pairs: (route, first id, new job id).
+
+        The reservation counts as received only once `commit_delivery` joins the transaction
+        that writes the jobs.
+        """
+        args: list[Any] = [PENDING_DELIVERY_TTL, system, datetime.now(UTC).isoformat()]
         for route, first_id, job_id in pairs:
             args += [f"{PREFIX}:waiting_job:{route}:{first_id}", job_id]
         keys = [f"{PREFIX}:dedupe:{system}:{delivery_id}", f"{PREFIX}:last_seen"]
         result = self._intake(keys=keys, args=args)
         if result == 0:
             return Intake(duplicate=True)
+        if result == -1:
+            return Intake(duplicate=False, in_progress=True)
         flat = [_text(x) for x in result]
         return Intake(False, tuple((flat[i], flat[i + 1] == "1") for i in range(0, len(flat), 2)))
 
-    def forget_waiting(self, route: str, first_id: str) -> None:
-        self.redis.delete(f"{PREFIX}:waiting_job:{route}:{first_id}")
-
-    # dedupe ---------------------------------------------------------------------------------
-    def first_delivery(self, system: str, delivery_id: str, ttl: int) -> bool:
-        """True the first time a delivery id is seen (atomic SET NX), False for repeats."""
+    def commit_delivery(self, pipe: Pipeline, system: str, delivery_id: str, ttl: int) -> None:
+        """Make a reserved delivery final, inside the transaction that writes its jobs."""
         key = f"{PREFIX}:dedupe:{system}:{delivery_id}"
-        return bool(self.redis.set(key, str(time.time()), nx=True, ex=ttl))
+        pipe.set(key, datetime.now(UTC).isoformat(), ex=ttl)
 
-    def forget_delivery(self, system: str, delivery_id: str) -> None:
-        """Undo first_delivery when the event could not be queued, so the sender's retry works."""
-        self.redis.delete(f"{PREFIX}:dedupe:{system}:{delivery_id}")
+    def release_reservations(self, taken: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
+        """Give back reserved deliveries and their waiting-job markers, in one round trip:
+        (system, delivery id, [(route, first id), ...])."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for system, delivery_id, pairs in taken:
+                pipe.delete(f"{PREFIX}:dedupe:{system}:{delivery_id}")
+                for route, first_id in pairs:
+                    pipe.delete(f"{PREFIX}:waiting_job:{route}:{first_id}")
+            pipe.execute()
 
     def touch_source(self, system: str) -> None:
         self.redis.hset(f"{PREFIX}:last_seen", system, datetime.now(UTC).isoformat())

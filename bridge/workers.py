@@ -15,25 +15,33 @@ RQ worker with its own started-job entries.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
-from rq import SimpleWorker, Worker
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import StopRequested
+from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import now as rq_now
 from rq.worker_pool import WorkerPool
 
 from bridge.config import Config
+from bridge.maintenance import PULSE_EVERY, clean_queue, forget_pulse, pulse
 from bridge.queue import JsonQueue
+from bridge.reconnect import wait_for_redis
 
-# RQ cleans up jobs of dead workers (and retries them) in its maintenance task, by default
-# every 10 minutes. A worker killed mid-job would delay that ticket's sync that long. The same
-# task frees per-ticket concurrency slots that a crash or a Redis restart leaked, so it runs
-# in full: cleaning only the started-job registry every 30 s (and the rest every 10 minutes)
-# was tried for speed, and the fault run then left a ticket's job waiting behind such a slot.
+# How often a worker runs maintenance (bridge.maintenance: reclaim jobs of dead workers, free
+# the concurrency slots they held, clean RQ's registries). One worker at a time does it, under
+# a short lease. RQ's default is every 10 minutes; a worker killed mid-job would delay that
+# ticket's sync that long.
 MAINTENANCE_INTERVAL = 30
 
 # How long an idle sibling thread blocks waiting for a job before it looks for a stop request
@@ -41,14 +49,90 @@ MAINTENANCE_INTERVAL = 30
 # nothing interrupts a thread's).
 IDLE_POLL_SECONDS = 2
 
+# A job still running this long past its own time limit is hung (stuck in a call that no
+# death penalty can interrupt): its worker stops pulsing, so maintenance hands the job to
+# another worker, and a hung sibling thread is replaced.
+HUNG_GRACE = 30
+
 
 class _BridgeDefaults:
-    """What every bridge worker changes in RQ's: the maintenance interval (see
-    MAINTENANCE_INTERVAL), and the heartbeat's three commands in one round trip."""
+    """What every bridge worker changes in RQ's: maintenance under the bridge's short lease,
+    judged by pulses (bridge.maintenance), the pulse itself, and the heartbeat's three commands
+    in one round trip."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    # Set by RQ's worker, which this class is mixed into.
+    name: str
+    log: logging.Logger
+    connection: Redis
+
+    def __init__(
+        self, *args: Any, clock: Callable[[], float] = time.monotonic, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
+        self.clock = clock
+        self.stop_asked = False
+        self.hung = False
+        self._job_deadline: float | None = None
+        self._pulse_stop = threading.Event()
+
+    # -- liveness ---------------------------------------------------------------------------
+    def register_birth(self) -> None:
+        super().register_birth()  # type: ignore[misc]
+        self.beat()
+        threading.Thread(target=self._pulse_loop, name=f"pulse-{self.name}", daemon=True).start()
+
+    def register_death(self) -> None:
+        self._pulse_stop.set()
+        with contextlib.suppress(RedisError):
+            forget_pulse(self.connection, self.name)
+        super().register_death()  # type: ignore[misc]
+
+    def beat(self) -> bool:
+        """One pulse, unless the running job is hung; False once it is."""
+        deadline = self._job_deadline
+        if deadline is not None and self.clock() > deadline:
+            if not self.hung:
+                self.hung = True
+                self.log.error(
+                    "Worker %s: job still running %d s past its time limit; stopping the pulse "
+                    "so it is handed to another worker", self.name, HUNG_GRACE,
+                )  # fmt: skip
+                self.on_hung()
+            return False
+        pulse(self.connection, [self.name])
+        return True
+
+    def on_hung(self) -> None:
+        """Called once when this worker's job is hung (a sibling is replaced by its parent)."""
+
+    def _pulse_loop(self) -> None:
+        while not self._pulse_stop.wait(PULSE_EVERY):
+            try:
+                if not self.beat():
+                    return
+            except RedisError as exc:  # Redis away: the pulse resumes when it is back
+                self.log.debug("Worker %s: pulse failed: %s", self.name, exc)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        limit = job.timeout if job.timeout and job.timeout > 0 else None
+        self._job_deadline = None if limit is None else self.clock() + limit + HUNG_GRACE
+        try:
+            super().execute_job(job, queue)  # type: ignore[misc]
+        finally:
+            self._job_deadline = None
+
+    # -- maintenance and stopping -------------------------------------------------------------
+    def clean_registries(self) -> None:
+        """RQ's registry cleaning, by pulses and under the bridge's short lease."""
+        worker: Any = self
+        for queue in worker.queues:
+            clean_queue(queue, worker, worker._exc_handlers)
+        worker.last_cleaned_at = rq_now()
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)  # type: ignore[misc]
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat is three commands; sent alone (several times per job) that is three
@@ -72,9 +156,18 @@ class _SiblingWorker(_BridgeDefaults, SimpleWorker):
 
     death_penalty_class = TimerDeathPenalty
 
-    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, stop: threading.Event, replace: Callable[[], None], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._stop_event = stop
+        self._replace = replace
+
+    def on_hung(self) -> None:
+        """A thread cannot be killed: this one takes no job after the hung one, and a new
+        sibling takes its place, so the process keeps its capacity."""
+        self._stop_requested = True
+        self._replace()
 
     def _install_signal_handlers(self) -> None:
         """Python delivers signals to the main thread only; its worker stops this one."""
@@ -104,13 +197,21 @@ class BridgeWorker(_BridgeDefaults, SimpleWorker):
         super().__init__(*args, **kwargs)
         self._siblings_stop = threading.Event()
         self._siblings: dict[int, _SiblingWorker] = {}
+        self._threads: dict[int, threading.Thread] = {}
+        self._generations: dict[int, int] = {}
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # RQ registers the worker (and we start the siblings) before it installs its signal
         # handlers; a SIGTERM in that window would kill the process with the default action and
         # leave its registrations behind. Installed first, it is a warm stop like any other.
         self._install_signal_handlers()
-        threads = self._start_siblings(kwargs.get("burst", False), kwargs.get("logging_level"))
+        try:
+            if not wait_for_redis(self.connection, lambda: self.stop_asked, f"worker {self.name}"):
+                return False
+        except StopRequested:  # a signal while waiting for Redis
+            return False
+        for n in range(1, self.threads):
+            self._start_sibling(n, kwargs.get("burst", False), kwargs.get("logging_level"))
         try:
             worked = super().work(*args, **kwargs)
         except BaseException:
@@ -119,8 +220,9 @@ class BridgeWorker(_BridgeDefaults, SimpleWorker):
             self._stop_siblings()
             raise
         self._stop_siblings()
-        for thread in threads:  # warm: let each finish the job it is running
-            thread.join()
+        for n, thread in list(self._threads.items()):  # warm: each finishes its running job
+            if not self._siblings[n].hung:  # a hung one was replaced; it ends with the process
+                thread.join()
         return worked
 
     def request_stop(self, signum: Any, frame: Any) -> None:
@@ -133,30 +235,32 @@ class BridgeWorker(_BridgeDefaults, SimpleWorker):
         for sibling in list(self._siblings.values()):
             sibling._stop_requested = True
 
-    def _start_siblings(self, burst: bool, logging_level: str | None) -> list[threading.Thread]:
-        threads = [
-            threading.Thread(
-                target=self._run_sibling,
-                args=(n, burst, logging_level),
-                name=f"rq-sibling-{n}",
-                daemon=True,
-            )
-            for n in range(1, self.threads)
-        ]
-        for thread in threads:
-            thread.start()
-        return threads
+    def _start_sibling(self, n: int, burst: bool, logging_level: str | None) -> None:
+        """Start sibling number `n` in a thread (again: a new generation replaces a hung one)."""
+        generation = self._generations.get(n, 0) + 1
+        self._generations[n] = generation
+        thread = threading.Thread(
+            target=self._run_sibling,
+            args=(n, generation, burst, logging_level),
+            name=f"rq-sibling-{n}" if generation == 1 else f"rq-sibling-{n}.{generation}",
+            daemon=True,
+        )
+        self._threads[n] = thread
+        thread.start()
 
-    def _run_sibling(self, n: int, burst: bool, logging_level: str | None) -> None:
+    def _run_sibling(self, n: int, generation: int, burst: bool, logging_level: str | None) -> None:
         """Run sibling number `n`, and a new one whenever it quits on its own.
 
         RQ's work loop quits on an unexpected error (a Redis timeout, say). For the main
         thread that ends the process, and the pool or the container restarts it; a sibling
         thread would just be gone, and the process would work on with one job fewer.
         """
-        generation = 1
         while True:
             name = f"{self.name}-t{n}" if generation == 1 else f"{self.name}-t{n}.{generation}"
+
+            def replace() -> None:
+                self._start_sibling(n, burst, logging_level)
+
             sibling = _SiblingWorker(
                 self.queues,
                 name=name,
@@ -165,15 +269,17 @@ class BridgeWorker(_BridgeDefaults, SimpleWorker):
                 job_class=self.job_class,
                 queue_class=self.queue_class,
                 stop=self._siblings_stop,
+                replace=replace,
+                clock=self.clock,
             )
             self._siblings[n] = sibling
             if self._siblings_stop.is_set():
                 return
             sibling.work(burst=burst, logging_level=logging_level)
-            if burst or self._siblings_stop.is_set():
+            if burst or self._siblings_stop.is_set() or sibling.hung:
                 return
             self.log.warning("Worker %s: quit on its own; starting a new one in 1 s", name)
-            generation += 1
+            generation = self._generations[n] = self._generations.get(n, generation) + 1
             self._siblings_stop.wait(1)
 
 
@@ -199,9 +305,7 @@ def run_workers(
     """`concurrency` worker processes, each running `threads` jobs at once (not with `fork`)."""
     worker_class: Any = BridgeForkWorker if fork else threaded_worker_class(threads)
     if concurrency <= 1:
-        queue = JsonQueue(config.queue_name, connection=redis)
-        worker = worker_class([queue], connection=redis, serializer=JSONSerializer)
-        worker.work(with_scheduler=True, burst=burst, logging_level=logging_level)
+        _work_until_stopped(worker_class, config, redis, burst, logging_level)
         return
     pool = WorkerPool(
         [config.queue_name],
@@ -212,3 +316,25 @@ def run_workers(
         queue_class=JsonQueue,
     )
     pool.start(burst=burst, logging_level=logging_level)
+
+
+def _work_until_stopped(
+    worker_class: Any, config: Config, redis: Redis, burst: bool, logging_level: str
+) -> None:
+    """One worker after another until a stop is asked for: RQ's loop quits when Redis goes
+    away (a timeout or a refused connection), and a process that then exits stays down
+    unless something restarts it. A new worker waits for Redis first (BridgeWorker.work)."""
+    queue = JsonQueue(config.queue_name, connection=redis)
+    while True:
+        worker = worker_class([queue], connection=redis, serializer=JSONSerializer)
+        try:
+            worker.work(with_scheduler=True, burst=burst, logging_level=logging_level)
+        except RedisError as exc:  # raised by RQ's own clean-up once Redis is gone
+            worker.log.warning("Worker %s: lost Redis: %s", worker.name, exc)
+        if burst or worker.stop_asked:
+            return
+        worker.log.warning("Worker %s: stopped on its own; starting a new one in 1 s", worker.name)
+        try:
+            time.sleep(1)  # never a tight loop, whatever made it stop
+        except StopRequested:  # the old worker's signal handler: a stop while pausing
+            return

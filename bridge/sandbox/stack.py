@@ -171,6 +171,11 @@ class Stack:
     def mt_project(self) -> int:
         return int(self._driver(MantisDriver).project)
 
+    @property
+    def redis_server(self) -> EmbeddedRedis | None:
+        """The stack's own Redis server (when no URL was given), for outage tests."""
+        return self._embedded
+
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Stack:
         self.base.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.config import Config
 from bridge.queue import get_queue
-from bridge.redis_runtime import connect
+from bridge.redis_runtime import connect_web
 from bridge.registry import build_connector
 from bridge.store import RedisStore
 
@@ -18,7 +18,7 @@ from bridge.store import RedisStore
 def create_app(config: Config, redis: Redis | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    redis = redis if redis is not None else connect(config.redis_url)
+    redis = redis if redis is not None else connect_web(config.redis_url)
     app.extensions["bridge"] = {
         "config": config,
         "redis": redis,

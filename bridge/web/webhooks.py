@@ -17,6 +17,7 @@ from bridge.config import Config
 from bridge.errors import WebhookError
 from bridge.ops import hooks as ops_hooks  # issue #5: metrics + logs
 from bridge.queue import Dispatched, dispatch_events
+from bridge.store import PENDING_DELIVERY_TTL
 
 bp = Blueprint("webhooks", __name__)
 
@@ -80,6 +81,15 @@ def receive(system: str) -> Any:
         return jsonify(error="Service Unavailable", detail="queue unavailable, retry"), 503
     jobs = [job for r in results for job in r.jobs]
     duplicates = sum(r.duplicate for r in results)
+    if any(r.in_progress for r in results):
+        # The same delivery is being queued by a request still in flight (or one that failed
+        # half-way and whose reservation has not expired yet): not a duplicate until its jobs
+        # exist. The sender's retry is answered by what that request committed.
+        return (
+            jsonify(error="Service Unavailable", detail="delivery is being queued, retry"),
+            503,
+            {"Retry-After": str(PENDING_DELIVERY_TTL)},
+        )
     ops_hooks.webhook_received(system, events, jobs, duplicates)  # issue #5
 
     if jobs:

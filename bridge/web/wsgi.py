@@ -11,7 +11,7 @@ import os
 from bridge.config import load_config
 from bridge.errors import ConfigError
 from bridge.ops.logs import configure_logging, secrets_of
-from bridge.redis_runtime import connect
+from bridge.redis_runtime import connect_web
 from bridge.web import create_app
 
 _config = load_config(os.environ.get("BRIDGE_CONFIG", "bridge.yaml"))
@@ -19,4 +19,4 @@ configure_logging(secrets=secrets_of(_config))
 _url = os.environ.get("BRIDGE_REDIS_URL") or _config.redis_url
 if not _url:
     raise ConfigError(f"{_config.path}: redis_url is empty; the web process needs a shared Redis")
-app = create_app(_config, connect(_url))
+app = create_app(_config, connect_web(_url))

@@ -100,7 +100,7 @@ def test_a_sibling_that_quits_on_its_own_is_replaced(
         return False
 
     monkeypatch.setattr(_SiblingWorker, "work", quits)
-    worker._run_sibling(1, burst=False, logging_level=None)
+    worker._run_sibling(1, 1, burst=False, logging_level=None)
     assert ran == [f"{worker.name}-t1", f"{worker.name}-t1.2"]
 
 

@@ -22,3 +22,14 @@ def record_span(seconds: float) -> str:
     name = threading.current_thread().name
     job.connection.rpush("t-workers:spans", f"{name}|{os.getpid()}|{started}|{time.time()}")
     return name
+
+
+def stall_first_run(seconds: float) -> int:
+    """Sleep `seconds` on the first run only (until the test kills its worker); a retry
+    returns at once. Returns the run's number."""
+    job = get_current_job()
+    assert job is not None
+    run = int(job.connection.incr(f"t-workers:runs:{job.id}"))
+    if run == 1:
+        time.sleep(seconds)
+    return run
