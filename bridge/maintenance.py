@@ -89,11 +89,14 @@ def redis_time(redis: Redis) -> float:
 class Lease:
     """A lock that expires by Redis's clock and is released only by its holder."""
 
-    def __init__(self, redis: Redis, key: str, seconds: int = LEASE_SECONDS) -> None:
+    def __init__(
+        self, redis: Redis, key: str, seconds: int = LEASE_SECONDS, holder: str = ""
+    ) -> None:
         self.redis = redis
         self.key = key
         self.seconds = seconds
-        self.token = secrets.token_hex(8)
+        # The holder's name first, so an operator (or the fault run) can see who holds it.
+        self.token = f"{holder}:{secrets.token_hex(8)}"
         self._release = redis.register_script(_RELEASE)
 
     def acquire(self) -> bool:
@@ -157,7 +160,7 @@ def clean_queue(queue: Queue, worker: Any, exception_handlers: list[Any] | None 
     Abandoned jobs are retried (or failed) by RQ's own `cleanup`, which also frees their
     concurrency slots; the other registries are cleaned as RQ's maintenance does.
     """
-    lease = Lease(queue.connection, maintenance_key(queue.name))
+    lease = Lease(queue.connection, maintenance_key(queue.name), holder=str(worker.name))
     if not lease.acquire():
         return False
     try:
