@@ -322,7 +322,7 @@ def test_malformed_bodies(raw: bytes, message: str) -> None:
 def test_event_with_non_numeric_id() -> None:
     payload = event_payload("created")
     payload["detail"]["id"] = "abc"
-    with pytest.raises(PayloadError, match='detail.id "abc" is not a number'):
+    with pytest.raises(PayloadError, match=r'detail\.id "abc" is not a number'):
         parse(payload)
 
 
