@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,13 +38,13 @@ from rq.registry import (
 from rq.worker import BaseWorker
 from rq.worker_registration import clean_worker_registry
 
+from bridge.lease import Lease
 from bridge.store import PREFIX
 
 log = logging.getLogger("bridge.maintenance")
 
 PULSE_EVERY = 10  # seconds between a worker's pulses
 PULSE_TTL = 45  # a worker whose pulse stopped is dead this long after its last one
-LEASE_SECONDS = 60  # a maintenance holder that died blocks the next one at most this long
 PULSED = f"{PREFIX}:pulsed"  # names of workers that keep a pulse (others: RQ's own liveness)
 
 # Scores for the started registry after judging: far ahead of any clock for a live job, so a
@@ -53,11 +52,6 @@ PULSED = f"{PREFIX}:pulsed"  # names of workers that keep a pulse (others: RQ's 
 # zero for a dead one, so `cleanup(timestamp=ABANDONED)` takes exactly those.
 LIVE_HORIZON = 3600
 ABANDONED = 1.0
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def pulse_key(worker_name: str) -> str:
@@ -84,26 +78,6 @@ def forget_pulse(redis: Redis, name: str) -> None:
 def redis_time(redis: Redis) -> float:
     seconds, micros = redis.time()
     return float(seconds) + float(micros) / 1_000_000
-
-
-class Lease:
-    """A lock that expires by Redis's clock and is released only by its holder."""
-
-    def __init__(
-        self, redis: Redis, key: str, seconds: int = LEASE_SECONDS, holder: str = ""
-    ) -> None:
-        self.redis = redis
-        self.key = key
-        self.seconds = seconds
-        # The holder's name first, so an operator (or the fault run) can see who holds it.
-        self.token = f"{holder}:{secrets.token_hex(8)}"
-        self._release = redis.register_script(_RELEASE)
-
-    def acquire(self) -> bool:
-        return bool(self.redis.set(self.key, self.token, nx=True, ex=self.seconds))
-
-    def release(self) -> None:
-        self._release(keys=[self.key], args=[self.token])
 
 
 def maintenance_key(queue_name: str) -> str:

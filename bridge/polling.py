@@ -19,6 +19,7 @@ from redis import Redis
 from rq import Queue
 
 from bridge.config import Config
+from bridge.lease import LEASE_SECONDS, Lease
 from bridge.models import Event, EventKind, SystemRef
 from bridge.ops.hooks import pairs_requeued
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
@@ -88,13 +89,15 @@ def poll_once(
     """
     settings = connector.settings
     every = interval_for(settings, connector) or DEFAULT_POLL_INTERVAL
-    lock = f"{PREFIX}:polllock:{system}"
-    if not redis.set(lock, "1", nx=True, ex=max(30, every * 2)):
+    # Every remote call has its own deadline, so a poll rarely outlasts the lease; if one does,
+    # the next poll overlaps it, which dedupe makes harmless.
+    lock = Lease(redis, f"{PREFIX}:polllock:{system}", seconds=min(LEASE_SECONDS, every * 2))
+    if not lock.acquire():
         return PollResult(system, 0, 0, 0, "", skipped=True)
     try:
         return _poll(system, connector, config, redis, queue, clock)
     finally:
-        redis.delete(lock)
+        lock.release()
 
 
 def _poll(
