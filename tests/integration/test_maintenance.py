@@ -17,11 +17,10 @@ from rq.rate_limit import RateLimit
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from bridge.lease import LEASE_SECONDS, Lease
 from bridge.maintenance import (
-    LEASE_SECONDS,
     LIVE_HORIZON,
     PULSE_TTL,
-    Lease,
     clean_queue,
     maintenance_key,
     pulse_key,
