@@ -126,6 +126,8 @@ class FakeConnector:
     fail_on: set[str] = field(default_factory=set)
     # Comments whose text contains one of these are refused for good (403), the rest go in.
     refuse_text: set[str] = field(default_factory=set)
+    refuse_status: int = 403
+    refusals: list[str] = field(default_factory=list)  # bodies of the comments refused
     # Writes that happen but whose answer is lost (timeout after the server did the work) ...
     applied_then_timeout: set[str] = field(default_factory=set)
     # Writes after which the worker process dies (SIGKILL): nothing after them runs.
@@ -231,7 +233,9 @@ class FakeConnector:
     def add_comment(self, ticket_id: str, comment: NewComment) -> str:
         self._maybe_fail("comment")
         if any(text in comment.body for text in self.refuse_text):
-            raise PermanentError("add note failed: 403 Forbidden: access denied", 403)
+            status = self.refuse_status
+            self.refusals.append(comment.body)
+            raise PermanentError(f"add note failed: {status} refused: access denied", status)
         cid = str(next(self._ids))
         self.clock += 1
         stored = tuple(
