@@ -27,8 +27,11 @@ MAX_ID = 2**63 - 1
 # How much of a bad value an error message repeats: enough to recognise it, not a whole body.
 SHOWN_CHARS = 60
 
-# A JSON string, unrolled so long strings cost one linear pass (no per-character alternation).
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string, unrolled so each character is matched one way only. The closing quote is
+# optional: an unterminated string then runs to the end in one match, instead of the search
+# retrying from every later quote (quadratic on a body of escaped quotes). json.loads fails on
+# an unterminated string without recursing, so skipping its brackets never undercounts.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 # A \uD800-\uDFFF escape: json decodes a lone one into a str that cannot be encoded as UTF-8
 # (Redis, logs and the RQ payload would fail on it later, far from the request).
