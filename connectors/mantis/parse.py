@@ -9,10 +9,11 @@ with other systems' times are meaningful.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bridge.models import Attachment, Comment, SystemRef, Ticket
+from connectors.common import parse_utc
 
 # Default MantisBT codes (core/constant_inc.php); only a fallback when an enum object arrives
 # without `name` (never seen in 2.x, but cheap insurance against a partial `select`).
@@ -29,16 +30,14 @@ PRIORITY_NAMES = {10: "none", 20: "low", 30: "normal", 40: "high", 50: "urgent",
 
 
 def parse_time(value: Any) -> datetime | None:
-    """ISO-8601 with any offset -> aware UTC. A naive value is taken as UTC (never seen)."""
+    """ISO-8601 with any offset -> aware UTC; None for anything that is not a usable time
+    (a value out of range once in UTC included: a record cannot be placed by it)."""
     if not value or not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return parse_utc(value)
+    except ValueError:  # TimeOutOfRange is one
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def enum_name(value: Any, fallback: Mapping[int, str] | None = None) -> str | None:

@@ -690,3 +690,10 @@ def test_ticket_and_comments_come_from_one_request() -> None:
     assert ticket == connector.get_ticket("123")
     assert comments == connector.list_comments("123")
     assert [c.id for c in comments] == ["31"]
+
+
+def test_a_time_out_of_range_in_utc_is_no_time() -> None:
+    from connectors.mantis.parse import parse_time
+
+    assert parse_time("9999-12-31T23:59:59-14:00") is None
+    assert parse_time("2026-12-01T12:19:55+01:00") == datetime(2026, 12, 1, 11, 19, 55, tzinfo=UTC)
