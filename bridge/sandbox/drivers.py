@@ -304,11 +304,14 @@ class MantisDriver(Driver):
     polled = True
     ask_status = "feedback"
 
-    def __init__(self, system: str, role: str) -> None:
+    def __init__(self, system: str, role: str, bridge_access: str = "developer") -> None:
+        """`bridge_access` is the bridge user's level: DEVELOPER as the README asks (resolved
+        and closed issues are then read-only to it); "manager" lifts that."""
         if role != SECOND:
             raise ValueError("MantisBT plays only the second level")
         super().__init__(system, role)
         self.mantis = MantisSandbox()
+        self.bridge_access = bridge_access
         self.developer = self.project = 0
 
     @property
@@ -317,7 +320,7 @@ class MantisDriver(Driver):
 
     def seed(self) -> None:
         mt = self.mantis
-        self.bridge = mt.add_user("bridge", "mantis-token", "developer", "Ticket Bridge")
+        self.bridge = mt.add_user("bridge", "mantis-token", self.bridge_access, "Ticket Bridge")
         self.developer = mt.add_user("dev", "dev-token", "developer", "Dana Developer")
         self.project = mt.add_project(
             "Support", ("General", "Crash"), ("Kundennummer", "Domain", "Helpdesk-Ticket")

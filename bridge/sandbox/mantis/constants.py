@@ -96,25 +96,54 @@ ERROR_CATEGORY_NOT_FOUND = 1502
 # api/soap/mc_api.php faultFromException maps it to 400 Bad Request.
 ERROR_FILE_TOO_BIG = 500
 ERROR_FILE_NOT_FOUND = 506
+ERROR_BUG_READ_ONLY_ACTION_DENIED = 1103
+
+# Workflow thresholds of a stock 2.28 (config_defaults_inc.php): issues at or above RESOLVED
+# are read-only for anyone below MANAGER; only a user manager (ADMINISTRATOR) sees other
+# users' real names and e-mail addresses (show_realname OFF, the thresholds NOBODY).
+BUG_READONLY_STATUS_THRESHOLD = STATUS["resolved"]
+UPDATE_READONLY_BUG_THRESHOLD = "manager"
+MANAGE_USER_THRESHOLD = "administrator"
 
 
 class ApiFault(Exception):
     """An error answer: JSON `{message, code, localized}` or, with `code=None`, reason only."""
 
-    def __init__(self, status: int, message: str, code: int | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: int | None = None, message_only: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.message_only = message_only
 
     def response(self) -> Response:
+        if self.message_only:
+            # The third shape a real 2.28 sends (PATCH on a read-only issue): `{"message"}` only.
+            return Response(
+                json.dumps({"message": self.message}),
+                status=self.reason(),
+                content_type="application/json;charset=utf-8",
+            )
         if self.code is None:
             # Like many Mantis handlers: only the HTTP reason phrase carries the reason.
             return Response(b"", status=f"{self.status} {self.message}")
         body = {"message": self.message, "code": self.code, "localized": self.message}
         return Response(
-            json.dumps(body), status=self.status, content_type="application/json;charset=utf-8"
+            json.dumps(body), status=self.reason(), content_type="application/json;charset=utf-8"
         )
+
+    def reason(self) -> str:
+        """2.28 repeats the message as the reason phrase; one that HTTP cannot carry (not
+        Latin-1, a line break) falls back to the standard phrase."""
+        try:
+            self.message.encode("latin-1")
+        except UnicodeEncodeError:
+            return str(self.status)
+        if "\r" in self.message or "\n" in self.message:
+            return str(self.status)
+        return f"{self.status} {self.message}"
 
 
 @dataclass
@@ -125,6 +154,8 @@ class User:
     access: str
     real_name: str | None = None
     email: str | None = None
+    # Access level per project id where it differs from the global `access`.
+    project_access: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,7 +171,8 @@ def enum(kind: str, code: int) -> dict[str, Any]:
     name = names.get(code, f"@{code}@")
     out: dict[str, Any] = {"id": code, "name": name, "label": name}
     if kind == "status":
-        out["color"] = STATUS_COLORS.get(code, "#ffffff")
+        # An unknown name is stored as id 0 and rendered with colour "currentcolor".
+        out["color"] = STATUS_COLORS.get(code, "currentcolor")
     return out
 
 
@@ -158,10 +190,13 @@ def stamp(when: datetime) -> str:
     return when.astimezone(SERVER_TZ).isoformat(timespec="seconds")
 
 
-# $MANTIS_ERROR[ERROR_FILE_TOO_BIG] in lang/strings_english.txt.
-FILE_TOO_BIG_MESSAGE = (
-    "File upload failed. This is likely because the filesize was larger than is currently "
-    "allowed by this PHP installation."
-)
 # $g_max_file_size default (config_defaults_inc.php): 5 MiB.
 MAX_FILE_SIZE = 5 * 1024 * 1024
+# Debian's stock php.ini: file_get_max_file_size() takes the least of these and max_file_size.
+UPLOAD_MAX_FILESIZE = 2 * 1024 * 1024
+POST_MAX_SIZE = 8 * 1024 * 1024
+
+
+def too_big(filename: str) -> ApiFault:
+    """What 2.28 answers after it created the note or issue without the file (not atomic)."""
+    return ApiFault(400, f"File '{filename}' too big", ERROR_FILE_TOO_BIG)

@@ -15,10 +15,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from bridge.sandbox.mantis.constants import (
-    ACCESS,
-    ERROR_ACCESS_DENIED,
     ERROR_EMPTY_FIELD,
-    ERROR_FILE_NOT_FOUND,
     ERROR_INVALID_FIELD_VALUE,
     PRIORITY,
     REPRODUCIBILITY,
@@ -29,8 +26,16 @@ from bridge.sandbox.mantis.constants import (
     VIEW_STATE,
     ApiFault,
     User,
+    too_big,
 )
+from bridge.sandbox.mantis.meta import register_meta
+from bridge.sandbox.mantis.rules import check_writable, mb3, redact_user
 from bridge.sandbox.mantis.store import MantisStore
+
+
+def redact_user_in(attachment: dict[str, Any], viewer: User) -> dict[str, Any]:
+    """A file's metadata with its reporter as `viewer` may see it."""
+    return {**attachment, "reporter": redact_user(attachment.get("reporter"), viewer)}
 
 
 def build_app(store: MantisStore) -> Flask:
@@ -93,27 +98,15 @@ def build_app(store: MantisStore) -> Flask:
             json.dumps(payload), status=status, content_type="application/json;charset=utf-8"
         )
 
-    @app.get(f"{base}/users/me")
-    def users_me() -> Response:
-        user: User = g.user
-        with store._lock:
-            out = store._user_ref(user)
-            out["language"] = "english"
-            out["timezone"] = "Europe/Berlin"
-            out["access_level"] = {
-                "id": ACCESS[user.access],
-                "name": user.access,
-                "label": user.access,
-            }
-            out["projects"] = [{"id": p.id, "name": p.name} for p in store._projects.values()]
-        return json_response(out)
+    register_meta(app, store, base, json_response)
 
     @app.get(f"{base}/issues/<int:issue_id>")
     def get_issue(issue_id: int) -> Response:
         select = request.args.get("select")
         with store._lock:
             issue = store._get_issue(issue_id)
-            payload = {"issues": [store._render(issue, select.split(",") if select else None)]}
+            fields = select.split(",") if select else None
+            payload = {"issues": [store._render(issue, fields, g.user)]}
         etag = store._etag(payload)
         if request.headers.get("If-None-Match") == etag:
             response = Response(b"", status="304 Not Modified")
@@ -146,7 +139,9 @@ def build_app(store: MantisStore) -> Flask:
             matching.sort(key=lambda i: (i["updated_at"], i["id"]), reverse=True)
             chunk = matching[(page - 1) * page_size : page * page_size]
             payload = {
-                "issues": [store._render(i, select.split(",") if select else None) for i in chunk]
+                "issues": [
+                    store._render(i, select.split(",") if select else None, g.user) for i in chunk
+                ]
             }
         response = json_response(payload)
         response.headers["ETag"] = store._etag(payload)
@@ -157,10 +152,10 @@ def build_app(store: MantisStore) -> Flask:
         data = body_json()
         user: User = g.user
         with store._lock:
-            summary = str(data.get("summary") or "").strip()
+            summary = mb3(str(data.get("summary") or "").strip())
             if not summary:
                 raise ApiFault(400, "Summary not specified", ERROR_EMPTY_FIELD)
-            description = str(data.get("description") or "").strip()
+            description = mb3(str(data.get("description") or "").strip())
             if not description:
                 raise ApiFault(400, "Description not specified", ERROR_EMPTY_FIELD)
             project = store._project_of(data.get("project"))
@@ -183,8 +178,8 @@ def build_app(store: MantisStore) -> Flask:
                 name = str(tag.get("name") or "").strip() if isinstance(tag, Mapping) else ""
                 if not name:
                     raise ApiFault(400, "Invalid tag name", ERROR_INVALID_FIELD_VALUE)
-                tags.append(name)
-            files = store._decode_files(data.get("files") or [], user)
+                tags.append(mb3(name))
+            files, too_big_name = store._decode_files(data.get("files") or [], user)
             if store.moderate_new_issues:
                 return Response(b"", status="202 Accepted for moderation")
             for name in tags:
@@ -197,8 +192,8 @@ def build_app(store: MantisStore) -> Flask:
                 "id": store._take("issue"),
                 "summary": summary,
                 "description": description,
-                "steps_to_reproduce": str(data.get("steps_to_reproduce") or ""),
-                "additional_information": str(data.get("additional_information") or ""),
+                "steps_to_reproduce": mb3(str(data.get("steps_to_reproduce") or "")),
+                "additional_information": mb3(str(data.get("additional_information") or "")),
                 "project_id": project.id,
                 "category_id": category_id,
                 "reporter_id": user.id,
@@ -216,7 +211,9 @@ def build_app(store: MantisStore) -> Flask:
             for attachment in files:
                 store._history(issue, user, "file-added", f"File Added: {attachment['filename']}")
             store._issues[issue["id"]] = issue
-            payload = {"issue": store._render(issue)}
+            if too_big_name is not None:
+                raise too_big(too_big_name)  # the issue stays, without that file
+            payload = {"issue": store._render(issue, None, user)}
         return json_response(payload, f"201 Issue Created with id {issue['id']}")
 
     @app.patch(f"{base}/issues/<int:issue_id>")
@@ -226,14 +223,15 @@ def build_app(store: MantisStore) -> Flask:
             issue = store._get_issue(issue_id)
             if "id" in data and str(data["id"]) != str(issue_id):
                 raise ApiFault(400, "Issue id mismatch")
-            etag = store._etag({"issues": [store._render(issue)]})
+            check_writable(issue, g.user, message_only=True)
+            etag = store._etag({"issues": [store._render(issue, None, g.user)]})
             if_match = request.headers.get("If-Match")
             if if_match is not None and if_match != etag:
                 response = Response(b"", status="412 Precondition Failed")
                 response.headers["ETag"] = etag
                 return response
             store._apply_patch(issue, data, g.user)
-            payload = {"issues": [store._render(issue)]}
+            payload = {"issues": [store._render(issue, None, g.user)]}
         response = json_response(payload, f"200 Issue with id {issue_id} Updated")
         response.headers["ETag"] = store._etag(payload)
         return response
@@ -251,18 +249,24 @@ def build_app(store: MantisStore) -> Flask:
         user: User = g.user
         with store._lock:
             issue = store._get_issue(issue_id)
+            check_writable(issue, user)
             text = str(data.get("text") or "")
             view_state = VIEW_STATE["public"]
             if data.get("view_state") is not None:
                 view_state = store._enum_code("view_state", data["view_state"])
+            # A reporter may write private notes (set_view_status_threshold = REPORTER);
+            # private_bugnote_threshold only governs who sees them.
             private = view_state == VIEW_STATE["private"]
-            if private and ACCESS[user.access] < ACCESS["developer"]:
-                raise ApiFault(403, "Access denied for private notes", ERROR_ACCESS_DENIED)
-            files = store._decode_files(data.get("files") or [], user)
-            if not text.strip() and not files:
+            if not text.strip() and not data.get("files"):
                 raise ApiFault(400, "Issue note not specified.", ERROR_EMPTY_FIELD)
+            files, too_big_name = store._decode_files(data.get("files") or [], user)
             note = store._add_note(issue, user, text, private, files)
-            payload = {"note": store._render_note(issue, note), "issue": store._render(issue)}
+            if too_big_name is not None:
+                raise too_big(too_big_name)  # the note stays, without that file
+            payload = {
+                "note": store._render_note(issue, note, user),
+                "issue": store._render(issue, None, user),
+            }
         return json_response(payload, f"201 Issue Note Created with id {note['id']}")
 
     @app.post(f"{base}/issues/<int:issue_id>/files")
@@ -271,13 +275,17 @@ def build_app(store: MantisStore) -> Flask:
         user: User = g.user
         with store._lock:
             issue = store._get_issue(issue_id)
-            files = store._decode_files(data.get("files") or [], user)
-            if not files:
+            check_writable(issue, user)
+            if not data.get("files"):
                 raise ApiFault(400, "No files specified", ERROR_EMPTY_FIELD)
+            files, too_big_name = store._decode_files(data.get("files") or [], user)
             issue["attachments"].extend(files)
             for attachment in files:
                 store._history(issue, user, "file-added", f"File Added: {attachment['filename']}")
-            store._touch(issue)
+            if files:
+                store._touch(issue)
+            if too_big_name is not None:
+                raise too_big(too_big_name)
         return Response(b"", status="201 Issue File(s) Attached")
 
     @app.get(f"{base}/issues/<int:issue_id>/files")
@@ -288,14 +296,18 @@ def build_app(store: MantisStore) -> Flask:
             for note in issue["notes"]:
                 attachments.extend(note["attachments"])
             files = [
-                {**a, "content": base64.b64encode(store._files[a["id"]]).decode("ascii")}
+                {
+                    **redact_user_in(a, g.user),
+                    "content": base64.b64encode(store._files[a["id"]]).decode("ascii"),
+                }
                 for a in attachments
             ]
         return json_response({"files": files})
 
     @app.get(f"{base}/issues/<int:issue_id>/files/<int:file_id>")
     def get_file(issue_id: int, file_id: int) -> Response:
-        """One file, base64 in JSON like the list; 404 when it is not on this issue."""
+        """One file, base64 in JSON like the list; `{"files": []}` (200, as 2.28 answers) when
+        it is not on this issue."""
         with store._lock:
             issue = store._get_issue(issue_id)
             attachments = list(issue["attachments"])
@@ -303,9 +315,9 @@ def build_app(store: MantisStore) -> Flask:
                 attachments.extend(note["attachments"])
             found = [a for a in attachments if a["id"] == file_id]
             if not found:
-                raise ApiFault(404, f"File '{file_id}' not found", ERROR_FILE_NOT_FOUND)
+                return json_response({"files": []})
             content = base64.b64encode(store._files[file_id]).decode("ascii")
-            payload = {"files": [{**found[0], "content": content}]}
+            payload = {"files": [{**redact_user_in(found[0], g.user), "content": content}]}
         return json_response(payload)
 
     return app

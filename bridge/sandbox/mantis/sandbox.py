@@ -29,7 +29,9 @@ class MantisSandbox(MantisStore):
     """In-process MantisBT: seed with `add_user`/`add_project`, serve `.app`, inspect state.
 
     `now` may be injected to make timestamps deterministic (Mantis has second granularity);
-    `max_file_size` is Mantis's `$g_max_file_size` (files above it: 400, ERROR_FILE_TOO_BIG).
+    `max_file_size` is Mantis's `$g_max_file_size`; a file above `file_limit` (the least of it
+    and PHP's 2M/8M) is left out of the note or issue that is still created, then 400.
+    Rules of a stock 2.28 that the bridge must live with are in `rules.py`.
     """
 
     def __init__(
@@ -76,6 +78,22 @@ class MantisSandbox(MantisStore):
             self._projects[project.id] = project
             return project.id
 
+    def set_access(self, user_id: int, access: str, project_id: int | None = None) -> None:
+        """Give a user an access level, globally or (with `project_id`) on one project, as
+        Manage Users does; e.g. make the bridge user MANAGER so it may change resolved issues."""
+        if access not in ACCESS:
+            raise ValueError(f"unknown access level {access!r}")
+        with self._lock:
+            user = self._users.get(user_id)
+            if user is None:
+                raise ValueError(f"unknown user {user_id}")
+            if project_id is None:
+                user.access = access
+            elif project_id not in self._projects:
+                raise ValueError(f"unknown project {project_id}")
+            else:
+                user.project_access[project_id] = access
+
     def custom_field_id(self, name: str) -> int:
         with self._lock:
             return next(i for i, n in self._field_names.items() if n == name)
@@ -92,7 +110,10 @@ class MantisSandbox(MantisStore):
     def add_note_as(
         self, user_id: int, issue_id: int, text: str, private: bool = False
     ) -> dict[str, Any]:
-        """Add a note as `user_id` (e.g. a vendor developer) without HTTP; returns the note."""
+        """Add a note as `user_id` (e.g. a vendor developer) without HTTP; returns the note.
+
+        Like the web UI: `reassign_on_feedback` applies, the read-only rule does not (a vendor
+        with the rights to do so acts there)."""
         with self._lock, helper_errors():
             issue = self._get_issue(issue_id)
             note = self._add_note(issue, self._users[user_id], text, private, [])

@@ -22,14 +22,14 @@ from bridge.sandbox.mantis.constants import (
     ERROR_CATEGORY_NOT_FOUND,
     ERROR_CUSTOM_FIELD_NOT_FOUND,
     ERROR_EMPTY_FIELD,
-    ERROR_FILE_TOO_BIG,
     ERROR_INVALID_FIELD_VALUE,
     ERROR_PROJECT_NOT_FOUND,
-    FILE_TOO_BIG_MESSAGE,
     HISTORY_TYPES,
     MAX_FILE_SIZE,
+    POST_MAX_SIZE,
     SERVER_TZ,
     STATUS,
+    UPLOAD_MAX_FILESIZE,
     VIEW_STATE,
     ApiFault,
     Project,
@@ -37,11 +37,14 @@ from bridge.sandbox.mantis.constants import (
     enum,
     stamp,
 )
+from bridge.sandbox.mantis.rules import mb3, redact_issue, redact_note, status_after_reporter_note
 
 
 class MantisStore:
     """In-process MantisBT state. `now` may be injected for deterministic timestamps (Mantis
-    has second granularity); `max_file_size` is `$g_max_file_size` (default 5 MiB)."""
+    has second granularity); `max_file_size` is `$g_max_file_size` (default 5 MiB), and
+    `upload_max_filesize`/`post_max_size` the PHP limits (Debian's 2M/8M): the least of the
+    three is what a file may weigh."""
 
     def __init__(
         self, now: Callable[[], datetime] | None = None, max_file_size: int = MAX_FILE_SIZE
@@ -60,6 +63,14 @@ class MantisStore:
         self.request_log: list[dict[str, Any]] = []
         self.moderate_new_issues = False
         self.max_file_size = max_file_size
+        self.upload_max_filesize = UPLOAD_MAX_FILESIZE
+        self.post_max_size = POST_MAX_SIZE
+        self.reassign_on_feedback = True
+
+    @property
+    def file_limit(self) -> int:
+        """file_get_max_file_size(): the least of the PHP limits and `$g_max_file_size`."""
+        return min(self.upload_max_filesize, self.post_max_size, self.max_file_size)
 
     def _take(self, kind: str) -> int:
         value = self._next[kind]
@@ -112,16 +123,17 @@ class MantisStore:
         issue["updated_at"] = self._now()
 
     def _enum_code(self, kind: str, value: Any, what: str | None = None) -> int:
-        """`{"name"}` or `{"id"}` -> code; unknown -> 400 like mci_get_enum_id_from_objectref."""
+        """`{"name"}` or `{"id"}` -> code. An unknown *name* is taken, as 2.28 does, and stored
+        as id 0 (rendered `@0@`); an unknown id or a value of the wrong shape is 400."""
         label = what or kind
         table = ENUMS[kind]
         if isinstance(value, Mapping):
             if "id" in value and value["id"] in table.values():
                 return int(value["id"])
-            if "name" in value and value["name"] in table:
-                return table[value["name"]]
-        elif isinstance(value, str) and value in table:
-            return table[value]
+            if "name" in value and isinstance(value["name"], str):
+                return table.get(value["name"], 0)
+        elif isinstance(value, str):
+            return table.get(value, 0)
         raise ApiFault(
             400, f"Invalid value for '{label}': {json.dumps(value)}", ERROR_INVALID_FIELD_VALUE
         )
@@ -162,13 +174,19 @@ class MantisStore:
                     404, f"Custom field '{ident}' not found", ERROR_CUSTOM_FIELD_NOT_FOUND
                 )
             value = entry.get("value", "")
-            values[found] = "" if value is None else str(value)
+            values[found] = "" if value is None else mb3(str(value))
         return values
 
-    def _decode_files(self, files: Any, user: User) -> list[dict[str, Any]]:
+    def _decode_files(self, files: Any, user: User) -> tuple[list[dict[str, Any]], str | None]:
+        """Stored files, and the name of the first one above `file_limit` (None if none).
+
+        Malformed entries are refused before anything is written. A file that is too big is
+        not: 2.28 writes the note or issue first and attaches files one by one, so the caller
+        keeps what it created and then answers `too_big(name)` (not atomic).
+        """
         if not isinstance(files, list):
             raise ApiFault(400, "Invalid files", ERROR_INVALID_FIELD_VALUE)
-        stored = []
+        decoded: list[tuple[str, bytes]] = []
         for item in files:
             if not isinstance(item, Mapping) or not item.get("name"):
                 raise ApiFault(400, "File name not specified", ERROR_EMPTY_FIELD)
@@ -176,9 +194,11 @@ class MantisStore:
                 content = base64.b64decode(str(item.get("content", "")), validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise ApiFault(400, "Invalid file content", ERROR_INVALID_FIELD_VALUE) from exc
-            if len(content) > self.max_file_size:
-                # file_add() -> trigger_error(ERROR_FILE_TOO_BIG) -> faultFromException -> 400.
-                raise ApiFault(400, FILE_TOO_BIG_MESSAGE, ERROR_FILE_TOO_BIG)
+            decoded.append((mb3(str(item["name"])), content))
+        stored: list[dict[str, Any]] = []
+        for name, content in decoded:
+            if len(content) > self.file_limit:
+                return stored, name  # file_add() -> ERROR_FILE_TOO_BIG; later files are not tried
             file_id = self._take("file")
             self._files[file_id] = content
             stored.append(
@@ -186,13 +206,12 @@ class MantisStore:
                     "id": file_id,
                     "reporter": self._user_ref(user),
                     "created_at": stamp(self._now()),
-                    "filename": str(item["name"]),
+                    "filename": name,
                     "size": len(content),
-                    "content_type": mimetypes.guess_type(str(item["name"]))[0]
-                    or "application/octet-stream",
+                    "content_type": mimetypes.guess_type(name)[0] or "application/octet-stream",
                 }
             )
-        return stored
+        return stored, None
 
     def _add_note(
         self,
@@ -207,7 +226,7 @@ class MantisStore:
         note: dict[str, Any] = {
             "id": note_id,
             "reporter": self._user_ref(user),
-            "text": text,
+            "text": mb3(text),
             "view_state": enum("view_state", VIEW_STATE["private" if private else "public"]),
             "attachments": attachments,
             "type": "note",
@@ -218,6 +237,9 @@ class MantisStore:
         self._history(issue, user, "note-added", "Note Added", note_id=note_id)
         for attachment in attachments:
             self._history(issue, user, "file-added", f"File Added: {attachment['filename']}")
+        flipped = status_after_reporter_note(issue, user) if self.reassign_on_feedback else None
+        if flipped is not None:
+            self._setenum(issue, "status", flipped, user)  # attributed to the note's author
         self._touch(issue)
         return note
 
@@ -243,9 +265,10 @@ class MantisStore:
                 if key == "summary" and not str(patch[key] or "").strip():
                     raise ApiFault(400, "Summary not specified", ERROR_EMPTY_FIELD)
                 old = issue.get(key) or ""
-                if old != (patch[key] or ""):
-                    issue[key] = patch[key] or ""
-                    self._history(issue, user, "field-updated", "", key, old, patch[key])
+                new_text = mb3(str(patch[key] or ""))
+                if old != new_text:
+                    issue[key] = new_text
+                    self._history(issue, user, "field-updated", "", key, old, new_text)
         for kind, code in enums.items():
             self._setenum(issue, kind, code, user)
         if category is not None and category != issue["category_id"]:
@@ -284,14 +307,22 @@ class MantisStore:
                     return user
         raise ApiFault(404, f"User '{json.dumps(ref)}' not found", 800)
 
-    def _render_note(self, issue: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
+    def _render_note(
+        self, issue: dict[str, Any], note: dict[str, Any], viewer: User | None = None
+    ) -> dict[str, Any]:
         out = copy.deepcopy(note)
         out["created_at"] = stamp(note["created_at"])
         out["updated_at"] = stamp(note["updated_at"])
-        return out
+        return redact_note(out, viewer)
 
-    def _render(self, issue: dict[str, Any], select: Iterable[str] | None = None) -> dict[str, Any]:
-        """API representation; null fields and empty arrays dropped at the top level only."""
+    def _render(
+        self,
+        issue: dict[str, Any],
+        select: Iterable[str] | None = None,
+        viewer: User | None = None,
+    ) -> dict[str, Any]:
+        """API representation as `viewer` sees it (None: everything, for inspection); null
+        fields and empty arrays dropped at the top level only."""
         project = self._projects[issue["project_id"]]
         categories = {v: k for k, v in project.categories.items()}
         reporter = self._users[issue["reporter_id"]]
@@ -329,6 +360,7 @@ class MantisStore:
             "relationships": [],
             "monitors": [],
         }
+        redact_issue(out, viewer)
         if select is not None:
             wanted = set(select)
             out = {k: v for k, v in out.items() if k in wanted}
