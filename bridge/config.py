@@ -17,9 +17,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from bridge.errors import ConfigError
 from bridge.mapping import RouteMapping, load_mapping
-from bridge.ops.settings import OpsSchema, OpsSettings, check_system_options, ops_settings  # #5
+from bridge.ops.settings import OpsSchema, OpsSettings, ops_settings  # #5
 from bridge.protocol import SystemSettings
 from bridge.retry import Backoff, parse_duration
+from bridge.system_options import load_options
 from bridge.yamlfile import interpolate_env, load_located, validation_error
 
 SYSTEM_TYPES = ("zendesk", "mantis", "zammad")
@@ -54,9 +55,14 @@ class SystemSchema(Schema):
                 "auth",
             )
 
-    @validates_schema
-    def _ops_options(self, data: dict[str, Any], **_: Any) -> None:
-        check_system_options(data.get("options") or {})  # issue #5: options.silence_alert
+    @validates_schema(skip_on_field_errors=False)
+    def _typed_options(self, data: dict[str, Any], **_: Any) -> None:
+        """Every option of the system's type is known and well typed (bridge.system_options)."""
+        if isinstance(data.get("options"), dict) and data.get("type") in SYSTEM_TYPES:
+            try:
+                load_options(data["type"], data["options"])
+            except ValidationError as exc:
+                raise ValidationError({"options": exc.messages}) from exc
 
 
 class RouteSchema(Schema):
@@ -214,7 +220,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
             webhook_secret=s["webhook_secret"],
             bridge_user=s["bridge_user"],
             timeout=s["timeout"],
-            options=s["options"],
+            options=load_options(s["type"], s["options"]),  # typed: durations in seconds
         )
         for name, s in loaded["systems"].items()
     }

@@ -39,22 +39,31 @@ class LocatedYaml:
     def error(self, key_path: KeyPath, message: str) -> ConfigError:
         line = self.line_of(key_path)
         where = f"{self.path}" + (f", line {line}" if line else "")
-        field = ".".join(str(p) for p in key_path) or "(top level)"
-        return ConfigError(f"{where}: {field}: {message}")
+        return ConfigError(f"{where}: {_dotted(key_path)}: {message}")
 
 
-def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> Any:
+def _walk(
+    node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], dupes: list[tuple[KeyPath, int]]
+) -> Any:
+    """Plain data from the node tree, recording each key's line and every repeated key.
+
+    PyYAML keeps the last of two equal keys without a word, so a second `status:` block
+    silently replaced the first; here a repeat is collected (its path and line) instead.
+    """
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = yaml.safe_load(yaml.serialize(key_node))
             child = (*path, str(key))
+            if str(key) in out:
+                dupes.append((child, key_node.start_mark.line + 1))
+                continue
             lines[child] = key_node.start_mark.line + 1
-            out[str(key)] = _walk(value_node, child, lines)
+            out[str(key)] = _walk(value_node, child, lines, dupes)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*path, i), lines) for i, item in enumerate(node.value)]
+        return [_walk(item, (*path, i), lines, dupes) for i, item in enumerate(node.value)]
     return yaml.safe_load(yaml.serialize(node))
 
 
@@ -72,13 +81,32 @@ def load_located(path: Path) -> LocatedYaml:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from exc
     lines: dict[KeyPath, int] = {}
-    data = _walk(node, (), lines) if node is not None else {}
-    return LocatedYaml(path, data, lines)
+    dupes: list[tuple[KeyPath, int]] = []
+    data = _walk(node, (), lines, dupes) if node is not None else {}
+    doc = LocatedYaml(path, data, lines)
+    if dupes:
+        raise ConfigError(
+            "\n".join(
+                f"{path}, line {line}: {_dotted(key_path)}: key given twice "
+                f"(first on line {lines[key_path]}); remove one"
+                for key_path, line in dupes
+            )
+        )
+    return doc
+
+
+def _dotted(key_path: KeyPath) -> str:
+    return ".".join(str(p) for p in key_path) or "(top level)"
 
 
 def interpolate_env(doc: LocatedYaml, env: Mapping[str, str] | None = None) -> Any:
-    """Replace `${VAR}` and `${VAR:-default}` in string values; an unset VAR is an error."""
+    """Replace `${VAR}` and `${VAR:-default}` in string values; an unset VAR is an error.
+
+    Every unset variable is listed in one error (file, line and key of each), so a new
+    deployment learns all it must export in one try, not one per start.
+    """
     environ = os.environ if env is None else env
+    unset: list[str] = []
 
     def sub(value: Any, path: KeyPath) -> Any:
         if isinstance(value, dict):
@@ -94,11 +122,15 @@ def interpolate_env(doc: LocatedYaml, env: Mapping[str, str] | None = None) -> A
                 return environ[name]
             if default is not None:
                 return default
-            raise doc.error(path, f"environment variable {name} is not set")
+            unset.append(str(doc.error(path, f"environment variable {name} is not set")))
+            return ""
 
         return _ENV.sub(one, value)
 
-    return sub(doc.data, ())
+    data = sub(doc.data, ())
+    if unset:
+        raise ConfigError("\n".join(unset))
+    return data
 
 
 def flatten_messages(messages: Any, prefix: KeyPath = ()) -> list[tuple[KeyPath, str]]:

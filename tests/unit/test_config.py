@@ -128,3 +128,45 @@ def test_mapping_bad_source_and_bare_yes_are_explained(tmp_path: Path) -> None:
     message = str(err.value)
     assert "required.error_description.from.0: unknown source" in message
     assert "required.may_contact_customer.yes_values.1: not a text; quote yes/no" in message
+
+
+def test_every_unset_env_var_is_listed_at_once_with_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace("auth: {token: abc}", 'auth: {token: "${MT_TOKEN}"}').replace(
+        'bridge_user: "42"', 'bridge_user: "${ZD_USER}"'
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value).splitlines() == [
+        f"{path}, line 5: systems.helpdesk.auth.token: environment variable ZD_TOKEN is not set",
+        f"{path}, line 7: systems.helpdesk.bridge_user: environment variable ZD_USER is not set",
+        f"{path}, line 11: systems.vendor.auth.token: environment variable MT_TOKEN is not set",
+    ]
+
+
+def test_duplicate_key_in_config_names_file_line_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, GOOD.replace('    bridge_user: "7"\n', '    bridge_user: "7"\n    url: x\n')
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={"ZD_TOKEN": "x"})
+    assert str(err.value) == (
+        f"{path}, line 13: systems.vendor.url: key given twice (first on line 10); remove one"
+    )
+
+
+def test_duplicate_keys_in_a_mapping_are_all_named(tmp_path: Path) -> None:
+    text = SHIPPED.read_text()
+    text = text.replace("  default: normal\n", "  default: normal\n  default: high\n", 1)
+    text = text.replace(
+        "      solved: resolved\n", "      solved: resolved\n      solved: closed\n"
+    )
+    path = write(tmp_path, text, "m.yaml")
+    lines = text.splitlines()
+    second_default = [i for i, ln in enumerate(lines, 1) if ln == "  default: high"][0]
+    second_solved = [i for i, ln in enumerate(lines, 1) if ln == "      solved: closed"][0]
+    with pytest.raises(ConfigError) as err:
+        load_mapping(path)
+    message = str(err.value)
+    assert f"{path}, line {second_default}: priority.default: key given twice" in message
+    assert f"{path}, line {second_solved}: sync.status.to_second.solved: key given twice" in message
