@@ -1,7 +1,8 @@
 """Carry a comment's files from one system to the other, streamed through temporary files.
 
 A file that cannot be copied (too large for the target, refused, or a system without file
-support) is never dropped silently: the caller names it in the copied comment with the reason.
+support) is never dropped silently: the caller names it in the copied comment with the reason,
+in the language of the team that reads the copy and with the systems' display names.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import BinaryIO, cast
 from bridge.errors import PermanentError, RetryableError
 from bridge.models import Attachment
 from bridge.protocol import Capability, Connector, FetchesAttachments
+from bridge.texts import Language, system_title, text
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024  # MantisBT's default max_file_size: the strictest we meet
 
@@ -27,16 +29,20 @@ def max_bytes_for(connector: Connector) -> int:
     return int(getattr(connector, "max_attachment_bytes", DEFAULT_MAX_BYTES))
 
 
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+def _size(n: int, lang: Language) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else text(lang, "bytes", n=n)
 
 
 def carry_attachments(
-    src: Connector, dst: Connector, attachments: Iterable[Attachment]
+    src: Connector,
+    dst: Connector,
+    attachments: Iterable[Attachment],
+    lang: Language = Language.EN,
 ) -> tuple[tuple[Attachment, ...], list[str]]:
     """Fetch each file into a temp file; return (files ready to upload, reasons for the rest).
 
-    The caller deletes the temp files (Attachment.path) after the upload.
+    The reasons are written in `lang`. The caller deletes the temp files (Attachment.path)
+    after the upload.
     """
     ready: list[Attachment] = []
     notes: list[str] = []
@@ -46,20 +52,23 @@ def carry_attachments(
     if Capability.ATTACHMENTS not in src.capabilities or Capability.ATTACHMENTS not in (
         dst.capabilities
     ):
+        src_name, dst_name = system_title(src.settings), system_title(dst.settings)
         return (), [
-            f"File {a.filename} was not copied: {src.settings.name} -> {dst.settings.name} "
-            f"cannot transfer files."
+            text(lang, "file_no_transfer", file=a.filename, src=src_name, dst=dst_name)
             for a in items
         ]
     limit = max_bytes_for(dst)
+    dst_name = system_title(dst.settings)
+
+    def too_big(att: Attachment, size: str = "") -> str:
+        return text(lang, "file_too_big", file=att.filename, size=size, limit=_size(limit, lang),
+                    dst=dst_name)  # fmt: skip
+
     fetcher = cast(FetchesAttachments, src)
     try:
         for att in items:
             if att.size is not None and att.size > limit:
-                notes.append(
-                    f"File {att.filename} ({_size(att.size)}) was not copied: larger than the "
-                    f"{_size(limit)} {dst.settings.name} accepts."
-                )
+                notes.append(too_big(att, f" ({_size(att.size, lang)})"))
                 continue
             handle = tempfile.NamedTemporaryFile(prefix="bridge-", delete=False)  # noqa: SIM115
             try:
@@ -68,12 +77,9 @@ def carry_attachments(
             except PermanentError as exc:
                 os.unlink(handle.name)
                 if exc.status == 413:
-                    notes.append(
-                        f"File {att.filename} was not copied: larger than the {_size(limit)} "
-                        f"{dst.settings.name} accepts."
-                    )
+                    notes.append(too_big(att))
                 else:
-                    notes.append(f"File {att.filename} was not copied: {exc}")
+                    notes.append(text(lang, "file_refused", file=att.filename, reason=exc))
                 continue
             except BaseException:
                 os.unlink(handle.name)

@@ -21,6 +21,7 @@ from bridge.ops.settings import OpsSchema, OpsSettings, ops_settings  # #5
 from bridge.protocol import SystemSettings
 from bridge.retry import Backoff, parse_duration
 from bridge.system_options import load_options
+from bridge.texts import LANGUAGES
 from bridge.yamlfile import interpolate_env, load_located, validation_error
 
 SYSTEM_TYPES = ("zendesk", "mantis", "zammad")
@@ -35,6 +36,10 @@ class SystemSchema(Schema):
     bridge_user = fields.String(required=True)
     timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.5, max=120))
     options = fields.Dict(keys=fields.String(), load_default=dict)
+    # How the bridge names the system in what it writes ("" = its type: "MantisBT"), and the
+    # language of the team working on it where it differs from the route's (bridge.texts).
+    display_name = fields.String(load_default="", validate=validate.Length(max=80))
+    language = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LANGUAGES))
 
     @validates_schema
     def _auth_for_type(self, data: dict[str, Any], **_: Any) -> None:
@@ -70,7 +75,7 @@ class RouteSchema(Schema):
     from_ = fields.String(required=True, data_key="from")
     to = fields.String(required=True)
     mapping = fields.String(required=True)
-    language = fields.String(load_default="en", validate=validate.OneOf(("de", "en")))
+    language = fields.String(load_default="en", validate=validate.OneOf(LANGUAGES))
 
 
 class WebSchema(Schema):
@@ -221,6 +226,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
             bridge_user=s["bridge_user"],
             timeout=s["timeout"],
             options=load_options(s["type"], s["options"]),  # typed: durations in seconds
+            display_name=s["display_name"],
+            language=s["language"],
         )
         for name, s in loaded["systems"].items()
     }
@@ -239,7 +246,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         mapping_path = resolve_mapping_path(r["mapping"], doc.path.parent)
         if not mapping_path.exists():
             raise doc.error(("routes", i, "mapping"), f"mapping file {mapping_path} does not exist")
-        mapping = load_mapping(mapping_path, env)
+        types = (systems[r["from_"]].type, systems[r["to"]].type)
+        mapping = load_mapping(mapping_path, env, *types)  # statuses checked per system type
         routes.append(Route(r["name"], r["from_"], r["to"], mapping, r["language"]))
 
     data_dir = Path(loaded["data_dir"])

@@ -21,6 +21,7 @@ from bridge.retry import blame
 from bridge.rules import GateResult, check_required, is_technical, map_priority, render
 from bridge.store import Claim, LinkRecord
 from bridge.sync import start_pair, sync_pair
+from bridge.texts import Language, side_language, system_title, text
 from bridge.writes import UNSURE, post_once
 
 
@@ -59,7 +60,7 @@ def handle_first_level(
         ctx.store.log(ref, decision.action, {"route": ctx.name, "reason": verdict.reason})
         return decision
 
-    gate = check_required(ticket, ctx.mapping)
+    gate = check_required(ticket, ctx.mapping, _first_language(ctx))
     if not gate.complete:
         return _request_missing(ctx, ref, ticket, gate)
     return _escalate(ctx, ref, ticket, gate, run_id)
@@ -70,8 +71,19 @@ def _fingerprint(problems: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _first_language(ctx: RouteContext) -> Language:
+    """The helpdesk team's language: requests for data, link notes."""
+    return side_language(ctx.first.settings, ctx.language)
+
+
+def _second_language(ctx: RouteContext) -> Language:
+    """The vendor team's language: the escalated ticket (a system's own `language` where the
+    two teams differ, else the route's)."""
+    return side_language(ctx.second.settings, ctx.language)
+
+
 def _missing_text(ctx: RouteContext, gate: GateResult) -> str:
-    texts = ctx.mapping.texts(ctx.language)
+    texts = ctx.mapping.texts(_first_language(ctx))
     lines = []
     for name, problem in gate.problems.items():
         label = texts.labels.get(name, name)
@@ -121,13 +133,12 @@ def _request_missing(
 
 
 def _description_values(ctx: RouteContext, ticket: Ticket, gate: GateResult) -> dict[str, Any]:
-    texts = ctx.mapping.texts(ctx.language)
+    lang = _second_language(ctx)
+    texts = ctx.mapping.texts(lang)
     shown = {
-        k: ({True: "yes", False: "no"}[v] if isinstance(v, bool) else v)
+        k: (text(lang, "yes" if v else "no") if isinstance(v, bool) else v)
         for k, v in gate.values.items()
     }
-    if ctx.language == "de":
-        shown = {k: {"yes": "ja", "no": "nein"}.get(str(v), v) for k, v in shown.items()}
     block = "\n".join(f"{texts.labels.get(k, k)}: {shown[k]}" for k in ctx.mapping.required)
     return {
         **shown,
@@ -145,7 +156,7 @@ def _description_values(ctx: RouteContext, ticket: Ticket, gate: GateResult) -> 
 
 def build_draft(ctx: RouteContext, ticket: Ticket, gate: GateResult) -> TicketDraft:
     """The second-level ticket a complete first-level ticket becomes (also shown by dry-run)."""
-    texts = ctx.mapping.texts(ctx.language)
+    texts = ctx.mapping.texts(_second_language(ctx))
     values = _description_values(ctx, ticket, gate)
     return TicketDraft(
         subject=render(texts.summary, values)[:255],
@@ -251,21 +262,27 @@ def _finish_escalation(ctx: RouteContext, ref: SystemRef, link: LinkRecord) -> D
             ctx.mapping.link_format, {"system": link.second.system, "id": link.second.id}
         )
         field_spec = ctx.mapping.link_field
+        # The same write moves the ticket to the status that says "waiting on the vendor"
+        # (Zendesk on-hold by default): it no longer waits on the requester or the agent.
+        status = ctx.mapping.escalated_status
         changes = (
-            TicketChanges(external_id=value)
+            TicketChanges(external_id=value, status=status)
             if field_spec == "external_id"
-            else TicketChanges(fields={field_spec.removeprefix("field:"): value})
+            else TicketChanges(fields={field_spec.removeprefix("field:"): value}, status=status)
         )
         with blame(ctx.first.settings.name):
             ctx.first.update_ticket(ref.id, changes)
+        if status:  # the bridge's own move: a baseline for the sync, not a change to copy
+            ctx.store.set_pair_state(ctx.name, ref.id, {"first_status": status})
+            details["status"] = status
         ctx.store.update_link(ctx.name, ref.id, first_marked=True)
         details["marked"] = value
     if link.note_id is None or link.note_id == UNSURE:
-        texts = ctx.mapping.texts(ctx.language)
+        texts = ctx.mapping.texts(_first_language(ctx))
         note = render(
             texts.link_note,
             {
-                "target_system": link.second.system,
+                "target_system": system_title(ctx.second.settings),
                 "target_id": link.second.id,
                 "target_url": link.second_url,
             },

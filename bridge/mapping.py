@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from bridge.mapping_checks import check_mapping, resolve_statuses
+from bridge.texts import LANGUAGES
 from bridge.yamlfile import interpolate_env, load_located, validation_error
 
 REQUIRED_FIELDS = (
@@ -25,7 +28,6 @@ REQUIRED_FIELDS = (
     "may_contact_customer",
 )
 KINDS = ("text", "domain", "email", "email_or_user", "yes_no")
-LANGUAGES = ("de", "en")
 MESSAGE_KEYS = ("missing_data", "link_note", "description", "summary")
 SOURCE = re.compile(
     r"^(subject|description|requester_email|requester_name|type|priority|status|external_id"
@@ -35,6 +37,23 @@ SOURCE_ERROR = (
     "unknown source; use subject, description, requester_email, requester_name, type, "
     "priority, status, external_id, tags, field:<custom field id>, or tag_prefix:<prefix>"
 )
+
+
+class Hint(fields.Field):
+    """What a valid value looks like, in words: one text for every language or one per language
+    (`{de: "4 bis 10 Ziffern", en: "4 to 10 digits"}`). A regular expression means nothing to
+    the agent who has to fix the value."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, str]:
+        if isinstance(value, str):
+            return dict.fromkeys(LANGUAGES, value)
+        if isinstance(value, dict) and all(
+            k in LANGUAGES and isinstance(v, str) for k, v in value.items()
+        ):
+            return {str(k): str(v) for k, v in value.items()}
+        raise ValidationError(f"a text, or one text per language ({', '.join(LANGUAGES)})")
 
 
 def _word() -> fields.String:
@@ -54,6 +73,7 @@ class RequiredFieldSchema(Schema):
     )
     kind = fields.String(load_default="text", validate=validate.OneOf(KINDS))
     pattern = fields.String(load_default=None, allow_none=True)
+    hint = Hint(load_default=dict)
     min_length = fields.Integer(load_default=1, validate=validate.Range(min=1))
     # Not `yes:`/`no:`: YAML 1.1 reads those keys as booleans.
     yes_values = fields.List(_word(), load_default=lambda: ["yes", "ja", "true", "1"])
@@ -113,18 +133,33 @@ class LinkSchema(Schema):
 
 
 class MissingDataSchema(Schema):
+    # An unset status is resolved by the first level's type (mapping_checks.resolve_statuses):
+    # an internal note asks the agent, so the ticket is `open`, not waiting on the requester.
     public = fields.Boolean(load_default=False)
-    status = fields.String(load_default="pending", allow_none=True)
+    status = fields.String(load_default=None, allow_none=True)
 
 
-VISIBILITY = ("public", "internal", "skip")
+class Visibility(StrEnum):
+    """A comment's visibility on one side, and where a copy of it goes on the other."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    SKIP = "skip"  # not copied at all
+
+
+VISIBILITY = tuple(v.value for v in Visibility)
+# Safe by default: what reaches the end customer, and what leaves the helpdesk's internal notes,
+# is the route's explicit choice. A vendor's public note is for the agent first (an internal
+# note), and the agent's internal notes stay on the helpdesk.
+TO_SECOND_DEFAULT = {Visibility.PUBLIC: Visibility.PUBLIC, Visibility.INTERNAL: Visibility.SKIP}
+TO_FIRST_DEFAULT = {Visibility.PUBLIC: Visibility.INTERNAL, Visibility.INTERNAL: Visibility.SKIP}
 
 
 class CommentFlowSchema(Schema):
     """Where a comment of each visibility goes on the other side (or `skip`)."""
 
-    public = fields.String(load_default="public", validate=validate.OneOf(VISIBILITY))
-    internal = fields.String(load_default="internal", validate=validate.OneOf(VISIBILITY))
+    public = fields.String(validate=validate.OneOf(VISIBILITY))
+    internal = fields.String(validate=validate.OneOf(VISIBILITY))
 
 
 class DirectionMapsSchema(Schema):
@@ -133,12 +168,8 @@ class DirectionMapsSchema(Schema):
 
 
 class SyncSchema(Schema):
-    comments_to_second = fields.Nested(
-        CommentFlowSchema, load_default=lambda: {"public": "public", "internal": "internal"}
-    )
-    comments_to_first = fields.Nested(
-        CommentFlowSchema, load_default=lambda: {"public": "public", "internal": "skip"}
-    )
+    comments_to_second = fields.Nested(CommentFlowSchema, load_default=dict)
+    comments_to_first = fields.Nested(CommentFlowSchema, load_default=dict)
     status = fields.Nested(
         DirectionMapsSchema, load_default=lambda: {"to_second": {}, "to_first": {}}
     )
@@ -173,8 +204,11 @@ class MappingSchema(Schema):
     target = fields.Nested(TargetSchema, required=True)
     link = fields.Nested(LinkSchema, load_default=lambda: LinkSchema().load({}))
     missing_data = fields.Nested(
-        MissingDataSchema, load_default=lambda: {"public": False, "status": "pending"}
+        MissingDataSchema, load_default=lambda: {"public": False, "status": None}
     )
+    # The first-level status once escalated (waiting on the vendor); unset: by the first level's
+    # type (Zendesk `hold`, Zammad `open`); null leaves the status alone.
+    escalated_status = fields.String(load_default=None, allow_none=True)
     sync = fields.Nested(SyncSchema, load_default=lambda: SyncSchema().load({}))
     messages = fields.Dict(
         keys=fields.String(validate=validate.OneOf(LANGUAGES)),
@@ -198,6 +232,7 @@ class RequiredField:
     min_length: int = 1
     yes: tuple[str, ...] = ()
     no: tuple[str, ...] = ()
+    hint: Mapping[str, str] = field(default_factory=dict)  # language -> what a valid value is
 
 
 @dataclass(frozen=True)
@@ -221,11 +256,11 @@ class Messages:
 class SyncRules:
     """Two-way sync after escalation. Maps are keyed by the source side's lower-case names."""
 
-    comments_to_second: Mapping[str, str] = field(
-        default_factory=lambda: {"public": "public", "internal": "internal"}
+    comments_to_second: Mapping[Visibility, Visibility] = field(
+        default_factory=lambda: dict(TO_SECOND_DEFAULT)
     )
-    comments_to_first: Mapping[str, str] = field(
-        default_factory=lambda: {"public": "public", "internal": "skip"}
+    comments_to_first: Mapping[Visibility, Visibility] = field(
+        default_factory=lambda: dict(TO_FIRST_DEFAULT)
     )
     status_to_second: Mapping[str, str] = field(default_factory=dict)
     status_to_first: Mapping[str, str] = field(default_factory=dict)
@@ -250,6 +285,7 @@ class RouteMapping:
     missing_public: bool
     missing_status: str | None
     messages: Mapping[str, Messages] = field(default_factory=dict)
+    escalated_status: str | None = None  # the first level's status while the vendor works
     sync: SyncRules = field(default_factory=SyncRules)
     project_by_field: str | None = None
     project_map: Mapping[str, str] = field(default_factory=dict)
@@ -268,14 +304,31 @@ def _conditions(items: list[dict[str, Any]]) -> tuple[Condition, ...]:
     )
 
 
-def load_mapping(path: Path, env: Mapping[str, str] | None = None) -> RouteMapping:
-    """Load and validate a mapping file; errors name the file, line and field."""
+def _flow(
+    given: Mapping[str, str], default: Mapping[Visibility, Visibility]
+) -> dict[Visibility, Visibility]:
+    return {**default, **{Visibility(k): Visibility(v) for k, v in given.items()}}
+
+
+def load_mapping(
+    path: Path,
+    env: Mapping[str, str] | None = None,
+    first_type: str | None = None,
+    second_type: str | None = None,
+) -> RouteMapping:
+    """Load and validate a mapping file; errors name the file, line and field.
+
+    With the route's system types, status names are checked against a system's fixed list
+    (Zendesk's) and unset statuses get that system's defaults.
+    """
     doc = load_located(path)
     data = interpolate_env(doc, env)
     try:
         m = MappingSchema().load(data if isinstance(data, dict) else {})
     except ValidationError as exc:
         raise validation_error(doc, exc.messages) from exc
+    resolve_statuses(m, data if isinstance(data, dict) else {}, first_type)
+    check_mapping(doc, m, first_type, second_type, REQUIRED_FIELDS)
     required = {
         name: RequiredField(
             name=name,
@@ -285,6 +338,7 @@ def load_mapping(path: Path, env: Mapping[str, str] | None = None) -> RouteMappi
             min_length=spec["min_length"],
             yes=tuple(v.lower() for v in spec["yes_values"]),
             no=tuple(v.lower() for v in spec["no_values"]),
+            hint=spec["hint"],
         )
         for name, spec in m["required"].items()
     }
@@ -305,10 +359,11 @@ def load_mapping(path: Path, env: Mapping[str, str] | None = None) -> RouteMappi
         link_format=m["link"]["format"],
         missing_public=m["missing_data"]["public"],
         missing_status=m["missing_data"]["status"],
+        escalated_status=m["escalated_status"],
         messages={lang: Messages(**msgs) for lang, msgs in m["messages"].items()},
         sync=SyncRules(
-            comments_to_second=m["sync"]["comments_to_second"],
-            comments_to_first=m["sync"]["comments_to_first"],
+            comments_to_second=_flow(m["sync"]["comments_to_second"], TO_SECOND_DEFAULT),
+            comments_to_first=_flow(m["sync"]["comments_to_first"], TO_FIRST_DEFAULT),
             status_to_second=_lower_keys(m["sync"]["status"]["to_second"]),
             status_to_first=_lower_keys(m["sync"]["status"]["to_first"]),
             priority_to_second=_lower_keys(m["sync"]["priority"]["to_second"]),

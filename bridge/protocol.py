@@ -51,6 +51,10 @@ class SystemSettings:
     bridge_user: str | None = None
     timeout: float = 10.0
     options: Mapping[str, Any] = field(default_factory=dict)
+    # What people call the system in texts the bridge writes ("" = the name of its type), and
+    # the language of the team working on it (None = the route's language).
+    display_name: str = ""
+    language: str | None = None
 
 
 @runtime_checkable

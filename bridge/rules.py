@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields
 
 from bridge.mapping import Condition, RequiredField, RouteMapping
 from bridge.models import Ticket
+from bridge.texts import Language, text
 
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]{0,62}$", re.IGNORECASE
@@ -88,34 +89,66 @@ def _describe(cond: Condition) -> str:
 class YesNo(fields.Field):
     """A yes/no answer written in the first level's words (dropdown tags, checkbox, text)."""
 
-    def __init__(self, yes: tuple[str, ...], no: tuple[str, ...], **kwargs: Any) -> None:
+    def __init__(
+        self, yes: tuple[str, ...], no: tuple[str, ...], lang: Language, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.yes, self.no = yes, no
+        self.yes, self.no, self.lang = yes, no, lang
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if isinstance(value, bool):
             return value
-        text = str(value).strip().lower()
-        if text in self.yes:
+        answer = str(value).strip().lower()
+        if answer in self.yes:
             return True
-        if text in self.no:
+        if answer in self.no:
             return False
-        raise ValidationError(f"{value!r} is neither yes ({'/'.join(self.yes)}) nor no")
+        raise ValidationError(f"{value!r} {text(self.lang, 'yes_no')}")
 
 
-def _field_for(spec: RequiredField) -> fields.Field:
+_KIND_CHECKS = {"domain": _DOMAIN, "email": _EMAIL, "email_or_user": _USER}
+
+
+def _matching(regex: re.Pattern[str] | str, words: str) -> Callable[[str], None]:
+    """A check that says what is wrong in the agent's words, never with the expression: the
+    message names the value and what a valid one is (a mapping's `hint`, or a general one)."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> None:
+        if not compiled.match(value):
+            raise ValidationError(f"{value!r} {words}")
+
+    return check
+
+
+def _long_enough(n: int, lang: Language) -> Callable[[str], None]:
+    def check(value: str) -> None:
+        if len(value) < n:
+            raise ValidationError(text(lang, "min_length", n=n))
+
+    return check
+
+
+def _field_for(spec: RequiredField, lang: Language) -> fields.Field:
     if spec.kind == "yes_no":
-        return YesNo(spec.yes, spec.no, required=True)
-    checks: list[Any] = [validate.Length(min=spec.min_length)]
-    if spec.kind == "domain":
-        checks.append(validate.Regexp(_DOMAIN, error="is not a domain name like example.com"))
-    elif spec.kind == "email":
-        checks.append(validate.Regexp(_EMAIL, error="is not an e-mail address"))
-    elif spec.kind == "email_or_user":
-        checks.append(validate.Regexp(_USER, error="is neither an e-mail address nor a user name"))
+        return YesNo(spec.yes, spec.no, lang, required=True)
+    checks: list[Callable[[str], None]] = [_long_enough(spec.min_length, lang)]
+    kind_check = _KIND_CHECKS.get(spec.kind)
+    if kind_check is not None:
+        checks.append(_matching(kind_check, text(lang, spec.kind)))
     if spec.pattern:
-        checks.append(validate.Regexp(spec.pattern, error="does not match {regex}"))
-    return fields.String(required=True, validate=validate.And(*checks))
+        checks.append(_matching(spec.pattern, spec.hint.get(lang) or text(lang, "pattern")))
+    return fields.String(required=True, validate=_first_failure(checks))
+
+
+def _first_failure(checks: list[Callable[[str], None]]) -> Callable[[str], None]:
+    """Only the first problem: "too short" and "wrong format" at once say the same twice."""
+
+    def check(value: str) -> None:
+        for one in checks:
+            one(value)
+
+    return check
 
 
 def _normalise(value: Any, spec: RequiredField) -> Any:
@@ -140,8 +173,11 @@ class GateResult:
         return not self.problems
 
 
-def check_required(ticket: Ticket, mapping: RouteMapping) -> GateResult:
-    """Collect every required datum and validate it in one marshmallow pass."""
+def check_required(
+    ticket: Ticket, mapping: RouteMapping, lang: Language = Language.EN
+) -> GateResult:
+    """Collect every required datum and validate it in one marshmallow pass; the reasons are
+    written in `lang` (the language of the team that has to fix them)."""
     raw: dict[str, Any] = {}
     problems: dict[str, str] = {}
     for name, spec in mapping.required.items():
@@ -151,15 +187,14 @@ def check_required(ticket: Ticket, mapping: RouteMapping) -> GateResult:
         else:
             raw[name] = _normalise(value, spec)
     schema_cls = Schema.from_dict(
-        {name: _field_for(spec) for name, spec in mapping.required.items() if name in raw}
+        {name: _field_for(spec, lang) for name, spec in mapping.required.items() if name in raw}
     )
     try:
         values = schema_cls().load(raw)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {}
         for name, msg in messages.items():
-            text = " ".join(msg) if isinstance(msg, list) else str(msg)
-            problems[name] = f"{raw.get(name)!r}: {text}" if "length" not in text else "missing"
+            problems[name] = " ".join(msg) if isinstance(msg, list) else str(msg)
         values = {k: v for k, v in raw.items() if k not in problems}
     ordered = {n: problems[n] for n in mapping.required if n in problems}
     return GateResult(values=values, problems=ordered)
@@ -178,5 +213,7 @@ class _Blank(dict[str, Any]):
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
-    """Fill `{name}` placeholders; unknown names render empty rather than crash a job."""
+    """Fill `{name}` placeholders. Mappings are checked at load time (mapping_checks), so an
+    unknown name cannot reach here from a file; should one slip through, it renders empty
+    rather than crash a job."""
     return string.Formatter().vformat(template, (), _Blank(values))

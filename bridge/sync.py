@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -21,14 +21,16 @@ from typing import Any, TypeVar, cast
 from bridge.attachments import carry_attachments
 from bridge.context import Decision, RouteContext
 from bridge.errors import PermanentError
+from bridge.mapping import Visibility
 from bridge.models import Comment, NewComment, Ticket, TicketChanges
 from bridge.protocol import Capability, Connector, ReadsTogether, is_bridge_actor
 from bridge.retry import blame
-from bridge.rules import render
+from bridge.rules import check_required, render
 from bridge.store import LinkRecord, SyncStore
+from bridge.texts import side_language, system_title
 from bridge.writes import PARKED, UNSURE, post_once
 
-SKIP = "skip"
+SKIP = Visibility.SKIP.value  # also the comment mark of a comment not copied on purpose
 BEFORE = "before"  # existed before the escalation: context, not conversation
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -42,7 +44,10 @@ class Direction:
     src_id: str
     dst: Connector
     dst_id: str
-    flow: dict[str, str]
+    flow: dict[Visibility, Visibility]
+    # Only towards the first level, where the end customer reads public comments: whether the
+    # ticket says the customer may be contacted (None: not known, which counts as no).
+    may_contact_customer: bool | None = None
 
 
 def directions(ctx: RouteContext, link: LinkRecord) -> tuple[Direction, Direction]:
@@ -129,6 +134,9 @@ def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
     to_second, to_first = directions(ctx, link)
     first_read = _read_side(ctx.first, link.first.id)
     second_read = _read_side(ctx.second, link.second.id)
+    to_first = replace(
+        to_first, may_contact_customer=_may_contact_customer(ctx, first_read.ticket())
+    )
     copied: list[str] = []
     refused: list[str] = []
     marks = ctx.store.comment_marks(ctx.name, link.first.id)  # updated in place as we copy
@@ -183,8 +191,8 @@ def _sync_comments(
             continue
         if is_bridge_actor(d.src.settings, comment.author_id) or key in own_copies:
             continue  # the bridge's own write (echo)
-        visibility = d.flow.get("public" if comment.public else "internal", SKIP)
-        if visibility == SKIP:
+        visibility = route_visibility(d, comment)
+        if visibility is Visibility.SKIP:
             ctx.store.mark_comment(ctx.name, link.first.id, key, SKIP)
             continue
         try:
@@ -219,22 +227,42 @@ def _sync_comments(
     return copied
 
 
+def route_visibility(d: Direction, comment: Comment) -> Visibility:
+    """Where a comment goes on the other side: the route's flow for its visibility, with one
+    rule no mapping can turn off. A copy towards the first level is public (the end customer
+    reads it) only when the ticket says the customer may be contacted; otherwise the agent
+    gets it as an internal note and decides what to pass on."""
+    wanted = d.flow.get(
+        Visibility.PUBLIC if comment.public else Visibility.INTERNAL, Visibility.SKIP
+    )
+    if wanted is Visibility.PUBLIC and d.name == "to_first" and d.may_contact_customer is not True:
+        return Visibility.INTERNAL
+    return wanted
+
+
+def _may_contact_customer(ctx: RouteContext, first: Ticket) -> bool | None:
+    """The first-level ticket's answer now (it may have changed since the escalation)."""
+    answer = check_required(first, ctx.mapping).values.get("may_contact_customer")
+    return answer if isinstance(answer, bool) else None
+
+
 def _copy_comment(
     ctx: RouteContext,
     link: LinkRecord,
     d: Direction,
     comment: Comment,
-    visibility: str,
+    visibility: Visibility,
     unsure: bool,
 ) -> tuple[str, NewComment, int, int]:
     """Post one comment with its files; (copy key, what was posted, files, files left out)."""
     key = comment_key(d.src, comment.id)
     body = _copy_text(ctx, d, comment)
+    lang = side_language(d.dst.settings, ctx.language)
     with blame(d.src.settings.name):
-        files, notes = carry_attachments(d.src, d.dst, comment.attachments)
+        files, notes = carry_attachments(d.src, d.dst, comment.attachments, lang)
     if notes:
         body = body + "\n\n" + "\n".join(notes)
-    new = NewComment(body, public=visibility == "public", attachments=files)
+    new = NewComment(body, public=visibility is Visibility.PUBLIC, attachments=files)
     try:
         copy_id = post_once(
             d.dst,
@@ -268,11 +296,12 @@ def release_parked(store: SyncStore, route: str, first_id: str) -> list[str]:
 
 
 def _copy_text(ctx: RouteContext, d: Direction, comment: Comment) -> str:
-    texts = ctx.mapping.texts(ctx.language)
+    texts = ctx.mapping.texts(side_language(d.dst.settings, ctx.language))
     header = render(
         texts.comment_header,
-        {"author": comment.author_name or comment.author_id or "?", "system": d.src.settings.name},
-    )
+        {"author": comment.author_name or comment.author_id or "?",
+         "system": system_title(d.src.settings)},
+    )  # fmt: skip
     return f"{header}\n\n{comment.body}"
 
 

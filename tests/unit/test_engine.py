@@ -27,7 +27,7 @@ def make(language: str = "en") -> tuple[RouteContext, FakeConnector, FakeConnect
 
 def incomplete_ticket(ticket_id: str = "1"):  # type: ignore[no-untyped-def]
     fields = {k: v for k, v in COMPLETE_FIELDS.items() if k not in ("360001", "360004")}
-    return ticket(ticket_id, fields=fields)
+    return ticket(ticket_id, fields=fields, status="new")
 
 
 def test_missing_data_is_requested_once_with_each_gap_named() -> None:
@@ -44,7 +44,9 @@ def test_missing_data_is_requested_once_with_each_gap_named() -> None:
     assert "- May the end customer be contacted (yes/no)" in comment.body
     assert "Domain" not in comment.body
     assert comment.public is False
-    assert first.tickets["1"].status == "pending"
+    # The internal note asks the agent: the ticket is being worked on, not waiting on the
+    # requester (pending).
+    assert first.tickets["1"].status == "open"
     assert second.writes == []
     assert store.actions() == [
         "missing_data_requested",
@@ -78,7 +80,7 @@ def test_completed_ticket_escalates_with_everything_the_vendor_needs() -> None:
     ctx, first, second, store = make()
     first.tickets["1"] = incomplete_ticket()
     handle_first_level(ctx, "1")
-    first.tickets["1"] = ticket("1", status="pending")
+    first.tickets["1"] = ticket("1", status="open")
 
     decision = handle_first_level(ctx, "1")
 
@@ -98,9 +100,10 @@ def test_completed_ticket_escalates_with_everything_the_vendor_needs() -> None:
                    "https://helpdesk.example/t/1"):  # fmt: skip
         assert needle in draft.description
     assert first.tickets["1"].external_id == "vendor:100"
+    assert first.tickets["1"].status == "hold"  # waiting on a third party: the vendor
     note = first.comments["1"][-1]
     assert note.public is False
-    assert "vendor #100" in note.body and "https://vendor.example/t/100" in note.body
+    assert "MantisBT #100" in note.body and "https://vendor.example/t/100" in note.body
     link = store.get_link("acme", "1")
     assert link is not None and link.second == SystemRef("vendor", "100")
     assert link.first_marked and link.note_id == note.id
@@ -211,7 +214,7 @@ def test_data_request_whose_answer_was_lost_is_not_posted_twice() -> None:
         handle_first_level(ctx, "1")
     assert handle_first_level(ctx, "1").action == "missing_data_requested"
     assert len(first.comments["1"]) == 1
-    assert first.tickets["1"].status == "pending"
+    assert first.tickets["1"].status == "open"
 
 
 def test_data_request_that_never_happened_is_posted_by_the_retry() -> None:

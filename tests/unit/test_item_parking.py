@@ -66,7 +66,7 @@ def test_a_refused_comment_parks_alone_and_everything_else_still_syncs() -> None
     assert not any("SECRET" in b for b in bodies(p.second, p.issue))
     assert any("Retest: still broken." in b for b in bodies(p.second, p.issue))  # the next one
     assert any("Which PHP version?" in b for b in bodies(p.first, "1"))  # the other way
-    assert p.first.tickets["1"].status == "pending"  # and the status change
+    assert p.first.tickets["1"].status == "open"  # and the status change (from hold)
     (entry,) = refused(p.store)
     assert entry["from"] == f"helpdesk:{bad.id}" and entry["to"] == "vendor"
     assert entry["reason"] == "not copied: add note failed: 403 refused: access denied"

@@ -53,9 +53,9 @@ def test_contact_falls_back_to_requester_email() -> None:
 @pytest.mark.parametrize(
     ("field_id", "value", "needle"),
     [
-        ("360001", "12ab", "does not match"),
+        ("360001", "12ab", "must consist of 4 to 10 digits"),
         ("360002", "not a domain", "not a domain name"),
-        ("360004", "vielleicht", "neither yes"),
+        ("360004", "vielleicht", "neither yes nor no"),
     ],
 )
 def test_invalid_values_say_why(field_id: str, value: str, needle: str) -> None:

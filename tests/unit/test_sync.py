@@ -50,13 +50,12 @@ def test_comments_cross_once_with_author_and_visibility() -> None:
     assert decision.action == "synced"
     copies = [c for c in second.comments[issue] if c.author_id == "7"]
     assert [(c.body, c.public) for c in copies] == [
-        (f"User {CUSTOMER} (helpdesk) wrote:\n\nRetest: still broken.", True),
-        (f"User {AGENT} (helpdesk) wrote:\n\nInternal: customer is VIP.", False),
-    ]
-    helpdesk_copies = [c for c in first.comments["1"] if "(vendor)" in c.body]
+        (f"User {CUSTOMER} (Zendesk) wrote:\n\nRetest: still broken.", True),
+    ]  # the agent's internal note stays on the helpdesk
+    helpdesk_copies = [c for c in first.comments["1"] if "(MantisBT)" in c.body]
     assert [(c.body, c.public) for c in helpdesk_copies] == [
-        (f"User {DEV} (vendor) wrote:\n\nWhich PHP version?", True)
-    ]  # the vendor-internal note stays with the vendor
+        (f"User {DEV} (MantisBT) wrote:\n\nWhich PHP version?", False)
+    ]  # for the agent, not the customer; the vendor-internal note stays with the vendor
     assert not any("Before escalation" in b for b in bodies(second, issue))
 
 
@@ -80,13 +79,19 @@ def test_comments_are_applied_in_source_order() -> None:
 
 def test_the_feedback_loop_runs_both_ways() -> None:
     ctx, first, second, _, issue = linked()
-    # Vendor asks: feedback -> helpdesk waits on the customer, question reaches the customer.
+    assert first.tickets["1"].status == "hold"  # escalated: waiting on the vendor
+    # Vendor asks: feedback -> the agent gets the question as an internal note, the ticket is
+    # open again for them.
     second.say(issue, DEV, "Please retest with 2.4.1")
     second.set(issue, status="feedback")
     handle_first_level(ctx, "1")
-    assert first.tickets["1"].status == "pending"
+    assert first.tickets["1"].status == "open"
     assert "Please retest with 2.4.1" in bodies(first, "1")[-1]
-    assert first.comments["1"][-1].public is True
+    assert first.comments["1"][-1].public is False
+    # The agent asks the customer and waits on them; nothing of that reaches the vendor.
+    first.set("1", status="pending")
+    handle_first_level(ctx, "1")
+    assert second.tickets[issue].status == "feedback"
     # The customer's retest note reopens the vendor issue.
     first.say("1", CUSTOMER, "Retested: works partly.")
     first.set("1", status="open")
@@ -145,7 +150,7 @@ def test_a_failed_status_write_is_redone_by_the_retry() -> None:
         handle_first_level(ctx, "1")
     first.fail_on = set()
     handle_first_level(ctx, "1")
-    assert first.tickets["1"].status == "pending"
+    assert first.tickets["1"].status == "open"
 
 
 def test_a_comment_whose_answer_was_lost_is_not_copied_twice() -> None:
@@ -181,7 +186,7 @@ def test_files_travel_with_comments_and_oversized_ones_are_named() -> None:
     assert second.uploaded == [("app.log", b"log line\n" * 10)]
     copy = second.comments[issue][-1]
     assert [a.filename for a in copy.attachments] == ["app.log"]
-    assert "File dump.bin (5000 bytes) was not copied: larger than the 1000 bytes vendor" in (
+    assert "File dump.bin (5000 bytes) was not copied: larger than the 1000 bytes MantisBT" in (
         copy.body
     )
 
@@ -191,7 +196,7 @@ def test_files_to_a_system_without_file_support_are_named() -> None:
     first.say("1", CUSTOMER, "See screenshot.", files=(Attachment("s.png", size=10, id="x"),))
     handle_first_level(ctx, "1")
     assert (
-        "File s.png was not copied: helpdesk -> vendor cannot transfer files."
+        "File s.png was not copied: Zendesk -> MantisBT cannot transfer files."
         in (bodies(second, issue)[-1])
     )
 
