@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ from bridge.errors import ConfigError
 from bridge.ops.logs import configure_logging, secrets_of  # issue #5: JSON logs
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
+log = logging.getLogger("bridge.cli")
 
 
 def _load(path: str | None) -> Config:
@@ -73,6 +75,7 @@ def worker(
     """Run RQ workers (with scheduler) on the bridge's queue."""
     if fork and threads > 1:
         raise click.UsageError("--threads runs jobs in-process; it does not combine with --fork")
+    from bridge.checks import startup_warnings
     from bridge.redis_runtime import connect
     from bridge.workers import run_workers
 
@@ -85,6 +88,10 @@ def worker(
         )
     os.environ["BRIDGE_CONFIG"] = str(config.path.resolve())
     configure_logging(secrets=secrets_of(config))  # issue #5
+    # A status or priority name a system does not have would fail (or, on MantisBT, corrupt
+    # the issue) at the first write; say so now. An unreachable system does not stop the start.
+    for line in startup_warnings(config):
+        log.warning("config check at start: %s", line)
     run_workers(
         config, connect(url), concurrency=concurrency, fork=fork, burst=burst, threads=threads
     )

@@ -14,12 +14,13 @@ from typing import Any
 import click
 from redis import Redis
 
+from bridge.checks import check_system
 from bridge.config import Config
 from bridge.errors import BridgeError
+from bridge.findings import Level, worst
 from bridge.models import SystemRef
 from bridge.ops import actions
 from bridge.ops.inspect import Inspector, OpsError, fmt_age
-from bridge.registry import build_connector
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
 Loader = Callable[[str | None], Config]
@@ -41,35 +42,29 @@ def _cut(text: str, width: int) -> str:
 
 
 def check_online(config: Config, echo: Callable[[str], Any]) -> bool:
-    """Ask every system who the configured credentials belong to (a cheap authenticated GET)."""
+    """Check every system live (read-only): credentials, then what the mappings use there.
+
+    Each system's findings come from its connector's check module (bridge.checks); a system
+    that cannot be reached or refuses the credentials is FAILED. False when anything is wrong.
+    """
     ok = True
-    for name, settings in config.systems.items():
-        connector = build_connector(settings)
-        http = getattr(connector, "http", None)
-        if http is None:
-            echo(f"  {name}: SKIPPED (connector exposes no HTTP client)")
-            continue
+    for name in config.systems:
         try:
-            data = http.json("GET", "users/me", f"check credentials of {name}")
+            findings = check_system(config, name)
         except BridgeError as exc:
             ok = False
             echo(f"  {name}: FAILED {exc}")
             continue
-        user = data.get("user", data) if isinstance(data, dict) else {}
-        user_id = user.get("id") if isinstance(user, dict) else None
-        label = (user.get("name") or user.get("login") or "") if isinstance(user, dict) else ""
-        if user_id is None:
-            ok = False
-            echo(f"  {name}: FAILED answered as an anonymous user: credentials not accepted")
-        elif settings.bridge_user and str(user_id) != str(settings.bridge_user):
-            ok = False
-            echo(
-                f"  {name}: MISMATCH credentials belong to {label} (id {user_id}), but "
-                f"bridge_user is {settings.bridge_user}: the bridge would echo its own writes"
-            )
-        else:
-            echo(f"  {name}: OK as {label} (id {user_id})")
+        level = worst(findings)
+        ok = ok and level is not Level.PROBLEM
+        echo(f"  {name}: {_HEADINGS[level]}")
+        for finding in findings:
+            echo(f"    {_MARKS[finding.level]} {finding.text}")
     return ok
+
+
+_HEADINGS = {Level.OK: "OK", Level.WARNING: "OK with warnings", Level.PROBLEM: "PROBLEMS"}
+_MARKS = {Level.OK: "ok     ", Level.WARNING: "warning", Level.PROBLEM: "PROBLEM"}
 
 
 def attach(main: click.Group, load: Loader, redis_url: UrlOf) -> None:

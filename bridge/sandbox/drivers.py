@@ -167,9 +167,15 @@ class ZendeskDriver(Driver):
             self.bridge = zd.add_user("Ticket Bridge", "bridge@acme.example", "agent", "zd-token")
             self.agent = zd.add_user("Alex Agent", "alex@acme.example", "agent", "agent-token")
             self.customer = zd.add_user("Anna Kundin", "anna@kunde.example", "end-user")
+            fields = {CUSTOMER_NUMBER: "Kundennummer", DOMAIN: "Domain", CONTACT: "Contact",
+                      MAY_CONTACT: "May contact", CATEGORY: "Category"}  # fmt: skip
         else:
             self.bridge = zd.add_user("Ticket Bridge", "bridge@vendor.example", "agent", "zd-token")
             self.agent = zd.add_user("Dana Developer", "dana@vendor.example", "agent", "dev-token")
+            fields = {VENDOR_CUSTOMER_NUMBER: "Customer number", VENDOR_DOMAIN: "Domain",
+                      VENDOR_SOURCE: "Helpdesk ticket"}  # fmt: skip
+        for field_id, title in fields.items():
+            zd.add_field(field_id, title)
 
     def system_config(self, secret: str) -> dict[str, Any]:
         email = "bridge@acme.example" if self.role == FIRST else "bridge@vendor.example"

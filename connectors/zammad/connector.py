@@ -222,6 +222,7 @@ class ZammadConnector:
             "POST", "tickets", "create zammad ticket", params={"expand": "true"}, json=body
         )
         raw = parse.object_with_id(data, "create ticket")
+        self._warn_dropped(str(raw.get("id")), attributes, raw)
         return self._ticket(raw, description=body_text, tags=tuple(draft.tags))
 
     def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
@@ -261,7 +262,9 @@ class ZammadConnector:
             params={"expand": "true"},
             json=body,
         )
-        updated = self._ticket(parse.object_with_id(data, f"update ticket {ticket_id}"))
+        answer = parse.object_with_id(data, f"update ticket {ticket_id}")
+        self._warn_dropped(ticket_id, body, answer)
+        updated = self._ticket(answer)
         return replace(
             updated,
             description=current.description,
@@ -312,6 +315,24 @@ class ZammadConnector:
         )
         return raw, ticket
 
+    def _warn_dropped(
+        self, ticket_id: str, sent: Mapping[str, Any], answer: Mapping[str, Any]
+    ) -> None:
+        """Zammad drops an attribute it does not know from a write without an error; the
+        answer, which carries every attribute of the ticket, shows which ones."""
+        for key in sent:
+            if key in parse.CORE_TICKET_KEYS or key in answer:
+                continue
+            what = "link attribute" if key == self.external_id_field else "attribute"
+            log.warning(
+                "zammad %s: ticket %s has no %s %r (create it under Admin > Objects > "
+                "Ticket); the value was not stored",
+                self.settings.name,
+                ticket_id,
+                what,
+                key,
+            )
+
     def _articles(self, ticket_id: str) -> list[dict[str, Any]]:
         path = f"ticket_articles/by_ticket/{parse.ticket_number(ticket_id)}"
         data = self.http.json("GET", path, f"list articles of zammad ticket {ticket_id}")
@@ -331,12 +352,27 @@ class ZammadConnector:
         return data if isinstance(data, dict) else None
 
     def _tags(self, ticket_id: str) -> tuple[str, ...]:
-        data = self.http.json(
-            "GET",
-            "tags",
-            f"get tags of zammad ticket {ticket_id}",
-            params={"object": "Ticket", "o_id": parse.ticket_number(ticket_id)},
-        )
+        """The ticket's tags; a refused tag read is "no tags" with a warning.
+
+        Tags only feed the escalation rules, so a token without tag rights (or a tag
+        endpoint a proxy blocks) must not park every sync of the ticket. A passing fault
+        (RetryableError) still propagates: the job retries and reads them then.
+        """
+        try:
+            data = self.http.json(
+                "GET",
+                "tags",
+                f"get tags of zammad ticket {ticket_id}",
+                params={"object": "Ticket", "o_id": parse.ticket_number(ticket_id)},
+            )
+        except PermanentError as exc:
+            log.warning(
+                "zammad %s: tags of ticket %s not readable, going on without tags: %s",
+                self.settings.name,
+                ticket_id,
+                exc,
+            )
+            return ()
         tags = data.get("tags") if isinstance(data, Mapping) else None
         return tuple(str(t) for t in tags or ())
 

@@ -125,23 +125,28 @@ def test_dry_run_shows_decisions_and_writes_nothing(stack: Stack, tmp_path: Path
 
 @responses.activate
 def test_check_config_online_reports_each_system(stack: Stack) -> None:
+    """The sandboxes answer `users/me` themselves; faked answers show the failure modes."""
     zd = stack.config.systems["helpdesk"].url
+    responses.add_passthru(zd)
     responses.add_passthru(stack.config.systems["vendor"].url)
-    responses.get(f"{zd}/api/v2/users/me", json={"user": {"id": stack.zd_bridge,
-                                                          "name": "Ticket Bridge"}})  # fmt: skip
     result = bridge(stack, "check-config", "--online")
-    assert result.exit_code == 0, result.output
-    assert f"helpdesk: OK as Ticket Bridge (id {stack.zd_bridge})" in result.output
-    assert "vendor: OK as" in result.output and f"(id {stack.mt_bridge})" in result.output
+    assert f"credentials of Ticket Bridge (id {stack.zd_bridge})" in result.output
+    assert f"credentials of Ticket Bridge (id {stack.mt_bridge})" in result.output
 
-    responses.replace(responses.GET, f"{zd}/api/v2/users/me",
-                      json={"user": {"id": None, "name": "Anonymous user"}})  # fmt: skip
+    responses.get(f"{zd}/api/v2/users/me", json={"user": {"id": None, "name": "Anonymous user"}})
     result = bridge(stack, "check-config", "--online")
     assert result.exit_code == 1
-    assert "helpdesk: FAILED answered as an anonymous user" in result.output
+    assert "  helpdesk: PROBLEMS" in result.output
+    assert "answered as an anonymous user: the credentials are not accepted" in result.output
+    responses.replace(
+        responses.GET, f"{zd}/api/v2/users/me", json={"user": {"id": 5, "name": "Eve"}}
+    )
+    result = bridge(stack, "check-config", "--online")
+    assert f"belong to Eve (id 5), but bridge_user is {stack.zd_bridge}" in result.output
     responses.replace(responses.GET, f"{zd}/api/v2/users/me", status=401,
                       json={"error": "Couldn't authenticate you"})  # fmt: skip
     result = bridge(stack, "check-config", "--online")
+    assert result.exit_code == 1
     assert "helpdesk: FAILED" in result.output and "401" in result.output
     assert "zd-token" not in result.output
 

@@ -210,6 +210,32 @@ def build_app(sandbox: ZammadSandbox) -> Flask:
     def priorities() -> Response:
         return _json(model.priorities)
 
+    @route("/groups", ["GET"])
+    def groups() -> Response:
+        """Agents may list groups (GroupsControllerPolicy permits index to ticket.agent)."""
+        return _json(
+            [{"id": gid, "name": name, "active": True} for name, gid in model.groups.items()]
+        )
+
+    @route("/object_manager_attributes", ["GET"])
+    def object_attributes() -> Response:
+        """Custom ticket attributes; like Zammad, only with the admin.object permission."""
+        if model.users[g.user_id]["role"] != "Admin":
+            raise ApiError(403, "Not authorized (user)!")
+        rows = [
+            {
+                "id": i,
+                "name": name,
+                "object": "Ticket",
+                "display": name,
+                "data_type": "input",
+                "active": True,
+                "editable": True,
+            }
+            for i, name in enumerate(model.attributes, 100)
+        ]
+        return _json(rows)  # fmt: skip
+
     @route("/users/me", ["GET"])
     def me() -> Response:
         return _json(render.user(model, g.user_id))

@@ -182,6 +182,19 @@ def build_app(store: ZendeskStore) -> Flask:
             }
         )
 
+    @route("/users/me", ["GET"])
+    def show_me() -> Response:
+        """The caller; a request without valid credentials never gets here (401 above)."""
+        with store._lock:
+            return ok({"user": copy.deepcopy(store._users[g.user_id])})
+
+    @route("/ticket_fields", ["GET"])
+    def list_fields() -> Response:
+        with store._lock:
+            fields = [copy.deepcopy(f) for _, f in sorted(store._fields.items())]
+        return ok({"ticket_fields": fields, "next_page": None, "previous_page": None,
+                   "count": len(fields)})  # fmt: skip
+
     @route("/users/<int:user_id>", ["GET"])
     def show_user(user_id: int) -> Response:
         with store._lock:

@@ -40,6 +40,18 @@ class ZendeskSandbox(ZendeskStore):
 
     # ------------------------------------------------------------ seed / inspect
 
+    def add_field(self, field_id: int, title: str, type: str = "text") -> None:
+        """A custom ticket field as `GET /ticket_fields` lists it (tickets take any id)."""
+        with self._lock:
+            self._fields[field_id] = {
+                "id": field_id,
+                "type": type,
+                "title": title,
+                "active": True,
+                "removable": True,
+                "custom_field_options": [],
+            }
+
     def create_ticket_as(
         self,
         user_id: int,

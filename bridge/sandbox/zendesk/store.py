@@ -34,6 +34,7 @@ class ZendeskStore:
         self._audit_ids = itertools.count(700_000_001)
         self._attachment_ids = itertools.count(800_000_001)
         self._users: dict[int, dict[str, Any]] = {}
+        self._fields: dict[int, dict[str, Any]] = {}  # ticket field definitions by id
         self._tokens: dict[str, tuple[int, str]] = {}  # email -> (user id, api token)
         self._tickets: dict[int, dict[str, Any]] = {}
         self._comments: dict[int, list[dict[str, Any]]] = {}
