@@ -26,6 +26,9 @@ TARGETS: dict[str, tuple[str | None, str | None]] = {
     "zendesk": (None, None),
 }
 RACE_DATA = {"customer_number": "40712", "domain": "b2b.kunde.example", "may_contact": False}
+# The first level's status once escalated (the shipped mappings' `escalated_status`): Zendesk's
+# on-hold, waiting on a third party; a fresh Zammad has no such state.
+ESCALATED = {"zendesk": "hold", "zammad": "open"}
 
 
 class Story:
@@ -71,7 +74,7 @@ class Story:
             self.check(label in body, f"the request names '{label}'")
         self.check("Contact" not in body, "the contact is not asked for (requester e-mail used)")
         status = f.status(t1)
-        self.check(status == f.waiting_status, f"the ticket waits (status {status})")
+        self.check(status == "open", f"the ticket is open for the agent (status {status})")
         self.check(v.issues() == [], f"nothing was escalated to {V} yet")
 
         self.step(f"{F} delivers a webhook twice (same {f.delivery_header})")
@@ -94,6 +97,19 @@ class Story:
         self.check(len(issues) == 1, f"exactly one {V} ticket was created")
         if issues:
             self.check_issue(t1, issues[0])
+            status = f.status(t1)
+            wanted = ESCALATED[f.kind]
+            self.check(status == wanted, f"the ticket waits on the vendor (status {status})")
+
+            self.step(f"The vendor asks a question in {V}")
+            v.comment(issues[0]["id"], "Which PHP version runs the shop?")
+            self.settle()
+            copies = [c for c in f.comments(t1) if "Which PHP version" in c["body"]]
+            self.check(len(copies) == 1, f"it reached the {F} ticket once")
+            self.check(
+                bool(copies) and not copies[0]["public"],
+                "as an internal note for the agent, not as a reply to the customer",
+            )
 
         self.step("A non-technical question arrives")
         t2 = f.open_ticket(

@@ -53,7 +53,7 @@ def test_incomplete_ticket_is_asked_once_then_escalates_when_completed(stack: St
     (asked,) = bridge_comments(stack, tid)
     assert "Customer number" in asked["body"] and "Domain" in asked["body"]
     assert asked["public"] is False
-    assert zd.ticket(tid)["status"] == "pending"
+    assert zd.ticket(tid)["status"] == "open"  # the internal note asks the agent
     assert mt.issues() == []
 
     zd.update_ticket_as(stack.zd_agent, tid, custom_fields=COMPLETE)

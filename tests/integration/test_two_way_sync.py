@@ -34,18 +34,25 @@ def test_the_support_loop_runs_both_ways(stack: Stack) -> None:
     tid, iid = escalate(stack)
     zd, mt = stack.zendesk, stack.mantis
 
-    # The vendor asks for a retest and sets feedback: the helpdesk ticket waits on the customer.
+    assert zd.ticket(tid)["status"] == "hold"  # escalated: waiting on the vendor
+
+    # The vendor asks for a retest and sets feedback: the agent gets the question as an
+    # internal note (never the customer by default) and the ticket is open for them again.
     mt.add_note_as(stack.mt_developer, iid, "Please retest with build 2.4.1.")
     mt.add_note_as(stack.mt_developer, iid, "Internal: probably the cache.", private=True)
     mt.set_status_as(stack.mt_developer, iid, "feedback")
     stack.poll()
     assert stack.settle()
     ticket = zd.ticket(tid)
-    assert ticket["status"] == "pending"
+    assert ticket["status"] == "open"
     copied = [c for c in zd.comments(tid) if "Please retest" in c["body"]]
-    assert len(copied) == 1 and copied[0]["public"] is True
+    assert len(copied) == 1 and copied[0]["public"] is False
     assert "Dana Developer" in copied[0]["body"] or "dev" in copied[0]["body"]
     assert not any("probably the cache" in b for b in zd_bodies(stack, tid))
+
+    # The agent has asked the customer and waits on them.
+    zd.update_ticket_as(stack.zd_agent, tid, status="pending")
+    assert stack.settle()
 
     # The customer's retest note goes back and reopens the vendor issue.
     zd.update_ticket_as(stack.zd_customer, tid, comment="Retested: still fails.", status="open")

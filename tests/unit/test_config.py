@@ -170,3 +170,68 @@ def test_duplicate_keys_in_a_mapping_are_all_named(tmp_path: Path) -> None:
     message = str(err.value)
     assert f"{path}, line {second_default}: priority.default: key given twice" in message
     assert f"{path}, line {second_solved}: sync.status.to_second.solved: key given twice" in message
+
+
+def config_with_mapping(tmp_path: Path, old: str, new: str) -> tuple[Path, Path, str]:
+    """GOOD with its route on a copy of the shipped mapping, `old` replaced by `new`."""
+    text = SHIPPED.read_text()
+    assert text.count(old) == 1, old
+    text = text.replace(old, new)
+    mapping = write(tmp_path, text, "m.yaml")
+    return (
+        write(tmp_path, GOOD.replace("mapping: zendesk-mantis", "mapping: m.yaml")),
+        mapping,
+        text,
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "bad"),
+    [
+        ("escalated_status: hold", "escalated_status: on-hold", "escalated_status", "on-hold"),
+        ("  status: open\n", "  status: waiting\n", "missing_data.status", "waiting"),
+        ("      feedback: open ", "      feedback: wait ", "sync.status.to_first.feedback", "wait"),
+        ("      open: assigned ", "      reopened: assigned ", "sync.status.to_second.reopened",
+         "reopened"),
+    ],
+)  # fmt: skip
+def test_a_zendesk_status_no_zendesk_has_names_file_line_and_key(
+    tmp_path: Path, old: str, new: str, key: str, bad: str
+) -> None:
+    config, mapping, text = config_with_mapping(tmp_path, old, new)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith(new.rstrip("\n")))
+    with pytest.raises(ConfigError) as err:
+        load_config(config, env={"ZD_TOKEN": "x"})
+    assert str(err.value) == (
+        f"{mapping}, line {line}: {key}: {bad!r} is not a Zendesk status; use one of new, open, "
+        "pending, hold, solved, closed"
+    )
+
+
+def test_statuses_of_site_configurable_systems_are_left_to_the_online_check(
+    tmp_path: Path,
+) -> None:
+    # "reopened" is no MantisBT default, but a site may define it: only --online can tell.
+    config, _, _ = config_with_mapping(tmp_path, "      open: assigned ", "      open: reopened ")
+    (route,) = load_config(config, env={"ZD_TOKEN": "x"}).routes
+    assert route.mapping.sync.status_to_second["open"] == "reopened"
+    assert route.mapping.escalated_status == "hold"
+
+
+def test_display_name_and_team_language_per_system(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        '    bridge_user: "7"\n',
+        '    bridge_user: "7"\n    display_name: Hersteller-Tracker\n    language: en\n',
+    )
+    config = load_config(write(tmp_path, text), env={"ZD_TOKEN": "x"})
+    vendor, helpdesk = config.systems["vendor"], config.systems["helpdesk"]
+    assert (vendor.display_name, vendor.language) == ("Hersteller-Tracker", "en")
+    assert (helpdesk.display_name, helpdesk.language) == ("", None)  # type name, route language
+
+
+def test_an_unknown_team_language_names_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace('    bridge_user: "7"\n', '    bridge_user: "7"\n    language: fr\n')
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={"ZD_TOKEN": "x"})
+    assert str(err.value).startswith(f"{path}, line 13: systems.vendor.language: Must be one of")
