@@ -40,6 +40,17 @@ class PermanentError(BridgeError):
         self.status = status
 
 
+class ReadOnlyTicket(PermanentError):
+    """The target refuses every change to this ticket for the bridge user (MantisBT: resolved
+    and closed issues below MANAGER). A type of its own so the engine can tell the agent this
+    cause, whose fix is a permission on the target, not a retry."""
+
+    def __init__(self, message: str, ticket_id: str, access_level: str | None = None) -> None:
+        super().__init__(message, status=403)
+        self.ticket_id = ticket_id
+        self.access_level = access_level
+
+
 class ConfigError(BridgeError):
     """The configuration or a mapping file is wrong; the message names file, line and key."""
 

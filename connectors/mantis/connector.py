@@ -8,8 +8,8 @@ adds history entries that vendor developers see and that the next poll would rea
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 from bridge.errors import PayloadError, PermanentError
@@ -24,9 +24,10 @@ from bridge.models import (
 )
 from bridge.protocol import Capability, SystemSettings
 from connectors.http import HttpClient
-from connectors.mantis import files, poll
+from connectors.mantis import files, guards, poll
+from connectors.mantis.bodies import body_with_files, field_value, object_ref
 from connectors.mantis.client import api_base, build_http_client
-from connectors.mantis.files import JsonWithFiles, encode_files, sendable
+from connectors.mantis.enums import EnumKind, MantisEnums, load_enums
 from connectors.mantis.parse import (
     custom_field_ids,
     custom_field_values,
@@ -38,45 +39,13 @@ from connectors.mantis.parse import (
 log = logging.getLogger(__name__)
 
 NO_WEBHOOKS = "MantisBT has no webhooks; it is polled"
+# How far back to look for an issue the server created before refusing its file: the
+# server's clock and ours may differ a little.
+FIND_CREATED_SLACK = timedelta(minutes=10)
 
 
-def object_ref(value: Any) -> dict[str, Any]:
-    """`{"id": n}` for ids (ints or all-digit strings), `{"name": s}` otherwise.
-
-    Settings may also give a ready object such as `{"name": "major"}`, passed through as is.
-    """
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return {"id": value}
-    text = str(value).strip()
-    if text.isdigit():
-        return {"id": int(text)}
-    return {"name": text}
-
-
-def field_value(value: Any) -> str:
-    """Mantis custom field values are strings; lists are `|`-joined, None clears the field."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, list | tuple | set | frozenset):
-        return "|".join(str(v) for v in value)
-    return str(value)
-
-
-def body_with_files(body: Mapping[str, Any], attachments: Iterable[Attachment]) -> dict[str, Any]:
-    """requests keyword arguments for a JSON body with inline `files`.
-
-    Files in memory go into a plain `json=` body; as soon as one comes from a local `path`, the
-    body is streamed (`JsonWithFiles`) so the file is never read into memory whole.
-    """
-    kept = sendable(attachments)
-    if any(a.content is None for a in kept):
-        return {"data": JsonWithFiles(body, kept), "headers": {"Content-Type": "application/json"}}
-    files = encode_files(kept)
-    return {"json": {**body, "files": files} if files else dict(body)}
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class MantisConnector:
@@ -92,8 +61,18 @@ class MantisConnector:
         }
     )
 
-    def __init__(self, settings: SystemSettings, http: HttpClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: SystemSettings,
+        http: HttpClient | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        enums: MantisEnums | None = None,
+    ) -> None:
+        """`enums` may be given (tests, a check that read them already); otherwise they are
+        read from the site on first use."""
         self.settings = settings
+        self.clock = clock
+        self._enums: MantisEnums | None = enums
         self.http = http if http is not None else build_http_client(settings)
         self.api_url = api_base(settings)
         options = settings.options or {}
@@ -102,6 +81,31 @@ class MantisConnector:
         self.poll_projects = poll.project_ids(options.get("projects"), settings.name)
         self.poll_history = bool(options.get("poll_history", False))
         self.poll_page_size = int(options.get("poll_page_size", 50))
+
+    # -- the site's own lists and limits -------------------------------------------------
+
+    def enums(self) -> MantisEnums:
+        """The site's enums and `max_file_size`, read once per connector on first use."""
+        if self._enums is None:
+            project = str((self.settings.options or {}).get("project") or "")
+            self._enums = load_enums(self.http, int(project) if project.isdigit() else None)
+        return self._enums
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        """The largest file this MantisBT takes: `options.max_attachment_bytes` (default 2 MiB,
+        a stock PHP's upload_max_filesize), never above the site's `max_file_size`."""
+        configured = (self.settings.options or {}).get("max_attachment_bytes")
+        limit = int(configured) if configured else guards.DEFAULT_MAX_ATTACHMENT_BYTES
+        site = self.enums().max_file_size
+        return min(limit, site) if site else limit
+
+    def _check_enum(self, kind: EnumKind, ref: Mapping[str, Any]) -> None:
+        """A name the site does not have is never sent (MantisBT would store it as @0@)."""
+        self.enums().check(kind, ref, self.settings.name)
+
+    def _bridge_id(self) -> str | None:
+        return str(self.settings.bridge_user) if self.settings.bridge_user else None
 
     # -- webhooks: none ------------------------------------------------------------------
 
@@ -236,8 +240,10 @@ class MantisConnector:
             body["category"] = object_ref(category)
         if draft.priority:
             body["priority"] = {"name": draft.priority}
+            self._check_enum(EnumKind.PRIORITY, body["priority"])
         if options.get("severity"):
             body["severity"] = object_ref(options["severity"])
+            self._check_enum(EnumKind.SEVERITY, body["severity"])
         if draft.source_url:
             # Mantis has no external-link field; the first-level URL goes where developers look.
             body["additional_information"] = f"Escalated from {draft.source_url}"
@@ -248,9 +254,31 @@ class MantisConnector:
             ]
         if draft.tags:
             body["tags"] = [{"name": tag} for tag in draft.tags]
-        response = self.http.request(
-            "POST", "issues", "create MantisBT issue", **body_with_files(body, draft.attachments)
-        )
+        attachments = draft.attachments
+        if attachments:
+            attachments, notices = guards.within_limit(attachments, self.max_attachment_bytes)
+            if notices:
+                body["description"] = draft.description + "\n\n" + "\n".join(notices)
+        started = self.clock()
+        try:
+            response = self.http.request(
+                "POST", "issues", "create MantisBT issue", **body_with_files(body, attachments)
+            )
+        except PermanentError as exc:
+            name = guards.too_big_refusal(exc)
+            if name is None or not draft.source_url:
+                raise
+            found = self.find_created(draft.source_url, started - FIND_CREATED_SLACK)
+            if found is None:
+                raise
+            log.warning(
+                "mantis: %s refused file %s as too big after creating issue %s; the issue "
+                "is kept without it (lower options.max_attachment_bytes)",
+                self.settings.name,
+                name,
+                found.ref.id,
+            )
+            return found
         if response.status_code == 202:
             raise PermanentError(
                 "MantisBT accepted the issue for moderation instead of creating it; the bridge "
@@ -264,6 +292,7 @@ class MantisConnector:
                 f"create MantisBT issue: {response.status_code} without an issue in the answer",
                 status=response.status_code,
             )
+        guards.refuse_unknown_values(issue, body, "create MantisBT issue", str(issue.get("id")))
         return self._ticket(issue)
 
     def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
@@ -272,6 +301,10 @@ class MantisConnector:
         MantisBT has no external id; `external_id` is written to the custom field named in
         `options.external_id_field`, or ignored when that option is not set.
         """
+        if changes.status is not None:
+            self._check_enum(EnumKind.STATUS, {"name": changes.status})
+        if changes.priority is not None:
+            self._check_enum(EnumKind.PRIORITY, {"name": changes.priority})
         issue = self._fetch_issue(ticket_id)
         current = self._ticket(issue)
         patch: dict[str, Any] = {}
@@ -299,30 +332,69 @@ class MantisConnector:
 
         if not patch:
             return current
-        data = self.http.json(
-            "PATCH", f"issues/{ticket_id}", f"update MantisBT issue {ticket_id}", json=patch
-        )
+        what = f"update MantisBT issue {ticket_id}"
+        try:
+            data = self.http.json("PATCH", f"issues/{ticket_id}", what, json=patch)
+        except PermanentError as exc:
+            if guards.read_only_refusal(exc):
+                raise guards.explain_read_only(self.http, ticket_id, issue) from exc
+            raise
         issues = data.get("issues") if isinstance(data, Mapping) else None
         if issues:
+            guards.refuse_unknown_values(issues[0], patch, what, ticket_id)
             return self._ticket(issues[0])
         return self.get_ticket(ticket_id)
 
     def add_comment(self, ticket_id: str, comment: NewComment) -> str:
         """`POST /issues/{id}/notes`; returns the note id the bridge remembers (no echo)."""
+        text = comment.body
+        attachments = comment.attachments
+        if attachments:
+            attachments, notices = guards.within_limit(attachments, self.max_attachment_bytes)
+            if notices:
+                text = text + "\n\n" + "\n".join(notices)
         body: dict[str, Any] = {
-            "text": comment.body,
+            "text": text,
             "view_state": {"name": "public" if comment.public else "private"},
         }
-        data = self.http.json(
-            "POST",
-            f"issues/{ticket_id}/notes",
-            f"add note to MantisBT issue {ticket_id}",
-            **body_with_files(body, comment.attachments),
-        )
+        try:
+            data = self.http.json(
+                "POST",
+                f"issues/{ticket_id}/notes",
+                f"add note to MantisBT issue {ticket_id}",
+                **body_with_files(body, attachments),
+            )
+        except PermanentError as exc:
+            if guards.read_only_refusal(exc):
+                raise guards.explain_read_only(self.http, ticket_id, None) from exc
+            name = guards.too_big_refusal(exc)
+            if name is None:
+                raise
+            return self._note_kept_without_file(ticket_id, text, name, exc)
         note = data.get("note") if isinstance(data, Mapping) else None
         if not isinstance(note, Mapping) or note.get("id") is None:
             raise PermanentError(f"add note to MantisBT issue {ticket_id}: no note id returned")
         return str(note["id"])
+
+    def _note_kept_without_file(
+        self, ticket_id: str, text: str, filename: str, exc: PermanentError
+    ) -> str:
+        """After `400 File 'x' too big` the note exists without the file (2.28 is not atomic):
+        return that note rather than write it twice; the refusal stands if it is not there."""
+        found = guards.find_note(
+            self._fetch_issue(ticket_id, select="id,notes"), text, self._bridge_id()
+        )
+        if found is None:
+            raise exc
+        log.warning(
+            "mantis: %s refused file %s as too big after creating note %s on issue %s; the "
+            "note is kept without it (lower options.max_attachment_bytes)",
+            self.settings.name,
+            filename,
+            found,
+            ticket_id,
+        )
+        return found
 
 
 def _int_or_str(value: str) -> tuple[int, str]:

@@ -36,7 +36,9 @@ class EnumKind(StrEnum):
 
     @property
     def plural(self) -> str:
-        return {"status": "statuses", "priority": "priorities"}.get(self.value, f"{self.value}s")
+        return {"status": "statuses", "priority": "priorities", "severity": "severities"}.get(
+            self.value, f"{self.value}s"
+        )
 
 
 MAX_FILE_SIZE_OPTION = "max_file_size"
@@ -74,6 +76,54 @@ class MantisEnums:
             f"{where}{kind.value} {shown} is not one of this MantisBT's {kind.plural}: "
             + ", ".join(table)
         )
+
+
+def stock_enums(max_file_size: int | None = 5 * 1024 * 1024) -> MantisEnums:
+    """The lists of a stock 2.x (config_defaults_inc.php), for tests and examples; a running
+    connector always reads the site's own with `load_enums`."""
+    return MantisEnums(
+        {
+            EnumKind.STATUS: {
+                "new": 10,
+                "feedback": 20,
+                "acknowledged": 30,
+                "confirmed": 40,
+                "assigned": 50,
+                "resolved": 80,
+                "closed": 90,
+            },
+            EnumKind.PRIORITY: {
+                "none": 10,
+                "low": 20,
+                "normal": 30,
+                "high": 40,
+                "urgent": 50,
+                "immediate": 60,
+            },
+            EnumKind.SEVERITY: {
+                "feature": 10,
+                "trivial": 20,
+                "text": 30,
+                "tweak": 40,
+                "minor": 50,
+                "major": 60,
+                "crash": 70,
+                "block": 80,
+            },
+            EnumKind.RESOLUTION: {
+                "open": 10,
+                "fixed": 20,
+                "reopened": 30,
+                "unable to duplicate": 40,
+                "not fixable": 50,
+                "duplicate": 60,
+                "not a bug": 70,
+                "suspended": 80,
+                "wont fix": 90,
+            },
+        },
+        max_file_size,
+    )
 
 
 def load_enums(http: HttpClient, project_id: int | None = None) -> MantisEnums:

@@ -146,6 +146,9 @@ def fetch(
         raise PermanentError(f"{what}: answer is not JSON") from exc
     del answer
     entries = data.get("files") if isinstance(data, Mapping) else None
+    if entries == []:
+        # 2.28 answers a file id it does not have (deleted since) with 200 and no files.
+        raise PermanentError(f"{what}: MantisBT has no such file (deleted?)", status=404)
     entry = entries[0] if isinstance(entries, list) and entries else None
     if not isinstance(entry, Mapping) or not isinstance(entry.get("content"), str):
         raise PermanentError(f"{what}: answer has no file content")

@@ -21,12 +21,15 @@ from bridge.errors import (
     PayloadError,
     PermanentError,
     RateLimited,
+    ReadOnlyTicket,
     RetryableError,
 )
 from bridge.models import Attachment, NewComment, SystemRef, TicketChanges, TicketDraft
 from bridge.protocol import Capability, Connector, SystemSettings
 from connectors.mantis import MantisConnector
 from connectors.mantis.client import build_http_client
+from connectors.mantis.enums import EnumKind, load_enums, stock_enums
+from connectors.mantis.parse import parse_note
 
 URL = "https://bugs.vendor.example/mantis"
 API = f"{URL}/api/rest"
@@ -59,7 +62,8 @@ def make_settings(**options: Any) -> SystemSettings:
 
 def make_connector(attempts: int = 1, **options: Any) -> MantisConnector:
     settings = make_settings(**options)
-    return MantisConnector(settings, build_http_client(settings, attempts=attempts, wait_max=0))
+    http = build_http_client(settings, attempts=attempts, wait_max=0)
+    return MantisConnector(settings, http, enums=stock_enums())
 
 
 def enum(code: int, name: str, label: str | None = None) -> dict[str, Any]:
@@ -697,3 +701,87 @@ def test_a_time_out_of_range_in_utc_is_no_time() -> None:
 
     assert parse_time("9999-12-31T23:59:59-14:00") is None
     assert parse_time("2026-12-01T12:19:55+01:00") == datetime(2026, 12, 1, 11, 19, 55, tzinfo=UTC)
+
+
+# -- what a real 2.28 answers (mantis-real.md) ------------------------------------------------
+
+
+@responses.activate
+def test_the_note_shape_of_a_read_only_refusal_names_level_and_project() -> None:
+    refusal = {"message": "Issue '123' is read-only.", "code": 1103, "localized": "x"}
+    responses.add(
+        ReasonResponse(
+            "POST", f"{API}/issues/123/notes", json=refusal, status=403, reason=refusal["message"]
+        )
+    )
+    responses.get(f"{API}/issues/123", json={"issues": [full_issue(status=enum(90, "closed"))]})
+    responses.get(
+        f"{API}/projects/3",
+        json={"projects": [{"id": 3, "name": "Billing", "access_level": enum(55, "developer")}]},
+    )
+    with pytest.raises(ReadOnlyTicket) as err:
+        make_connector().add_comment("123", NewComment("Retest failed", public=True))
+    assert str(err.value).startswith(
+        "MantisBT refuses changes to closed issue 123 for the bridge user "
+        "(access level DEVELOPER on project Billing): give the bridge user MANAGER"
+    )
+
+
+@responses.activate
+def test_the_patch_shape_of_a_read_only_refusal_stands_when_nothing_more_can_be_read() -> None:
+    responses.get(f"{API}/issues/123", json={"issues": [full_issue()]})
+    responses.patch(f"{API}/issues/123", json={"message": "Issue '123' is readonly"}, status=403)
+    responses.get(f"{API}/projects/3", status=503)
+    with pytest.raises(ReadOnlyTicket) as err:
+        make_connector().update_ticket("123", TicketChanges(status="new"))
+    assert err.value.access_level is None
+    assert "issue 123 for the bridge user: give the bridge user MANAGER" in str(err.value)
+
+
+@responses.activate
+def test_an_other_403_is_not_read_only() -> None:
+    responses.post(
+        f"{API}/issues/123/notes",
+        json={"message": "Access denied", "code": 13, "localized": "Access denied"},
+        status=403,
+    )
+    with pytest.raises(PermanentError) as err:
+        make_connector().add_comment("123", NewComment("x", public=True))
+    assert not isinstance(err.value, ReadOnlyTicket)
+
+
+@responses.activate
+def test_too_big_with_no_note_to_find_stays_a_refusal() -> None:
+    responses.post(
+        f"{API}/issues/123/notes",
+        json={"message": "File 'a.bin' too big", "code": 500, "localized": "x"},
+        status=400,
+    )
+    responses.get(f"{API}/issues/123", json={"issues": [{"id": 123}]})
+    files = (Attachment("a.bin", content=b"abc"),)
+    with pytest.raises(PermanentError, match=r"File 'a\.bin' too big") as err:
+        make_connector().add_comment("123", NewComment("x", True, files))
+    assert err.value.status == 400
+
+
+@responses.activate
+def test_enums_come_from_config_and_an_option_left_out_is_not_checked() -> None:
+    configs = [
+        {"option": "status_enum_string", "value": [{"id": "10", "name": "open", "label": "x"}]},
+        {"option": "max_file_size", "value": 1000},
+    ]
+    responses.get(f"{API}/config", json={"configs": configs})
+    enums = load_enums(make_connector().http, 3)
+    assert enums.values == {EnumKind.STATUS: {"open": 10}}
+    assert enums.max_file_size == 1000
+    enums.check(EnumKind.PRIORITY, {"name": "anything"})  # the site did not say: no check
+    enums.check(EnumKind.STATUS, {"id": 10})
+    with pytest.raises(ConfigError, match="status id 20 is not one of"):
+        enums.check(EnumKind.STATUS, {"id": 20})
+    query = responses.calls[0].request.url or ""
+    assert "option%5B%5D=status_enum_string" in query and "project_id=3" in query
+
+
+def test_a_note_by_a_user_whose_real_name_is_hidden_shows_the_username() -> None:
+    note = {"id": 4, "reporter": {"id": 2, "name": "dana"}, "text": "t", "type": "note"}
+    assert parse_note(note, API, "1").author_name == "dana"

@@ -23,6 +23,7 @@ from bridge.models import Attachment, EventKind, NewComment, TicketDraft
 from bridge.protocol import SystemSettings
 from connectors.mantis import MantisConnector, poll
 from connectors.mantis.client import build_http_client
+from connectors.mantis.enums import stock_enums
 from connectors.mantis.files import JsonWithFiles
 
 URL = "https://bugs.vendor.example/mantis"
@@ -39,7 +40,8 @@ def make(attempts: int = 1, **options: Any) -> MantisConnector:
         bridge_user="7",
         options={"project": "Billing", "category": "General", **options},
     )
-    return MantisConnector(settings, build_http_client(settings, attempts=attempts, wait_max=0))
+    http = build_http_client(settings, attempts=attempts, wait_max=0)
+    return MantisConnector(settings, http, enums=stock_enums())
 
 
 def issues(*rows: tuple[int, str], **extra: Any) -> dict[str, Any]:

@@ -295,6 +295,7 @@ class MantisCase(ContractCase):
     def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
         from connectors.mantis import MantisConnector
         from connectors.mantis.client import build_http_client
+        from connectors.mantis.enums import stock_enums
 
         settings = SystemSettings(
             name="vendor",
@@ -305,7 +306,7 @@ class MantisCase(ContractCase):
             options={"project": "Billing", "category": "General", "poll_page_size": 2},
         )
         http = build_http_client(settings, attempts=1, wait_max=0, monotonic=monotonic)
-        return MantisConnector(settings, http)
+        return MantisConnector(settings, http, enums=stock_enums())
 
     def file_url(self) -> str:
         return f"{self.api}/issues/17/files/31"
