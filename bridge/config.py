@@ -123,6 +123,8 @@ class QueueSchema(Schema):
     )
     retry = fields.Nested(RetrySchema, load_default=None)
     dedupe_ttl = fields.Integer(load_default=7 * 24 * 3600, validate=validate.Range(min=60))
+    # A parked or delayed escalation or sync is told to the agent (bridge.agent_notes) after this.
+    notify_agent_after = Duration(load_default=3600.0)
 
     @validates_schema
     def _one_schedule(self, data: dict[str, Any], **_: Any) -> None:
@@ -174,6 +176,7 @@ class Config:
     retry_intervals: tuple[int, ...] = ()  # a fixed schedule; empty: `retry` below
     retry: Backoff = _BACKOFF
     dedupe_ttl: int = 7 * 24 * 3600
+    notify_agent_after: float = 3600.0  # seconds
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     ops: OpsSettings | None = None  # issue #5: None = operator console disabled
 
@@ -267,6 +270,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         retry_intervals=tuple(loaded["queue"]["retry_intervals"]),
         retry=Backoff(**(loaded["queue"]["retry"] or {})),
         dedupe_ttl=loaded["queue"]["dedupe_ttl"],
+        notify_agent_after=loaded["queue"]["notify_agent_after"],
         raw=data,
         ops=ops_settings(loaded.get("ops")),  # issue #5
     )

@@ -28,6 +28,7 @@ class RouteContext:
     store: SyncStore
     claim_timeout: float = 900.0
     clock: Callable[[], datetime] = utc_now  # when an item was last refused, for instance
+    notify_agent_after: float = 3600.0  # seconds a job may fail before the agent is told
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,15 @@ def handle_first_level(
     gate = check_required(ticket, ctx.mapping, _first_language(ctx))
     if not gate.complete:
         return _request_missing(ctx, ref, ticket, gate)
-    return _escalate(ctx, ref, ticket, gate, run_id)
+    escalated = _escalate(ctx, ref, ticket, gate, run_id)
+    # What the customer wrote since the bridge's request goes along right away (start_pair
+    # left it unmarked); a retry finds the link and copies only what is still pending.
+    link = ctx.store.get_link(ctx.name, ticket_id)
+    if link is None:
+        return escalated
+    synced = sync_pair(ctx, link)
+    details = {**escalated.details, **{k: v for k, v in synced.details.items() if k != "second"}}
+    return Decision(escalated.action, escalated.reason, details)
 
 
 def _fingerprint(problems: dict[str, str]) -> str:

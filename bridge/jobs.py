@@ -25,6 +25,7 @@ from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
+from bridge import agent_notes
 from bridge.config import Config, Route, load_config
 from bridge.context import RouteContext
 from bridge.engine import handle_first_level
@@ -56,6 +57,7 @@ class Runtime:
             second=self.connectors[route.second],
             store=store,
             claim_timeout=max(900.0, self.config.job_timeout * 2.0),
+            notify_agent_after=self.config.notify_agent_after,
         )
 
 
@@ -98,29 +100,41 @@ def _started(job: Job) -> datetime:
 
 def _retry_or_give_up(
     job: Job, store: RedisStore, route: Route, ref: SystemRef, exc: RetryableError
-) -> None:
+) -> tuple[float, str | None]:
     """Count the failed attempt; past the last one, park with what was tried and for how long.
 
     RQ decrements `retries_left` as it schedules each retry, so the attempt that fails with
-    none left is the last of the schedule.
+    none left is the last of the schedule. Returns how long the job has been failing (by RQ's
+    own times) and the park reason when it gave up.
     """
     tries = int(job.meta.get("failed_attempts", 0)) + 1
     job.meta["failed_attempts"] = tries
     job.meta.setdefault("failing_since", _started(job).isoformat())
+    spent = (_started(job) - datetime.fromisoformat(job.meta["failing_since"])).total_seconds()
     if job.retries_left:
         job.save_meta()
         ops_hooks.job_retried(job, exc)
         store.log(
             ref, "retry", {"job": job.id, "reason": str(exc), "retries_left": job.retries_left}
         )
-        return
-    spent = (_started(job) - datetime.fromisoformat(job.meta["failing_since"])).total_seconds()
+        return spent, None
     reason = f"gave up after {tries} attempts over {fmt_age(spent)}: {exc}"
     if isinstance(exc, Unreachable):
         # The reconciler queues the pair again after the next good poll of that system.
         store.add_gave_up(exc.system, route.name, ref.id)
         job.meta["waits_for"] = exc.system
     _park(job, store, ref, reason)
+    return spent, reason
+
+
+def _tell_agent(
+    ctx: RouteContext, ticket_id: str, exc: Exception, reason: str, parked: bool
+) -> None:
+    """The agent hears of a stuck ticket once per cause, unless the helpdesk itself is what
+    does not answer (the note could not arrive, and would cost a request on every retry)."""
+    if isinstance(exc, Unreachable) and exc.system == ctx.first.settings.name:
+        return
+    agent_notes.job_stuck(ctx, ticket_id, reason, parked)
 
 
 def poll_system(system: str) -> Any:
@@ -148,10 +162,9 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
     route = rt.config.route(route_name)
     ref = SystemRef(route.first, ticket_id)
     ops_hooks.job_started(job)  # log context
+    ctx = rt.context(route, store)
     try:
-        decision = handle_first_level(
-            rt.context(route, store), ticket_id, event_from_dict(event), run_id=job.id
-        )
+        decision = handle_first_level(ctx, ticket_id, event_from_dict(event), run_id=job.id)
     except RateLimited as exc:
         later = enqueue_sync(
             get_queue(job.connection, rt.config),
@@ -170,9 +183,15 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
         return {"action": "rescheduled", "wait_s": exc.retry_after, "next_job": later.id}
     except (PermanentError, ConfigError) as exc:
         _park(job, store, ref, str(exc))
+        _tell_agent(ctx, ticket_id, exc, str(exc), parked=True)
         raise
     except RetryableError as exc:
-        _retry_or_give_up(job, store, route, ref, exc)
+        spent, gave_up = _retry_or_give_up(job, store, route, ref, exc)
+        if gave_up is not None:
+            _tell_agent(ctx, ticket_id, exc, gave_up, parked=True)
+        elif spent >= ctx.notify_agent_after:
+            _tell_agent(ctx, ticket_id, exc, str(exc), parked=False)
         raise
+    agent_notes.job_recovered(ctx, ticket_id)
     ops_hooks.job_done(job, store, decision)
     return decision.as_dict()

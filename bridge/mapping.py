@@ -185,6 +185,8 @@ class MessagesSchema(Schema):
     summary = fields.String(load_default="{subject}")
     comment_header = fields.String(load_default="{author} ({system}):")
     labels = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    # Notes to the agent (parked, delayed, recovered); unset keys: bridge.agent_notes defaults.
+    agent_notes = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
 
     @validates_schema
     def _labels_complete(self, data: dict[str, Any], **_: Any) -> None:
@@ -250,6 +252,7 @@ class Messages:
     summary: str
     labels: Mapping[str, str]
     comment_header: str = "{author} ({system}):"
+    agent_notes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

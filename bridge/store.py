@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -99,6 +99,13 @@ class SyncStore(Protocol):
         """Record that an item is not copied; the same reason again bumps its count."""
 
     def unpark_item(self, route: str, first_id: str, key: str) -> None: ...
+
+    def agent_notes(self, route: str, first_id: str) -> dict[str, str]:
+        """Cause -> id of the note that told the agent (UNSURE while it is being written)."""
+
+    def set_agent_note(self, route: str, first_id: str, cause: str, value: str) -> None: ...
+
+    def clear_agent_notes(self, route: str, first_id: str, causes: Iterable[str]) -> None: ...
 
 
 def _text(value: Any) -> str:
@@ -382,6 +389,22 @@ class RedisStore:
 
     def unpark_item(self, route: str, first_id: str, key: str) -> None:
         self.redis.hdel(self._items_key(route, first_id), key)
+
+    # notes to the agent (bridge.agent_notes): one per pair and cause until it recovers ------
+    def _notes_key(self, route: str, first_id: str) -> str:
+        return f"{PREFIX}:agent_notes:{route}:{first_id}"
+
+    def agent_notes(self, route: str, first_id: str) -> dict[str, str]:
+        raw = self.redis.hgetall(self._notes_key(route, first_id))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def set_agent_note(self, route: str, first_id: str, cause: str, value: str) -> None:
+        self.redis.hset(self._notes_key(route, first_id), cause, value)
+
+    def clear_agent_notes(self, route: str, first_id: str, causes: Iterable[str]) -> None:
+        fields = list(causes)
+        if fields:
+            self.redis.hdel(self._notes_key(route, first_id), *fields)
 
     def _gave_up_key(self, system: str) -> str:
         return f"{PREFIX}:gave_up:{system}"

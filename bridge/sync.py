@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar, cast
 
+from bridge.agent_notes import tell_about_items
 from bridge.attachments import carry_attachments
 from bridge.context import Decision, RouteContext
 from bridge.errors import PermanentError
 from bridge.mapping import Visibility
-from bridge.models import Comment, NewComment, Ticket, TicketChanges
+from bridge.models import Comment, NewComment, Ticket
+from bridge.pair_status import SecondStatus, apply_fields, plan_fields, seen
 from bridge.protocol import Capability, Connector, ReadsTogether, is_bridge_actor
 from bridge.retry import blame
 from bridge.rules import check_required, render
@@ -66,28 +68,51 @@ def comment_key(connector: Connector, comment_id: str) -> str:
 
 def start_pair(ctx: RouteContext, link: LinkRecord) -> None:
     """At link time: what is on either ticket now is history, not something to copy, and the
-    current status and priority are the baseline later changes are measured against."""
+    current status and priority are the baseline later changes are measured against.
+
+    Except the conversation since the bridge asked for missing data: what the customer wrote
+    and attached in answer is what the vendor needs, so those comments stay unmarked and the
+    first sync copies them like any later comment (`conversation_since_request`).
+    """
     for direction in directions(ctx, link):
         with blame(direction.src.settings.name):
             comments = direction.src.list_comments(direction.src_id)
+        goes_along = (
+            conversation_since_request(direction.src, comments)
+            if direction.name == "to_second"
+            else set()
+        )
         for comment in comments:
-            ctx.store.mark_comment(
-                ctx.name, link.first.id, comment_key(direction.src, comment.id), BEFORE
-            )
+            if comment.id not in goes_along:
+                ctx.store.mark_comment(
+                    ctx.name, link.first.id, comment_key(direction.src, comment.id), BEFORE
+                )
     with blame(ctx.first.settings.name):
         first = ctx.first.get_ticket(link.first.id)
     with blame(ctx.second.settings.name):
         second = ctx.second.get_ticket(link.second.id)
-    ctx.store.set_pair_state(ctx.name, link.first.id, _seen(first, second))
+    ctx.store.set_pair_state(ctx.name, link.first.id, seen(first, second))
 
 
-def _seen(first: Ticket, second: Ticket) -> dict[str, str]:
-    return {
-        "first_status": first.status or "",
-        "second_status": second.status or "",
-        "first_priority": first.priority or "",
-        "second_priority": second.priority or "",
-    }
+def conversation_since_request(first: Connector, comments: list[Comment]) -> set[str]:
+    """Ids of the first-level comments that go along at escalation: every public comment after
+    the bridge's first request for data, but not the bridge's own.
+
+    Copied as notes, not folded into the description: each keeps its author, its order and its
+    files (which a create could not carry reliably: MantisBT creates the issue and then
+    refuses an oversized file), each is exactly-once through its comment mark with the write-ahead
+    scheme, and one the tracker refuses parks alone instead of failing the escalation. Internal
+    notes of that time stay on the helpdesk: they were the agents' talk, not the customer's.
+    A ticket escalated without a request has no such conversation: its comments are history.
+    """
+    asked = False
+    going: set[str] = set()
+    for comment in sorted(comments, key=_order):
+        if is_bridge_actor(first.settings, comment.author_id):
+            asked = True
+        elif asked and comment.public:
+            going.add(comment.id)
+    return going
 
 
 # Reads of the two sides are independent: fetching them side by side makes a sync cost one
@@ -140,11 +165,17 @@ def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
     copied: list[str] = []
     refused: list[str] = []
     marks = ctx.store.comment_marks(ctx.name, link.first.id)  # updated in place as we copy
-    for direction, side in ((to_second, first_read), (to_first, second_read)):
-        comments = side.comments()
-        copied.extend(_sync_comments(ctx, link, direction, comments, marks, refused))
     first, second = first_read.ticket(), second_read.ticket()
-    changed = _converge_fields(ctx, link, first, second)
+    # Decide the fields first: a reply reopens the vendor issue before it is posted (pair_status).
+    state = ctx.store.pair_state(ctx.name, link.first.id)
+    plan = plan_fields(ctx.mapping.sync, state, first, second)
+    keeper = SecondStatus(ctx, link, plan)
+    pending = first_read.comments()
+    copied.extend(_sync_comments(ctx, link, to_second, pending, marks, refused, keeper.before_copy))
+    keeper.after_copies()
+    copied.extend(_sync_comments(ctx, link, to_first, second_read.comments(), marks, refused))
+    changed = apply_fields(ctx, link, plan, keeper)
+    tell_about_items(ctx, link.first.id)  # the agent hears of held-back comments
     details: dict[str, Any] = {"second": str(link.second)}
     if copied:
         details["comments"] = copied
@@ -169,6 +200,7 @@ def _sync_comments(
     comments: list[Comment],
     marks: dict[str, str],
     refused: list[str],
+    before_copy: Callable[[Comment], None] | None = None,
 ) -> list[str]:
     """Copy the comments still pending, in source order; `refused` collects newly parked ones.
 
@@ -196,6 +228,8 @@ def _sync_comments(
             ctx.store.mark_comment(ctx.name, link.first.id, key, SKIP)
             continue
         try:
+            if before_copy is not None:  # may reopen the target first, or refuse for it
+                before_copy(comment)
             copy_key, new, files, notes = _copy_comment(ctx, link, d, comment, visibility, unsure)
         except PermanentError as exc:
             if exc.status == 401:
@@ -309,76 +343,3 @@ def _remove(path: str | None) -> None:
     if path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-
-
-def _newer(a: Ticket, b: Ticket) -> bool:
-    """Whether `a` was updated after `b` (unknown times lose)."""
-    return (a.updated_at or _EPOCH) > (b.updated_at or _EPOCH)
-
-
-def _converge_fields(
-    ctx: RouteContext, link: LinkRecord, first: Ticket, second: Ticket
-) -> dict[str, str]:
-    """Copy status and priority to the side that did not change them since the last sync.
-
-    The stored state holds, per attribute, the pair of values last seen in step. An attribute's
-    new state is saved only after its copy was written, so a failed write is redone by the
-    retry instead of being forgotten.
-    """
-    rules = ctx.mapping.sync
-    state = ctx.store.pair_state(ctx.name, link.first.id)
-    seen = _seen(first, second)
-    if not state:
-        ctx.store.set_pair_state(ctx.name, link.first.id, seen)
-        return {}
-    # side -> {attr: wanted}; attrs whose state can be saved without a write
-    writes: dict[str, dict[str, str]] = {"first": {}, "second": {}}
-    settled: dict[str, str] = {}
-    for attr, map_to_second, map_to_first in (
-        ("status", rules.status_to_second, rules.status_to_first),
-        ("priority", rules.priority_to_second, rules.priority_to_first),
-    ):
-        f_now, s_now = seen[f"first_{attr}"], seen[f"second_{attr}"]
-        f_moved = f_now != state.get(f"first_{attr}", f_now)
-        s_moved = s_now != state.get(f"second_{attr}", s_now)
-        if f_moved and s_moved:
-            # Both sides changed since the last sync: the newer change wins.
-            f_moved = _newer(first, second)
-            s_moved = not f_moved
-        wanted = None
-        if s_moved:
-            wanted = map_to_first.get(s_now.lower())
-            if wanted and wanted != f_now:
-                writes["first"][attr] = wanted
-                continue
-        elif f_moved:
-            wanted = map_to_second.get(f_now.lower())
-            if wanted and wanted != s_now:
-                writes["second"][attr] = wanted
-                continue
-        settled[f"first_{attr}"], settled[f"second_{attr}"] = f_now, s_now
-    if settled:
-        ctx.store.set_pair_state(ctx.name, link.first.id, settled)
-    changed: dict[str, str] = {}
-    for side, connector, ticket_id in (
-        ("first", ctx.first, link.first.id),
-        ("second", ctx.second, link.second.id),
-    ):
-        wanted_here = writes[side]
-        if not wanted_here:
-            continue
-        with blame(connector.settings.name):
-            connector.update_ticket(
-                ticket_id,
-                TicketChanges(
-                    status=wanted_here.get("status"), priority=wanted_here.get("priority")
-                ),
-            )
-        other = "second" if side == "first" else "first"
-        done: dict[str, str] = {}
-        for attr, value in wanted_here.items():
-            done[f"{side}_{attr}"] = value
-            done[f"{other}_{attr}"] = seen[f"{other}_{attr}"]
-            changed[f"{side}_{attr}"] = value
-        ctx.store.set_pair_state(ctx.name, link.first.id, done)
-    return changed

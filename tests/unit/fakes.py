@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,10 @@ from bridge.models import (
 from bridge.protocol import Capability, SystemSettings
 from bridge.store import Claim, LinkRecord, ParkedItem
 
+# One time line for every fake: a comment on one side and a status change on the other compare
+# by when they happened, as on real systems (the values are arbitrary, only their order counts).
+_TIME = (float(t) for t in itertools.count(1_000_001))
+
 
 class WorkerDied(BaseException):
     """Stands in for SIGKILL: no except clause in the engine catches it."""
@@ -42,6 +46,7 @@ class MemoryStore:
         self.states: dict[tuple[str, str], dict[str, str]] = {}
         self.marks: dict[tuple[str, str], dict[str, str]] = {}
         self.items: dict[tuple[str, str], dict[str, ParkedItem]] = {}
+        self.notes: dict[tuple[str, str], dict[str, str]] = {}
 
     def pair_state(self, route: str, first_id: str) -> dict[str, str]:
         return dict(self.states.get((route, first_id), {}))
@@ -72,6 +77,16 @@ class MemoryStore:
 
     def unpark_item(self, route: str, first_id: str, key: str) -> None:
         self.items.get((route, first_id), {}).pop(key, None)
+
+    def agent_notes(self, route: str, first_id: str) -> dict[str, str]:
+        return dict(self.notes.get((route, first_id), {}))
+
+    def set_agent_note(self, route: str, first_id: str, cause: str, value: str) -> None:
+        self.notes.setdefault((route, first_id), {})[cause] = value
+
+    def clear_agent_notes(self, route: str, first_id: str, causes: Iterable[str]) -> None:
+        for cause in causes:
+            self.notes.get((route, first_id), {}).pop(cause, None)
 
     def get_link(self, route: str, first_id: str) -> LinkRecord | None:
         return self.links.get((route, first_id))
@@ -135,6 +150,11 @@ class FakeConnector:
     # ... and writes whose answer is lost before the server did anything.
     timeout_before: set[str] = field(default_factory=set)
     capabilities: frozenset[Capability] = frozenset()
+    # MantisBT's reassign_on_feedback: a note by the bridge (the reporter of what it escalates)
+    # on an issue in `feedback` sets the issue to this status (real: `new`, or `assigned`).
+    reporter_note_flips_to: str | None = None
+    # MantisBT below MANAGER: an issue in one of these statuses refuses notes and updates (403).
+    read_only: set[str] = field(default_factory=set)
     files: dict[str, bytes] = field(default_factory=dict)
     uploaded: list[tuple[str, bytes]] = field(default_factory=list)
     clock: float = 1_000_000.0
@@ -171,7 +191,7 @@ class FakeConnector:
     def say(self, ticket_id: str, author: str, body: str, public: bool = True,
             files: tuple[Attachment, ...] = ()) -> Comment:  # fmt: skip
         """Someone (not the bridge) comments on this side."""
-        self.clock += 1
+        self.clock = next(_TIME)
         comment = Comment(
             str(next(self._ids)), body, public, author_id=author, author_name=f"User {author}",
             created_at=datetime.fromtimestamp(self.clock, UTC), attachments=files,
@@ -181,7 +201,7 @@ class FakeConnector:
 
     def set(self, ticket_id: str, **changes: Any) -> None:
         """Someone (not the bridge) changes status/priority on this side."""
-        self.clock += 1
+        self.clock = next(_TIME)
         self.tickets[ticket_id] = replace(
             self.tickets[ticket_id], updated_at=datetime.fromtimestamp(self.clock, UTC), **changes
         )
@@ -214,10 +234,15 @@ class FakeConnector:
         self._maybe_lose_answer("create")
         return ticket
 
+    def _refuse_read_only(self, ticket_id: str, what: str) -> None:
+        if self.tickets[ticket_id].status in self.read_only:
+            raise PermanentError(f"{what} refused: 403 Issue '{ticket_id}' is read-only.", 403)
+
     def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
         self._maybe_fail("update")
+        self._refuse_read_only(ticket_id, "update")
         t = self.tickets[ticket_id]
-        self.clock += 1
+        self.clock = next(_TIME)
         t = replace(
             t,
             updated_at=datetime.fromtimestamp(self.clock, UTC),
@@ -236,8 +261,10 @@ class FakeConnector:
             status = self.refuse_status
             self.refusals.append(comment.body)
             raise PermanentError(f"add note failed: {status} refused: access denied", status)
+        if ticket_id in self.tickets:
+            self._refuse_read_only(ticket_id, "add note")
         cid = str(next(self._ids))
-        self.clock += 1
+        self.clock = next(_TIME)
         stored = tuple(
             Attachment(a.filename, size=a.size, id=f"{cid}-{i}")
             for i, a in enumerate(comment.attachments)
@@ -250,6 +277,9 @@ class FakeConnector:
                     created_at=datetime.fromtimestamp(self.clock, UTC), attachments=stored)
         )  # fmt: skip
         self.writes.append(("comment", comment))
+        flipped = self.tickets.get(ticket_id)
+        if self.reporter_note_flips_to and flipped is not None and flipped.status == "feedback":
+            self.tickets[ticket_id] = replace(flipped, status=self.reporter_note_flips_to)
         self._maybe_lose_answer("comment")
         return cid
 

@@ -1,0 +1,270 @@
+"""Status and priority of a linked pair: decided by the bridge, written explicitly.
+
+A real MantisBT with `reassign_on_feedback` (on by default) sets an issue in `feedback` back to
+`new`/`assigned` whenever its reporter adds a note, and the bridge is the reporter of every
+issue it escalates. Left to that side effect, any copied note (an agent's internal remark, too)
+would reopen the vendor issue and, mirrored back, the helpdesk ticket. So the bridge decides:
+
+- a reply from the first level while the vendor is not working on the issue (waiting for
+  feedback, resolved, closed) reopens it to the status the mapping gives the first level's
+  `open`, *before* the reply is posted (a resolved issue is read-only below MANAGER until then);
+- a status change planned from the first level that takes the issue out of waiting is likewise
+  written before the comments;
+- anything else leaves the status as it was, and a status the tracker changed on its own after
+  the bridge's notes is set back;
+- the pair state records the status the bridge left, so neither its own writes nor their side
+  effects are ever mirrored to the other side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bridge.context import RouteContext
+from bridge.errors import PermanentError
+from bridge.mapping import SyncRules
+from bridge.mapping_checks import SIDES
+from bridge.models import Comment, Ticket, TicketChanges
+from bridge.retry import blame
+from bridge.store import LinkRecord
+
+# The first-level status a reply stands for: Zendesk and Zammad both reopen a waiting or solved
+# ticket to `open` when the customer answers, and the mapping says what `open` means upstream.
+REPLY_STATUS = "open"
+# First-level statuses of a finished ticket (Zendesk's solved and closed, Zammad's closed).
+FINISHED = frozenset({"solved", "closed"})
+# Pair-state key holding the status the second level must keep while the bridge's notes land on
+# it. Set before the first note, cleared once the status is checked: a worker killed in between
+# leaves it, so the next sync still tells the tracker's side effect from a vendor's change.
+EXPECT = "second_expect"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def waits(rules: SyncRules, second_type: str, status: str) -> bool:
+    """Whether the vendor is not working on the issue: it waits for an answer (the tracker
+    type's own waiting statuses, MantisBT `feedback`), or the mapping mirrors the status to the
+    first level as finished (resolved, closed)."""
+    side = SIDES.get(second_type)
+    if side is not None and status.lower() in side.waiting_on_requester:
+        return True
+    return rules.status_to_first.get(status.lower(), "").lower() in FINISHED
+
+
+def seen(first: Ticket, second: Ticket) -> dict[str, str]:
+    return {
+        "first_status": first.status or "",
+        "second_status": second.status or "",
+        "first_priority": first.priority or "",
+        "second_priority": second.priority or "",
+    }
+
+
+def _newer(a: Ticket, b: Ticket) -> bool:
+    """Whether `a` was updated after `b` (unknown times lose)."""
+    return (a.updated_at or _EPOCH) > (b.updated_at or _EPOCH)
+
+
+@dataclass
+class FieldPlan:
+    """What the sync will write: side -> attribute -> value, and state that needs no write."""
+
+    values: dict[str, str]  # as read at the start of the sync
+    writes: dict[str, dict[str, str]] = field(default_factory=lambda: {"first": {}, "second": {}})
+    settled: dict[str, str] = field(default_factory=dict)
+    baseline: bool = False  # no state yet: record what is there, write nothing
+    expected: str = ""  # EXPECT left by an interrupted sync
+    # When the vendor changed the status since the last sync: a reply older than that change
+    # does not answer it (the vendor asked after it was written), so it reopens nothing.
+    second_moved_at: datetime | None = None
+
+
+def plan_fields(
+    rules: SyncRules, state: Mapping[str, str], first: Ticket, second: Ticket
+) -> FieldPlan:
+    """Copy status and priority to the side that did not change them since the last sync (the
+    newer change wins when both did). Pure: the writes happen in `SecondStatus`/`apply_fields`."""
+    plan = FieldPlan(seen(first, second))
+    if not state:
+        plan.baseline = True
+        return plan
+    # A second-level status left behind by an interrupted sync is the bridge's, not the vendor's.
+    expected = plan.expected = state.get(EXPECT) or ""
+    for attr, to_second, to_first in (
+        ("status", rules.status_to_second, rules.status_to_first),
+        ("priority", rules.priority_to_second, rules.priority_to_first),
+    ):
+        f_now, s_now = plan.values[f"first_{attr}"], plan.values[f"second_{attr}"]
+        s_base = expected if attr == "status" and expected else s_now
+        f_moved = f_now != state.get(f"first_{attr}", f_now)
+        s_moved = s_base != state.get(f"second_{attr}", s_base)
+        if f_moved and s_moved:
+            f_moved = _newer(first, second)
+            s_moved = not f_moved
+        if s_moved and attr == "status":
+            plan.second_moved_at = second.updated_at or _EPOCH
+        if s_moved:
+            wanted = to_first.get(s_now.lower())
+            if wanted and wanted != f_now:
+                plan.writes["first"][attr] = wanted
+                continue
+        elif f_moved:
+            wanted = to_second.get(f_now.lower())
+            if wanted and wanted != s_base:
+                plan.writes["second"][attr] = wanted
+                continue
+        plan.settled[f"first_{attr}"], plan.settled[f"second_{attr}"] = f_now, s_base
+    return plan
+
+
+class SecondStatus:
+    """The second-level status while one sync writes to the issue: reopens for a reply before
+    posting it, sets back what the tracker changed on its own, remembers refusals."""
+
+    def __init__(self, ctx: RouteContext, link: LinkRecord, plan: FieldPlan) -> None:
+        self.ctx, self.link, self.plan = ctx, link, plan
+        state_expect = plan.expected
+        self.read = plan.values["second_status"]
+        self.current = state_expect or self.read  # what the issue must have right now
+        self.check_due = bool(state_expect) and state_expect != self.read
+        self.reopened = False  # by this sync, for a reply
+        self.refused: dict[str, PermanentError] = {}  # status -> the refusal, in this sync
+        self.noted = False  # the write-ahead EXPECT is stored
+
+    def _waits(self, status: str) -> bool:
+        return waits(self.ctx.mapping.sync, self.ctx.second.settings.type, status)
+
+    def _target(self, comment: Comment) -> str | None:
+        if not self._waits(self.current):
+            return None
+        planned = self.plan.writes["second"].get("status")
+        if planned:  # the first level moved: its status wins; a closing one is written after
+            return None if self._waits(planned) else planned
+        moved_at = self.plan.second_moved_at
+        if moved_at is not None and (comment.created_at or _EPOCH) <= moved_at:
+            return None  # written before the vendor's latest change: not an answer to it
+        if comment.public:  # the conversation the vendor waits for; internal notes are not
+            return self.ctx.mapping.sync.status_to_second.get(REPLY_STATUS)
+        return None
+
+    def before_copy(self, comment: Comment) -> None:
+        """Called right before a first-level comment is posted to the second level. A refusal
+        raises, so the comment parks with the tracker's reason (read-only issue, for one)."""
+        target = self._target(comment)
+        if target and target != self.current:
+            if target in self.refused:
+                raise self.refused[target]
+            planned = target == self.plan.writes["second"].get("status")
+            self._write(
+                target, "planned, before the comments" if planned else "reopened for a reply"
+            )
+            self.reopened = self.reopened or not planned
+        elif not self.noted:
+            self._expect(self.current)
+        self.check_due = True
+
+    def _expect(self, status: str) -> None:
+        self.ctx.store.set_pair_state(self.ctx.name, self.link.first.id, {EXPECT: status})
+        self.noted = True
+
+    def _write(self, status: str, why: str) -> None:
+        self._expect(status)  # write-ahead: a worker killed after the PATCH must not mirror it
+        try:
+            with blame(self.ctx.second.settings.name):
+                self.ctx.second.update_ticket(self.link.second.id, TicketChanges(status=status))
+        except PermanentError as exc:
+            self._expect(self.current)
+            if exc.status != 401:
+                self.refused[status] = exc
+            raise
+        self.current = status
+        self.ctx.store.log(
+            self.link.first,
+            "status_set",
+            {"route": self.ctx.name, "second_status": status, "why": why},
+        )
+
+    def after_copies(self) -> str | None:
+        """After the bridge's notes: set back a status the tracker changed on its own.
+
+        The status is re-read only when the bridge wrote to the issue. A vendor who changed it
+        in the seconds between the bridge's note and this read is overwritten; the tracker's own
+        flip cannot be told apart from that by the REST API. Returns the status found, if reset.
+        """
+        if not self.check_due:
+            return None
+        planned = self.plan.writes["second"].get("status")
+        with blame(self.ctx.second.settings.name):
+            now = self.ctx.second.get_ticket(self.link.second.id).status or ""
+        flipped = None
+        if now != self.current:
+            flipped = now
+            if planned and planned not in self.refused and planned != self.current:
+                pass  # the planned write below sets it explicitly anyway
+            else:
+                self._write(self.current, f"set back: the tracker changed it to {now}")
+                self.ctx.store.log(
+                    self.link.first,
+                    "status_restored",
+                    {"route": self.ctx.name, "tracker_set": now, "restored": self.current},
+                )
+        self.ctx.store.set_pair_state(self.ctx.name, self.link.first.id, {EXPECT: ""})
+        return flipped
+
+
+def apply_fields(
+    ctx: RouteContext, link: LinkRecord, plan: FieldPlan, keeper: SecondStatus
+) -> dict[str, str]:
+    """Write what the plan says, against what the issue has after this sync's own writes. A
+    state is saved only after its write, so a failed write is redone by the retry."""
+    state_update = dict(plan.settled)
+    if plan.baseline:
+        state_update = {**plan.values, "second_status": keeper.current}
+    elif "second_status" in state_update or keeper.reopened:
+        state_update["second_status"] = keeper.current
+        if keeper.reopened:
+            state_update["first_status"] = plan.values["first_status"]
+    if state_update:
+        ctx.store.set_pair_state(ctx.name, link.first.id, state_update)
+    if plan.baseline:
+        return {}
+    changed: dict[str, str] = {}
+    for side, connector, ticket_id in (
+        ("first", ctx.first, link.first.id),
+        ("second", ctx.second, link.second.id),
+    ):
+        wanted = dict(plan.writes[side])
+        if side == "first" and keeper.reopened:
+            wanted.pop(
+                "status", None
+            )  # the reply answered the vendor's question: nothing to mirror
+        done: dict[str, str] = {}
+        if side == "second" and "status" in wanted:
+            status = wanted["status"]
+            if status == keeper.current or status in keeper.refused:
+                # Written before the comments, or refused for good there (the comment that
+                # needed it is parked with the reason): in step as far as the bridge can be.
+                wanted.pop("status")
+                done["second_status"] = keeper.current
+                done["first_status"] = plan.values["first_status"]
+        if wanted:
+            with blame(connector.settings.name):
+                connector.update_ticket(
+                    ticket_id,
+                    TicketChanges(status=wanted.get("status"), priority=wanted.get("priority")),
+                )
+        other = "second" if side == "first" else "first"
+        for attr, value in wanted.items():
+            done[f"{side}_{attr}"] = value
+            done[f"{other}_{attr}"] = (
+                keeper.current
+                if (other, attr) == ("second", "status")
+                else plan.values[f"{other}_{attr}"]
+            )
+            changed[f"{side}_{attr}"] = value
+        if side == "second" and "status" in wanted:
+            keeper.current = wanted["status"]
+        if done:
+            ctx.store.set_pair_state(ctx.name, link.first.id, done)
+    return changed
