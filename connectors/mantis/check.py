@@ -26,21 +26,46 @@ ACCESS = {
     "manager": 70,
     "administrator": 90,
 }
+# (threshold option, its stock value, what a user below it cannot do)
 LIMITS = (
-    (ACCESS["reporter"], "cannot create issues or add notes (report_bug_threshold REPORTER)"),
-    (ACCESS["updater"], "cannot change status or priority (update_bug_threshold UPDATER)"),
+    ("report_bug_threshold", ACCESS["reporter"], "cannot create issues"),
+    ("add_bugnote_threshold", ACCESS["reporter"], "cannot add notes"),
+    ("update_bug_threshold", ACCESS["updater"], "cannot change status or priority"),
     (
+        "private_bugnote_threshold",
         ACCESS["developer"],
-        "cannot see other users' private notes, so vendor-internal notes are not seen "
-        "(private_bugnote_threshold DEVELOPER)",
+        "cannot see other users' private notes, so vendor-internal notes are not seen",
     ),
     (
+        "update_readonly_bug_threshold",
         ACCESS["manager"],
         "cannot add notes to or reopen resolved and closed issues: a customer's answer after "
-        "the vendor resolved is refused with 403 read-only (update_readonly_bug_threshold "
-        "MANAGER); give the bridge user MANAGER on this project",
+        "the vendor resolved is refused with 403 read-only; give the bridge user MANAGER on "
+        "this project",
     ),
 )
+
+
+def _level_name(value: int) -> str:
+    names = {v: k for k, v in ACCESS.items()}
+    return names.get(value, str(value)).upper()
+
+
+def thresholds(http: HttpClient) -> dict[str, int]:
+    """The site's thresholds where `GET /config` publishes them, else the stock values."""
+    values = {option: stock for option, stock, _ in LIMITS}
+    try:
+        data = http.json(
+            "GET", "config", "read mantis thresholds", params={"option[]": list(values)}
+        )
+    except PermanentError:
+        return values
+    for entry in data.get("configs") or [] if isinstance(data, dict) else []:
+        if isinstance(entry, dict) and entry.get("option") in values:
+            value = entry.get("value")
+            if isinstance(value, int) and not isinstance(value, bool):
+                values[str(entry["option"])] = value
+    return values
 
 
 def _enum_findings(http: HttpClient, usage: Usage) -> list[Finding]:
@@ -103,6 +128,7 @@ def _access(me: dict[str, Any], project: dict[str, Any]) -> tuple[str, int]:
 
 def _project_findings(http: HttpClient, me: dict[str, Any], usage: Usage) -> list[Finding]:
     out: list[Finding] = []
+    limits: dict[str, int] | None = None
     projects = _projects(http, me)
     by_name = {str(p.get("name")): p for p in projects}
     by_id = {str(p.get("id")): p for p in projects}
@@ -119,7 +145,12 @@ def _project_findings(http: HttpClient, me: dict[str, Any], usage: Usage) -> lis
             continue
         out += _inside_project(project, usage)
         level_name, level = _access(me, project)
-        missing = [text for needed, text in LIMITS if level < needed]
+        needed = limits if limits is not None else (limits := thresholds(http))
+        missing = [
+            f"{text} ({option} {_level_name(needed[option])})"
+            for option, _, text in LIMITS
+            if level < needed[option]
+        ]
         if missing:
             out += [
                 Finding.problem(
