@@ -35,6 +35,7 @@ def _first_level(usage: Usage, route: Route) -> None:
     for name in m.sync.status_to_second:
         usage.add(usage.statuses, name, f"{at}: sync.status.to_second")
     usage.add(usage.statuses, m.missing_status, f"{at}: missing_data.status")
+    usage.add(usage.statuses, m.escalated_status, f"{at}: escalated_status")
     for name in m.sync.priority_to_first.values():
         usage.add(usage.priorities, name, f"{at}: sync.priority.to_first")
     for name in [*m.sync.priority_to_second, *m.priority_map]:
