@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bridge.context import RouteContext
-from bridge.errors import PermanentError
+from bridge.errors import PermanentError, ReadOnlyTicket
 from bridge.mapping import SyncRules
 from bridge.mapping_checks import SIDES
 from bridge.models import Comment, Ticket, TicketChanges
@@ -40,6 +40,9 @@ FINISHED = frozenset({"solved", "closed"})
 # leaves it, so the next sync still tells the tracker's side effect from a vendor's change.
 EXPECT = "second_expect"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Prefix of the parked-item key of a refused status write ("#status:<system>"); `#` is in no
+# system name, so it never reads as a comment key ("<system>:<id>").
+STATUS_ITEM = "#status:"
 
 
 def waits(rules: SyncRules, second_type: str, status: str) -> bool:
@@ -240,20 +243,25 @@ def apply_fields(
                 "status", None
             )  # the reply answered the vendor's question: nothing to mirror
         done: dict[str, str] = {}
-        if side == "second" and "status" in wanted:
-            status = wanted["status"]
-            if status == keeper.current or status in keeper.refused:
-                # Written before the comments, or refused for good there (the comment that
-                # needed it is parked with the reason): in step as far as the bridge can be.
-                wanted.pop("status")
-                done["second_status"] = keeper.current
-                done["first_status"] = plan.values["first_status"]
+        if side == "second":
+            wanted, done = _second_writes(ctx, link, plan, keeper, wanted)
         if wanted:
-            with blame(connector.settings.name):
-                connector.update_ticket(
-                    ticket_id,
-                    TicketChanges(status=wanted.get("status"), priority=wanted.get("priority")),
-                )
+            try:
+                with blame(connector.settings.name):
+                    connector.update_ticket(
+                        ticket_id,
+                        TicketChanges(status=wanted.get("status"), priority=wanted.get("priority")),
+                    )
+            except ReadOnlyTicket as exc:
+                if side == "first":
+                    raise
+                # Kept unsettled: tried again at the pair's next sync, until the vendor moves
+                # the issue (their change wins) or the bridge user gets the rights.
+                _park_status(ctx, link, exc)
+                wanted = {}
+            else:
+                if side == "second":
+                    ctx.store.unpark_item(ctx.name, link.first.id, status_item(ctx))
         other = "second" if side == "first" else "first"
         for attr, value in wanted.items():
             done[f"{side}_{attr}"] = value
@@ -268,3 +276,44 @@ def apply_fields(
         if done:
             ctx.store.set_pair_state(ctx.name, link.first.id, done)
     return changed
+
+
+def status_item(ctx: RouteContext) -> str:
+    """The parked-item key of a status write the second level refused."""
+    return f"{STATUS_ITEM}{ctx.second.settings.name}"
+
+
+def _second_writes(
+    ctx: RouteContext,
+    link: LinkRecord,
+    plan: FieldPlan,
+    keeper: SecondStatus,
+    wanted: dict[str, str],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """What is still to write to the second level, and state already settled by the comments'
+    writes (a reopen written before them, or refused there)."""
+    done: dict[str, str] = {}
+    status = wanted.get("status")
+    if status is None:
+        # Nothing to write (or the vendor's own change won): a refusal of before is moot.
+        ctx.store.unpark_item(ctx.name, link.first.id, status_item(ctx))
+    elif status == keeper.current:
+        wanted.pop("status")
+        ctx.store.unpark_item(ctx.name, link.first.id, status_item(ctx))
+        done = {"second_status": keeper.current, "first_status": plan.values["first_status"]}
+    elif status in keeper.refused:
+        wanted.pop("status")  # refused already in this sync; the comment that needed it parked
+        _park_status(ctx, link, keeper.refused[status])
+    return wanted, done
+
+
+def _park_status(ctx: RouteContext, link: LinkRecord, exc: PermanentError) -> None:
+    key = status_item(ctx)
+    item = ctx.store.park_item(ctx.name, link.first.id, key, str(exc), ctx.clock())
+    if item.count == 1:
+        ctx.store.log(
+            link.first,
+            "not_copied",
+            {"route": ctx.name, "from": key, "to": ctx.second.settings.name,
+             "reason": f"status not set: {exc}"},
+        )  # fmt: skip

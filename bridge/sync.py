@@ -24,7 +24,7 @@ from bridge.context import Decision, RouteContext
 from bridge.errors import PermanentError
 from bridge.mapping import Visibility
 from bridge.models import Comment, NewComment, Ticket
-from bridge.pair_status import SecondStatus, apply_fields, plan_fields, seen
+from bridge.pair_status import STATUS_ITEM, SecondStatus, apply_fields, plan_fields, seen
 from bridge.protocol import Capability, Connector, ReadsTogether, is_bridge_actor
 from bridge.retry import blame
 from bridge.rules import check_required, render
@@ -323,9 +323,9 @@ def release_parked(store: SyncStore, route: str, first_id: str) -> list[str]:
     """An operator resync: the pair's parked comments are tried once more (each looked for on
     the target first, since a refused write may have been half done); counts are kept, so the
     same refusal again adds no new log line."""
-    keys = sorted(store.parked_items(route, first_id))
+    keys = sorted(k for k in store.parked_items(route, first_id) if not k.startswith(STATUS_ITEM))
     for key in keys:
-        store.mark_comment(route, first_id, key, UNSURE)
+        store.mark_comment(route, first_id, key, UNSURE)  # a status is retried at every sync
     return keys
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rq.registry import FailedJobRegistry
+
+from bridge.ops.actions import resync
+from bridge.ops.inspect import Inspector
+from bridge.queue import get_queue
 from bridge.sandbox.stack import CATEGORY, CUSTOMER_NUMBER, DOMAIN, MAY_CONTACT, Stack
+from bridge.store import RedisStore
 
 COMPLETE = {CUSTOMER_NUMBER: "40711", DOMAIN: "shop.example.com", MAY_CONTACT: "kontakt_ja",
             CATEGORY: "technik"}  # fmt: skip
@@ -70,10 +76,20 @@ def test_the_support_loop_runs_both_ways(stack: Stack) -> None:
     assert zd.ticket(tid)["status"] == "solved"
     assert sum("Solution: clear the template cache." in b for b in zd_bodies(stack, tid)) == 1
 
-    # The helpdesk closes: the vendor issue is closed.
+    # The helpdesk closes. A resolved issue is read-only for a DEVELOPER bridge user, so it
+    # stays resolved: the refused status is held back, the pair is not parked.
     zd.update_ticket_as(stack.zd_agent, tid, status="closed")
     assert stack.settle()
+    assert mt.issue(iid)["status"]["name"] == "resolved"
+    assert FailedJobRegistry(queue=get_queue(stack.redis, stack.config)).get_job_ids() == []
+    (held,) = RedisStore(stack.redis).parked_items("acme", str(tid)).values()
+    assert held.key == "#status:vendor" and "MANAGER" in held.reason
+    # With MANAGER (what closing needs) the next sync closes it.
+    mt.set_access(stack.mt_bridge, "manager")
+    resync(Inspector(stack.redis, stack.config), "helpdesk", str(tid))
+    assert stack.settle()
     assert mt.issue(iid)["status"]["name"] == "closed"
+    assert RedisStore(stack.redis).parked_items("acme", str(tid)) == {}
 
 
 def test_priority_changes_cross_and_nothing_echoes(stack: Stack) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from bridge.errors import PermanentError, RetryableError
+from bridge.errors import PermanentError, ReadOnlyTicket, RetryableError
 from bridge.models import (
     Attachment,
     Comment,
@@ -236,7 +236,9 @@ class FakeConnector:
 
     def _refuse_read_only(self, ticket_id: str, what: str) -> None:
         if self.tickets[ticket_id].status in self.read_only:
-            raise PermanentError(f"{what} refused: 403 Issue '{ticket_id}' is read-only.", 403)
+            raise ReadOnlyTicket(
+                f"{what} refused: 403 Issue '{ticket_id}' is read-only.", ticket_id
+            )
 
     def update_ticket(self, ticket_id: str, changes: TicketChanges) -> Ticket:
         self._maybe_fail("update")

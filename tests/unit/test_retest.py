@@ -199,8 +199,9 @@ def test_retest_failed_on_a_read_only_issue_parks_with_the_reason_and_tells_the_
 
     # The job does not park (no exception): the comment does.
     assert decision.details["not_copied"] == [f"helpdesk:{bad.id}"]
-    (item,) = loop.store.parked_items("acme", "1").values()
-    assert "read-only" in item.reason
+    items = loop.store.parked_items("acme", "1")
+    assert sorted(items) == ["#status:vendor", f"helpdesk:{bad.id}"]  # the reply and the reopen
+    assert all("read-only" in item.reason for item in items.values())
     (note,) = agent_notes(loop.first)
     assert note.public is False and note.body.startswith("Not passed on to MantisBT #100: ")
     assert "read-only" in note.body and "ask the vendor to reopen it" in note.body
@@ -254,3 +255,27 @@ def test_with_the_shipped_mapping_a_reply_the_agent_relays_reopens_too() -> None
     handle_first_level(ctx, "1")
     assert second.tickets[issue].status == ctx.mapping.sync.status_to_second["open"]
     assert any("Here is the log" in b for b in bodies(second, issue))
+
+
+def test_a_status_the_read_only_issue_refuses_is_held_back_not_the_whole_sync() -> None:
+    loop = resolved(read_only=True)
+    loop.first.set("1", status="closed")  # the helpdesk closes; a DEVELOPER may not close it
+    loop.second.say(loop.issue, DEV, "Thanks, closing on our side soon.")
+
+    handle_first_level(loop.ctx, "1")  # no exception: the job does not park
+
+    assert loop.second.tickets[loop.issue].status == "resolved"
+    assert any("closing on our side" in b for b in bodies(loop.first, "1"))  # the rest syncs
+    (item,) = loop.store.parked_items("acme", "1").values()
+    assert item.key == "#status:vendor" and "read-only" in item.reason
+    (note,) = agent_notes(loop.first)
+    assert note.body.startswith("Not passed on to MantisBT #100: update refused: 403")
+    handle_first_level(loop.ctx, "1")  # tried again, only counted
+    assert loop.store.parked_items("acme", "1")["#status:vendor"].count == 2
+    assert len(agent_notes(loop.first)) == 1
+
+    loop.second.set(loop.issue, status="closed")  # the vendor closes it themselves
+    handle_first_level(loop.ctx, "1")
+    assert loop.store.parked_items("acme", "1") == {}
+    assert agent_notes(loop.first)[-1].body == "Everything held back has now reached MantisBT #100."
+    assert loop.first.tickets["1"].status == "solved"  # the newer change wins, mapped
