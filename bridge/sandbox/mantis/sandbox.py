@@ -127,7 +127,8 @@ class MantisSandbox(MantisStore):
             return self._render(issue)
 
     def fail_next(self, n: int = 1, status: int = 503, retry_after: float | None = None) -> None:
-        """The next `n` requests fail with `status` (and `Retry-After` when given)."""
+        """The next `n` requests fail with `status` (and `Retry-After` when given); the
+        once-per-site meta reads (config, projects, users/me) are not counted."""
         with self._lock:
             self._faults.extend([(status, retry_after)] * n)
 
