@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
-from bridge.errors import PayloadError, PermanentError
+from bridge.errors import BridgeError, PayloadError, PermanentError
 from bridge.models import (
     Attachment,
     Comment,
@@ -97,7 +97,15 @@ class MantisConnector:
         a stock PHP's upload_max_filesize), never above the site's `max_file_size`."""
         configured = (self.settings.options or {}).get("max_attachment_bytes")
         limit = int(configured) if configured else guards.DEFAULT_MAX_ATTACHMENT_BYTES
-        site = self.enums().max_file_size
+        try:
+            site = self.enums().max_file_size
+        except BridgeError as exc:
+            # Asked while the *source's* files are fetched: a failure here must not be taken
+            # for the source's. The write itself reads the enums again and fails as this system.
+            log.warning(
+                "mantis: %s: file limit without max_file_size (%s)", self.settings.name, exc
+            )
+            return limit
         return min(limit, site) if site else limit
 
     def _check_enum(self, kind: EnumKind, ref: Mapping[str, Any]) -> None:

@@ -785,3 +785,13 @@ def test_enums_come_from_config_and_an_option_left_out_is_not_checked() -> None:
 def test_a_note_by_a_user_whose_real_name_is_hidden_shows_the_username() -> None:
     note = {"id": 4, "reporter": {"id": 2, "name": "dana"}, "text": "t", "type": "note"}
     assert parse_note(note, API, "1").author_name == "dana"
+
+
+@responses.activate
+def test_the_file_limit_falls_back_to_the_option_when_config_cannot_be_read() -> None:
+    responses.get(f"{API}/config", status=503)
+    settings = make_settings(max_attachment_bytes=1234)
+    connector = MantisConnector(settings, build_http_client(settings, attempts=1, wait_max=0))
+    assert connector.max_attachment_bytes == 1234
+    with pytest.raises(RetryableError):  # a write still needs the site's lists
+        connector.update_ticket("1", TicketChanges(status="new"))
