@@ -109,6 +109,8 @@ class Ticket:
     requester_email: str | None = None
     requester_name: str | None = None
     external_id: str | None = None
+    # The requester's user id, where the system tells: their comments are the customer's own.
+    requester_id: str | None = None
     url: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -162,6 +162,7 @@ def parse_ticket(
         fields=fields,
         requester_email=(requester or {}).get("email") or None,
         requester_name=user_name(requester) if requester else None,
+        requester_id=str(raw["customer_id"]) if raw.get("customer_id") is not None else None,
         external_id=str(external) if external not in (None, "") else None,
         url=url,
         created_at=time_of(raw.get("created_at")),

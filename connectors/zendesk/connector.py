@@ -230,6 +230,7 @@ class ZendeskConnector:
             requester_email=email,
             requester_name=name,
             external_id=raw.get("external_id"),
+            requester_id=_id_or_none(raw.get("requester_id")),
             url=self.ticket_url(ticket_id),
             created_at=_time(raw.get("created_at")),
             updated_at=_time(raw.get("updated_at")),
@@ -355,6 +356,10 @@ def _to_comment(raw: Mapping[str, Any], names: Mapping[str, Any] | None = None) 
         created_at=_time(raw.get("created_at")),
         attachments=attachments,
     )
+
+
+def _id_or_none(value: Any) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _comment_order(comment: Comment) -> tuple[datetime, int]:
