@@ -125,8 +125,14 @@ class SecondStatus:
     """The second-level status while one sync writes to the issue: reopens for a reply before
     posting it, sets back what the tracker changed on its own, remembers refusals."""
 
-    def __init__(self, ctx: RouteContext, link: LinkRecord, plan: FieldPlan) -> None:
+    def __init__(
+        self, ctx: RouteContext, link: LinkRecord, plan: FieldPlan, customer: str | None
+    ) -> None:
         self.ctx, self.link, self.plan = ctx, link, plan
+        # The first-level requester: only their comments answer the vendor. An agent relaying
+        # the vendor's question to the customer in public must not reopen the issue; where the
+        # helpdesk does not say who the requester is, only its status change reopens.
+        self.customer = customer
         state_expect = plan.expected
         self.read = plan.values["second_status"]
         self.current = state_expect or self.read  # what the issue must have right now
@@ -147,7 +153,7 @@ class SecondStatus:
         moved_at = self.plan.second_moved_at
         if moved_at is not None and (comment.created_at or _EPOCH) <= moved_at:
             return None  # written before the vendor's latest change: not an answer to it
-        if comment.public:  # the conversation the vendor waits for; internal notes are not
+        if comment.public and self.customer is not None and comment.author_id == self.customer:
             return self.ctx.mapping.sync.status_to_second.get(REPLY_STATUS)
         return None
 
@@ -160,7 +166,7 @@ class SecondStatus:
                 raise self.refused[target]
             planned = target == self.plan.writes["second"].get("status")
             self._write(
-                target, "planned, before the comments" if planned else "reopened for a reply"
+                target, "planned, before the comments" if planned else "the customer replied"
             )
             self.reopened = self.reopened or not planned
         elif not self.noted:

@@ -169,7 +169,7 @@ def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
     # Decide the fields first: a reply reopens the vendor issue before it is posted (pair_status).
     state = ctx.store.pair_state(ctx.name, link.first.id)
     plan = plan_fields(ctx.mapping.sync, state, first, second)
-    keeper = SecondStatus(ctx, link, plan)
+    keeper = SecondStatus(ctx, link, plan, first.requester_id)
     pending = first_read.comments()
     copied.extend(_sync_comments(ctx, link, to_second, pending, marks, refused, keeper.before_copy))
     keeper.after_copies()

@@ -51,6 +51,12 @@ def ask_for_feedback(stack: Stack, iid: int) -> None:
 def test_a_reply_on_feedback_reopens_first_and_nothing_is_mirrored_back(stack: Stack) -> None:
     tid, iid = escalate(stack)
     ask_for_feedback(stack, iid)
+    # The agent relays the question to the customer in public: that answers nothing, so the
+    # vendor issue keeps waiting (MantisBT flipped it on the bridge's note; set back).
+    stack.zendesk.update_ticket_as(stack.zd_agent, tid, comment="Could you retest with 2.4.1?")
+    assert stack.settle()
+    assert stack.mantis.issue(iid)["status"]["name"] == "feedback"
+    assert sum("Could you retest" in n["text"] for n in notes(stack, iid)) == 1
     status_before = stack.zendesk.ticket(tid)["status"]
 
     stack.zendesk.update_ticket_as(stack.zd_customer, tid, comment="Retested: still fails.")

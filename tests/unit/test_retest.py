@@ -76,33 +76,35 @@ def kinds(connector: FakeConnector) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("public", "first_reopens", "flips_to", "second_after", "second_writes"),
+    ("who", "first_reopens", "flips_to", "second_after", "second_writes"),
     [
         # A customer reply reopens the issue explicitly, before the note (no flip then).
-        (True, True, "assigned", "assigned", ["status", "comment"]),
-        (True, False, "assigned", "assigned", ["status", "comment"]),
+        ("customer", True, "assigned", "assigned", ["status", "comment"]),
+        ("customer", False, "assigned", "assigned", ["status", "comment"]),
         # The same when the tracker would flip to `new` (an issue without a handler).
-        (True, False, "new", "assigned", ["status", "comment"]),
+        ("customer", False, "new", "assigned", ["status", "comment"]),
         # And on a tracker without the side effect: the reopen never depended on it.
-        (True, False, None, "assigned", ["status", "comment"]),
-        # An agent's internal note reopens nothing: the flip is set back.
-        (False, False, "assigned", "feedback", ["comment", "status"]),
-        (False, False, "new", "feedback", ["comment", "status"]),
-        (False, False, None, "feedback", ["comment"]),
+        ("customer", False, None, "assigned", ["status", "comment"]),
+        # An agent's public comment (relaying the question to the customer) answers nothing.
+        ("agent_public", False, "assigned", "feedback", ["comment", "status"]),
+        # An agent's internal note reopens nothing either: the flip is set back.
+        ("agent_internal", False, "assigned", "feedback", ["comment", "status"]),
+        ("agent_internal", False, "new", "feedback", ["comment", "status"]),
+        ("agent_internal", False, None, "feedback", ["comment"]),
         # An internal note while the helpdesk reopened its ticket: the mapping's status, first.
-        (False, True, "assigned", "assigned", ["status", "comment"]),
+        ("agent_internal", True, "assigned", "assigned", ["status", "comment"]),
     ],
 )
 def test_the_vendor_status_after_a_comment_is_the_mapping_s_not_the_tracker_s(
-    public: bool,
+    who: str,
     first_reopens: bool,
     flips_to: str | None,
     second_after: str,
     second_writes: list[str],
 ) -> None:
     loop = waiting_for_feedback(flips_to)
-    author = CUSTOMER if public else AGENT
-    loop.first.say("1", author, "Retested: still fails.", public=public)
+    author = CUSTOMER if who == "customer" else AGENT
+    loop.first.say("1", author, "Retested: still fails.", public=who != "agent_internal")
     if first_reopens:
         loop.first.set("1", status="open")
 
@@ -279,3 +281,15 @@ def test_a_status_the_read_only_issue_refuses_is_held_back_not_the_whole_sync() 
     assert loop.store.parked_items("acme", "1") == {}
     assert agent_notes(loop.first)[-1].body == "Everything held back has now reached MantisBT #100."
     assert loop.first.tickets["1"].status == "solved"  # the newer change wins, mapped
+
+
+def test_where_the_helpdesk_does_not_name_the_requester_only_its_status_reopens() -> None:
+    loop = waiting_for_feedback()
+    loop.first.tickets["1"] = replace(loop.first.tickets["1"], requester_id=None)
+    loop.first.say("1", CUSTOMER, "Answer without a status change.")
+    handle_first_level(loop.ctx, "1")
+    assert loop.second.tickets[loop.issue].status == "feedback"  # no guess: set back
+    loop.first.say("1", CUSTOMER, "Answer, and the helpdesk reopens.")
+    loop.first.set("1", status="open")
+    handle_first_level(loop.ctx, "1")
+    assert loop.second.tickets[loop.issue].status == "assigned"

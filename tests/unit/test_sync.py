@@ -24,7 +24,7 @@ def linked() -> tuple[RouteContext, FakeConnector, FakeConnector, MemoryStore, s
     second = FakeConnector("vendor", kind="mantis", bridge_user="7")
     store = MemoryStore()
     ctx = RouteContext("acme", MAPPING, "en", first, second, store)
-    first.tickets["1"] = ticket("1", status="open", priority="high")
+    first.tickets["1"] = ticket("1", status="open", priority="high", requester_id=CUSTOMER)
     first.say("1", CUSTOMER, "Before escalation: it is broken.")
     assert handle_first_level(ctx, "1").action == "escalated"
     (issue_id,) = second.tickets
