@@ -5,9 +5,9 @@ A real MantisBT with `reassign_on_feedback` (on by default) sets an issue in `fe
 issue it escalates. Left to that side effect, any copied note (an agent's internal remark, too)
 would reopen the vendor issue and, mirrored back, the helpdesk ticket. So the bridge decides:
 
-- a reply from the first level while the vendor is not working on the issue (waiting for
-  feedback, resolved, closed) reopens it to the status the mapping gives the first level's
-  `open`, *before* the reply is posted (a resolved issue is read-only below MANAGER until then);
+- the requester's reply on the first level while the vendor is not working on the issue
+  (waiting for feedback, resolved, closed) reopens it to the status the mapping gives the first
+  level's `open`, *before* the reply is posted (a resolved issue is read-only below MANAGER);
 - a status change planned from the first level that takes the issue out of waiting is likewise
   written before the comments;
 - anything else leaves the status as it was, and a status the tracker changed on its own after
@@ -194,32 +194,30 @@ class SecondStatus:
             {"route": self.ctx.name, "second_status": status, "why": why},
         )
 
-    def after_copies(self) -> str | None:
+    def after_copies(self) -> None:
         """After the bridge's notes: set back a status the tracker changed on its own.
 
         The status is re-read only when the bridge wrote to the issue. A vendor who changed it
         in the seconds between the bridge's note and this read is overwritten; the tracker's own
-        flip cannot be told apart from that by the REST API. Returns the status found, if reset.
+        flip cannot be told apart from that by the REST API.
         """
         if not self.check_due:
-            return None
+            if self.plan.expected:  # left by an interrupted sync, and the issue has it
+                self.ctx.store.set_pair_state(self.ctx.name, self.link.first.id, {EXPECT: ""})
+            return
         planned = self.plan.writes["second"].get("status")
         with blame(self.ctx.second.settings.name):
             now = self.ctx.second.get_ticket(self.link.second.id).status or ""
-        flipped = None
-        if now != self.current:
-            flipped = now
-            if planned and planned not in self.refused and planned != self.current:
-                pass  # the planned write below sets it explicitly anyway
-            else:
-                self._write(self.current, f"set back: the tracker changed it to {now}")
-                self.ctx.store.log(
-                    self.link.first,
-                    "status_restored",
-                    {"route": self.ctx.name, "tracker_set": now, "restored": self.current},
-                )
+        # A planned write still to come sets the status explicitly anyway.
+        later = planned and planned not in self.refused and planned != self.current
+        if now != self.current and not later:
+            self._write(self.current, f"set back: the tracker changed it to {now}")
+            self.ctx.store.log(
+                self.link.first,
+                "status_restored",
+                {"route": self.ctx.name, "tracker_set": now, "restored": self.current},
+            )
         self.ctx.store.set_pair_state(self.ctx.name, self.link.first.id, {EXPECT: ""})
-        return flipped
 
 
 def apply_fields(
@@ -245,9 +243,8 @@ def apply_fields(
     ):
         wanted = dict(plan.writes[side])
         if side == "first" and keeper.reopened:
-            wanted.pop(
-                "status", None
-            )  # the reply answered the vendor's question: nothing to mirror
+            # The customer's reply answered the vendor's question: nothing to mirror.
+            wanted.pop("status", None)
         done: dict[str, str] = {}
         if side == "second":
             wanted, done = _second_writes(ctx, link, plan, keeper, wanted)

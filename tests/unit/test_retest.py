@@ -293,3 +293,14 @@ def test_where_the_helpdesk_does_not_name_the_requester_only_its_status_reopens(
     loop.first.set("1", status="open")
     handle_first_level(loop.ctx, "1")
     assert loop.second.tickets[loop.issue].status == "assigned"
+
+
+def test_an_expected_status_the_issue_has_is_cleared_so_a_later_vendor_change_counts() -> None:
+    loop = waiting_for_feedback()
+    loop.store.set_pair_state("acme", "1", {EXPECT: "feedback"})  # left by a killed worker
+    handle_first_level(loop.ctx, "1")  # the issue has feedback: nothing to set back
+    assert loop.store.pair_state("acme", "1")[EXPECT] == ""
+    loop.second.set(loop.issue, status="assigned")  # the developer works on it again
+    handle_first_level(loop.ctx, "1")
+    assert loop.second.tickets[loop.issue].status == "assigned"  # not reverted
+    assert loop.first.tickets["1"].status == "open"  # and mirrored
