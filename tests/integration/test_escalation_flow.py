@@ -61,8 +61,10 @@ def test_incomplete_ticket_is_asked_once_then_escalates_when_completed(stack: St
     (issue,) = mt.issues()
     assert issue["priority"]["name"] == "normal"  # Zendesk had no priority: the default
     assert zd.ticket(tid)["external_id"] == f"vendor:{issue['id']}"
-    assert timeline(stack, tid)[-3:] == ["missing_data_already_requested", "escalated",
-                                         "link_written"]  # fmt: skip
+    # The customer's comment after the bridge's request goes along at escalation.
+    assert timeline(stack, tid)[-5:] == ["missing_data_already_requested", "escalated",
+                                         "link_written", "comment_copied", "synced"]  # fmt: skip
+    assert sum("Any news?" in n["text"] for n in mt.issue(issue["id"])["notes"]) == 1
 
 
 def test_own_writes_do_not_echo(stack: Stack) -> None:
@@ -89,7 +91,7 @@ def test_permanent_error_parks_with_a_reason_and_is_not_retried(stack: Stack) ->
     assert "403" in job.meta["park_reason"] and "create MantisBT issue" in job.meta["park_reason"]
     assert job.retries_left == 0
     assert stack.mantis.issues() == []
-    assert timeline(stack, tid)[-1] == "parked"
+    assert timeline(stack, tid)[-2:] == ["parked", "agent_told"]  # an internal note says why
 
 
 def test_outage_is_retried_until_it_succeeds(stack: Stack) -> None:
@@ -100,7 +102,7 @@ def test_outage_is_retried_until_it_succeeds(stack: Stack) -> None:
     assert stack.settle(timeout=30)
     assert len(stack.mantis.issues()) == 1
     actions = timeline(stack, tid)
-    assert "retry" in actions and actions[-2:] == ["escalated", "link_written"]
+    assert "retry" in actions and actions[-3:] == ["escalated", "link_written", "in_sync"]
 
 
 def test_rate_limit_waits_retry_after_without_losing_the_event(stack: Stack) -> None:
