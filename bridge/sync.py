@@ -96,7 +96,7 @@ def start_pair(ctx: RouteContext, link: LinkRecord) -> None:
 
 def conversation_since_request(first: Connector, comments: list[Comment]) -> set[str]:
     """Ids of the first-level comments that go along at escalation: every public comment after
-    the bridge's first request for data, but not the bridge's own.
+    the ticket's first one and after the bridge's first request for data, not the bridge's own.
 
     Copied as notes, not folded into the description: each keeps its author, its order and its
     files (which a create could not carry reliably: MantisBT creates the issue and then
@@ -107,7 +107,8 @@ def conversation_since_request(first: Connector, comments: list[Comment]) -> set
     """
     asked = False
     going: set[str] = set()
-    for comment in sorted(comments, key=_order):
+    # The first comment opens the ticket (its description), even when the bridge user wrote it.
+    for comment in sorted(comments, key=_order)[1:]:
         if is_bridge_actor(first.settings, comment.author_id):
             asked = True
         elif asked and comment.public:

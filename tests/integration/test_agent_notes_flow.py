@@ -8,24 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from redis import Redis
 
 from bridge.models import SystemRef
 from bridge.sandbox.stack import Stack
 from bridge.store import RedisStore
 from tests.integration.test_retest_loop import agent_notes
-from tests.integration.test_retry_horizon import SHORT, run_retries_now
+from tests.integration.test_retry_horizon import SHORT, end_outage, run_retries_now
 from tests.integration.test_two_way_sync import escalate, notes
-
-
-def end_outage(stack: Stack) -> None:
-    """Use up the injected faults (an issue path: the site's meta reads pass faults by)."""
-    url = f"{stack.second_level.url}/api/rest/issues/0"
-    for _ in range(60):
-        if requests.get(url, timeout=5).status_code != 500:
-            return
-    raise AssertionError("the outage did not end")
 
 
 @pytest.fixture(params=[(0, ["delayed", "sync_parked", "recovered"]),

@@ -66,7 +66,7 @@ def test_escalation_asks_once_dedupes_and_escalates_when_complete(stack: Stack) 
     assert first.link_value(tid) == f"vendor:{issue['id']}"
     notes = [c for c in first.bridge_comments(tid) if second.ticket_url(issue["id"]) in c["body"]]
     assert len(notes) == 1 and notes[0]["public"] is False
-    assert timeline(stack, "helpdesk", tid)[-2:] == ["escalated", "link_written"]
+    assert timeline(stack, "helpdesk", tid)[-3:] == ["escalated", "link_written", "in_sync"]
 
 
 def test_sync_round_trip(stack: Stack) -> None:

@@ -86,3 +86,12 @@ def test_a_ticket_escalated_at_once_sends_no_history() -> None:
     first.say("1", CUSTOMER, "Still failing.")
     handle_first_level(ctx, "1")
     assert vendor_bodies(second) == []
+
+
+def test_a_ticket_the_bridge_user_opened_does_not_count_as_a_request() -> None:
+    ctx, first, second, _ = make()
+    first.tickets["1"] = ticket("1")
+    first.say("1", first.bridge_user, "Opened by the integration (its description).")
+    first.say("1", CUSTOMER, "Context from before.")
+    handle_first_level(ctx, "1")
+    assert vendor_bodies(second) == []
