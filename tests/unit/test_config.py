@@ -163,8 +163,8 @@ def test_duplicate_keys_in_a_mapping_are_all_named(tmp_path: Path) -> None:
     )
     path = write(tmp_path, text, "m.yaml")
     lines = text.splitlines()
-    second_default = [i for i, ln in enumerate(lines, 1) if ln == "  default: high"][0]
-    second_solved = [i for i, ln in enumerate(lines, 1) if ln == "      solved: closed"][0]
+    second_default = next(i for i, ln in enumerate(lines, 1) if ln == "  default: high")
+    second_solved = next(i for i, ln in enumerate(lines, 1) if ln == "      solved: closed")
     with pytest.raises(ConfigError) as err:
         load_mapping(path)
     message = str(err.value)

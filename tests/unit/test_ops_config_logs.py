@@ -56,7 +56,7 @@ def test_silence_alert_must_be_positive_seconds(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, text), ENV)
     assert config.systems["vendor"].options["silence_alert"] == 300
     bad = text.replace("silence_alert: 300", "silence_alert: soon")
-    with pytest.raises(ConfigError, match="options.silence_alert: 'soon' is not a duration"):
+    with pytest.raises(ConfigError, match=r"options\.silence_alert: 'soon' is not a duration"):
         load_config(write(tmp_path, bad), ENV)
 
 
