@@ -201,5 +201,8 @@ def run_demo(
         echo(f"Route {route}: starting embedded Redis, sandbox {f} (first level) and {v}")
         echo(f"   (second level), web and worker in {base}")
         with stack:
+            if stack.second_level.kind == "mantis":
+                # Set up as the README asks: MANAGER, so resolved issues take the retest reply.
+                stack.mantis.set_access(stack.mt_bridge, "manager")
             echo(f"   bridge at {stack.bridge_url}, config {stack.config_path}")
             return Story(stack, echo).play()

@@ -311,8 +311,9 @@ class MantisDriver(Driver):
     ask_status = "feedback"
 
     def __init__(self, system: str, role: str, bridge_access: str = "developer") -> None:
-        """`bridge_access` is the bridge user's level: DEVELOPER as the README asks (resolved
-        and closed issues are then read-only to it); "manager" lifts that."""
+        """`bridge_access` is the bridge user's level. DEVELOPER by default, the level most
+        installs start with (resolved and closed issues are then read-only to it, as on the
+        real server); the README asks for MANAGER, which `bridge demo` sets."""
         if role != SECOND:
             raise ValueError("MantisBT plays only the second level")
         super().__init__(system, role)
