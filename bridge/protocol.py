@@ -81,6 +81,11 @@ class Connector(Protocol):
 
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]: ...
 
+    def stored_text(self, text: str) -> str:
+        """`text` as this system will give it back (a store that drops what it cannot keep,
+        e.g. MantisBT's utf8mb3 tables and 4-byte characters), so the bridge can recognise its
+        own earlier write after a lost answer."""
+
     def ticket_url(self, ticket_id: str) -> str:
         """The URL a human opens to see the ticket."""
 

@@ -25,7 +25,7 @@ def normalised(text: str) -> str:
 
 def posted_by_bridge(connector: Connector, ticket_id: str, body: str) -> str | None:
     """Id of a comment the bridge already wrote with this text (after an unanswered write)."""
-    wanted = normalised(body)
+    wanted = normalised(connector.stored_text(body))
     for comment in connector.list_comments(ticket_id):
         if is_bridge_actor(connector.settings, comment.author_id) and (
             normalised(comment.body) == wanted

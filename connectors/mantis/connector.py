@@ -147,6 +147,10 @@ class MantisConnector:
     def get_ticket(self, ticket_id: str) -> Ticket:
         return self._ticket(self._fetch_issue(ticket_id))
 
+    def stored_text(self, text: str) -> str:
+        """The text as this system gives it back (see the protocol)."""
+        return guards.stored_form(text)
+
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
         """Notes of type "note" (timelog and reminder entries are not conversation).
 

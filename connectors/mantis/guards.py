@@ -124,9 +124,14 @@ def within_limit(
     return tuple(kept), notices
 
 
+def stored_form(text: str) -> str:
+    """`text` as a utf8mb3 MantisBT keeps it: every 4-byte character becomes U+FFFD."""
+    return ASTRAL.sub("\ufffd", text)
+
+
 def as_stored(text: str) -> str:
     """`text` as a utf8mb3 MantisBT gives it back, whitespace-normalised for comparison."""
-    return " ".join(ASTRAL.sub("\ufffd", text).split())
+    return " ".join(stored_form(text).split())
 
 
 def find_note(issue: Mapping[str, Any], text: str, author_id: str | None) -> str | None:

@@ -88,6 +88,10 @@ class ZammadConnector:
         (first article), the customer's email/name and the tags each cost one more call."""
         return self._read(ticket_id)[1]
 
+    def stored_text(self, text: str) -> str:
+        """The text as this system gives it back (see the protocol)."""
+        return text  # Zammad keeps any UTF-8
+
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
         """All articles, oldest first, the first one (the description) included.
 

@@ -160,6 +160,10 @@ class ZendeskConnector:
         newest = max(comments, key=_comment_order)
         return newest.id
 
+    def stored_text(self, text: str) -> str:
+        """The text as this system gives it back (see the protocol)."""
+        return text  # Zendesk keeps the plain body as sent
+
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
         """All comments, oldest first, following cursor pagination to the end.
 

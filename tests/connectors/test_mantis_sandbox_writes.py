@@ -240,3 +240,22 @@ def test_the_created_issue_is_looked_for_from_the_time_of_the_request(env: Env) 
         "https://helpdesk.example/tickets/7", START - timedelta(minutes=10)
     )
     assert found is not None and found.ref.id == issue_id
+
+
+# -- 4-byte characters ----------------------------------------------------------------------
+
+
+def test_a_note_with_emoji_whose_answer_was_lost_is_found_not_posted_again(env: Env) -> None:
+    """utf8mb3 stores 🚀 as U+FFFD: the retry must recognise the note as it was stored."""
+    from bridge.writes import post_once
+
+    issue_id = new_issue(env)
+    connector = env.connector()
+    note = NewComment(body="Retest failed 🚀 on the shop", public=True)
+    first = connector.add_comment(issue_id, note)  # ... and its answer was lost
+    assert "\ufffd" in env.sandbox.issue(int(issue_id))["notes"][-1]["text"]
+    env.sandbox.clear_log()
+    again = post_once(connector, issue_id, note, unsure=True, mark_unsure=lambda: None)
+    assert again == first
+    assert env.writes() == []
+    assert len(env.sandbox.issue(int(issue_id))["notes"]) == 1

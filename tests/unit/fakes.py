@@ -285,6 +285,9 @@ class FakeConnector:
         self._maybe_lose_answer("comment")
         return cid
 
+    def stored_text(self, text: str) -> str:
+        return text
+
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
         return list(self.comments.get(ticket_id, []))
 
