@@ -196,14 +196,3 @@ def _create_secret_file(path: Path) -> None:
             os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def check_system_options(options: Mapping[str, Any]) -> None:
-    """Validate the ops keys inside a system's free-form `options` mapping."""
-    value = options.get("silence_alert")
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValidationError(
-            "options.silence_alert must be a positive number of seconds", "options"
-        )
