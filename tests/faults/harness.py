@@ -76,7 +76,7 @@ class Plan:
     pace: float = 0.0  # seconds between changes (spreads the faults over the run)
     settle_timeout: float = 240.0
     hang: float = 20.0  # seconds Redis stays SIGSTOPped
-    skew: bool = True  # worker0 runs ten minutes behind (faketime)
+    skew: bool = True  # worker0 runs ten minutes behind for most of the churn
 
 
 @dataclass
@@ -100,7 +100,7 @@ class FaultRun(Faults):
         self.report = Report()
         self.faults = self.report.faults
         self.recoveries: list[Recovery] = []
-        self.skewed: set[str] = set()  # process names started under faketime
+        self.skewed: set[str] = set()  # process names started with a skewed clock
         self.skew_argv: list[str] = []
         self.t0 = time.monotonic()
         self.refused: tuple[int, int] | None = None  # the pair whose comments MantisBT refuses
@@ -112,8 +112,9 @@ class FaultRun(Faults):
 
     # -- processes -----------------------------------------------------------------------
     def _spawn(self, name: str, *args: str) -> None:
-        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
-        python = self.skew_argv if name in self.skewed else [sys.executable, "-m"]
+        skewed = name in self.skewed  # its own log: its lines carry its clock's times
+        log = open(self.base / f"{name}{'-skewed' if skewed else ''}.log", "ab")  # noqa: SIM115
+        python = self.skew_argv if skewed else [sys.executable, "-m"]
         self.procs[name] = subprocess.Popen(
             [*python, "bridge.cli", *args, "--config", str(self.stack.config_path)],
             env={**os.environ, "BRIDGE_CONFIG": str(self.stack.config_path)},
@@ -146,7 +147,7 @@ class FaultRun(Faults):
         if self.plan.skew:
             self.skew_argv, how = skewed_command()
             self.skewed.add("worker0")
-            self.faults.append(f"worker0 clock 10 min behind, whole run ({how})")
+            self.faults.append(f"worker0 clock 10 min behind for 3/4 of the churn ({how})")
         try:
             self.stack.start()
             for n in range(self.plan.workers):
@@ -154,7 +155,9 @@ class FaultRun(Faults):
             self._spawn("cron", "cron")
             self._escalate()
             self._churn()
+            settling = time.monotonic()
             self.report.settled = self._settle()
+            self.report.settle_seconds = time.monotonic() - settling
             self._check()
         finally:
             self.abort_hang()
@@ -201,7 +204,7 @@ class FaultRun(Faults):
         e = self.plan.events
         return {e // 12: "refuse", e // 6: "kill", e // 4: "trickle", e // 3: "mantis503",
                 5 * e // 12: "hang", e // 2: "redis", 7 * e // 12: "lease", 2 * e // 3:
-                "zendesk429", 5 * e // 6: "kill"}  # fmt: skip
+                "zendesk429", 3 * e // 4: "unskew", 5 * e // 6: "kill"}  # fmt: skip
 
     def _inject(self, fault: str) -> None:
         before = len(self.faults)
@@ -211,9 +214,11 @@ class FaultRun(Faults):
 
     def _inject_one(self, fault: str) -> None:
         s = self.stack
-        if fault in ("kill", "redis", "lease"):
+        if fault in ("kill", "redis", "lease", "unskew"):
             self.end_hang()  # these need Redis answering (a hung one cannot even stop)
-        if fault == "kill":
+        if fault == "unskew":
+            self.end_skew()
+        elif fault == "kill":
             self.kill_busy_worker()
         elif fault == "lease":
             self.kill_lease_holder()
@@ -411,7 +416,7 @@ class FaultRun(Faults):
             code = d.get("status_code")
             rep.webhooks["2xx" if code and 200 <= code < 300 else f"{code or d.get('error')}"] += 1
         self.check_recoveries()
-        behind = {log: (-SKEW_SECONDS if log.stem in self.skewed else 0.0)
+        behind = {log: (-SKEW_SECONDS if log.stem.endswith("-skewed") else 0.0)
                   for log in sorted(self.base.glob("worker*.log"))}  # fmt: skip
         reclaims = read_reclaims(behind)
         rep.reclaimed, rep.live_reclaimed = reclaims.total, reclaims.live
@@ -436,4 +441,6 @@ class FaultRun(Faults):
             .parked_items("acme", str(e.ticket))
             .get(f"helpdesk:{comment['id']}")
         )
-        return item.reason if item is not None and item.reason else None
+        if item is None or not item.reason:
+            return None
+        return f"{item.reason} (refused {item.count}x)"  # once: a parked comment is not retried

@@ -32,7 +32,8 @@ class Report:
     undelivered: list[str] = field(default_factory=list)  # webhooks the sender gave up on
     slow_recovery: list[str] = field(default_factory=list)
     settled: bool = False
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole run
+    settle_seconds: float = 0.0  # from the last change until quiet
 
     @property
     def ok(self) -> bool:
@@ -68,6 +69,7 @@ class Report:
             f"reclaimed jobs       {self.reclaimed} (killed processes left {self.reclaimable}); "
             f"taken from a worker still running them: {len(self.live_reclaimed)} "
             f"{self.live_reclaimed[:3]}",
-            f"settled              {self.settled} in {self.seconds:.0f} s",
+            f"settled              {self.settled}, {self.settle_seconds:.0f} s after the last "
+            f"change ({self.seconds:.0f} s in all)",
             f"RESULT               {'PASS' if self.ok else 'FAIL'}",
         ]

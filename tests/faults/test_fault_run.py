@@ -23,7 +23,7 @@ def test_nothing_is_lost_duplicated_or_echoed_under_faults(tmp_path: Path) -> No
     assert report.applied["comments copied"] > 100, text
     # The refused pair: its comments parked with the remote's reason, each once, not a job each.
     assert report.parked_comments, text
-    assert all("403" in p for p in report.parked_comments), text
+    assert all("403" in p and p.endswith("(refused 1x)") for p in report.parked_comments), text
     assert len(report.parked) <= 2, text
     assert report.slow_recovery == [] and len(report.recoveries) == 3, text
     # No live worker lost its job (worker0 runs ten minutes behind), no webhook given up on.
