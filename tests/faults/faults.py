@@ -45,7 +45,7 @@ _PROBE = "import threading, time; threading.Event().wait(0.1); time.sleep(0.1)"
 # also for the lease (60 s). Faults stack in the run (a kill, then Redis hung for 20 s, then
 # the lease held by a dead worker for 60 s while the first kill's jobs still wait): 180 s.
 RECOVERY_BOUND = 180.0
-LEASE_WAIT = 90.0  # seconds to wait for some worker to take the maintenance lease
+LEASE_WAIT = 150.0  # seconds to wait for some worker to take the maintenance lease
 
 
 def find_faketime() -> str | None:
