@@ -44,7 +44,7 @@ def wait_for_redis(
 
     retrying = Retrying(
         retry=retry_if_exception_type(RedisError),
-        wait=wait_exponential_jitter(initial=WAIT_INITIAL, max=WAIT_MAX),
+        wait=wait_exponential_jitter(multiplier=WAIT_INITIAL, max=WAIT_MAX),
         stop=give_up,
         sleep=sleep,
         before_sleep=tell,

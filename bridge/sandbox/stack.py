@@ -16,6 +16,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -98,6 +99,7 @@ class Stack:
         queue: dict[str, Any] | None = None,
         route: str = "zendesk-mantis",
         extra_first_level: str | None = None,
+        web_redis: Callable[[str], Redis] | None = None,
     ) -> None:
         if route not in ROUTES:
             raise ValueError(f"unknown route {route!r}; known: {', '.join(ROUTES)}")
@@ -109,6 +111,9 @@ class Stack:
         self.options = options or {}  # per system name: extra `options` in the config
         self.queue_settings = queue or {"retry_intervals": [1, 2, 3]}
         self._redis_url = redis_url
+        # The web app's own Redis client, from the URL (e.g. bridge.redis_runtime.connect_web,
+        # as `bridge web` has it, for runs that hang Redis); None shares `stack.redis`.
+        self._web_redis = web_redis
         self._servers: list[BackgroundServer] = []
         self._embedded: EmbeddedRedis | None = None
         self._worker: subprocess.Popen[bytes] | None = None
@@ -189,7 +194,8 @@ class Stack:
         self.config_path = self._write_config()
         self.config: Config = load_config(self.config_path)
         os.environ["BRIDGE_CONFIG"] = str(self.config_path)
-        self.bridge_url = self._serve(create_app(self.config, self.redis))
+        web = self._web_redis(self._redis_url) if self._web_redis else self.redis
+        self.bridge_url = self._serve(create_app(self.config, web))
         for driver in self.drivers:
             style = self.webhook_style if driver is self.first_level else "trigger"
             driver.configure_webhook(self.bridge_url, self.secrets[driver.system], style)

@@ -1,12 +1,17 @@
 """The fault run: thousands of mixed changes on both sides while things break.
 
-Real Redis (AOF on, restarted mid-run), real `bridge worker --threads 2` and `bridge cron`
-processes (one worker process killed with SIGKILL mid-job, twice, with both its threads),
-sandbox Zendesk and MantisBT that answer 503 for a stretch and 429 with Retry-After, webhooks
-delivered twice and out of order. Afterwards the sandboxes' final state is checked: every
-comment exactly once on the other side, no echo, statuses and priorities consistent with the
-mapping, nothing left queued but parked jobs with a reason. Used by tests/faults/test_fault_run.py
-(CI size) and tests/faults/run.py (large).
+Real Redis (AOF on, restarted mid-run twice and hung with SIGSTOP once), real
+`bridge worker --threads 2` and `bridge cron` processes (one worker process killed with SIGKILL
+mid-job, twice, with both its threads; one killed right after it took the maintenance lease; one
+running ten minutes behind under faketime), sandbox Zendesk and MantisBT that answer 503 for a
+stretch, 429 with Retry-After, trickle a few answers a byte at a time, and refuse one pair's
+comments for good (403), webhooks delivered twice and out of order and re-delivered by a patient
+sender after a 503. Afterwards the sandboxes' final state is checked: every comment exactly once
+on the other side (or parked with a reason, on the refused pair), no echo, statuses and
+priorities consistent with the mapping, nothing left queued but parked jobs with a reason, and
+every killed worker's jobs handed on within RECOVERY_BOUND. The faults themselves are in
+tests/faults/faults.py. Used by tests/faults/test_fault_run.py (CI size) and tests/faults/run.py
+(large).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,7 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bridge.models import SystemRef
-from bridge.redis_runtime import EmbeddedRedis
+from bridge.redis_runtime import EmbeddedRedis, connect_web
 from bridge.sandbox.stack import (
     CATEGORY,
     CUSTOMER_NUMBER,
@@ -37,7 +42,17 @@ from bridge.sandbox.stack import (
     Stack,
     post_zendesk_webhook,
 )
+from bridge.sandbox.zendesk.webhooks import Patience
 from bridge.store import RedisStore
+from tests.faults.faults import (
+    RECOVERY_BOUND,
+    SKEW_SECONDS,
+    Faults,
+    Recovery,
+    read_reclaims,
+    skewed_command,
+)
+from tests.faults.report import Report
 
 COMPLETE = {CUSTOMER_NUMBER: "40711", DOMAIN: "shop.example.com", MAY_CONTACT: "kontakt_ja",
             CATEGORY: "technik"}  # fmt: skip
@@ -60,6 +75,8 @@ class Plan:
     seed: int = 7
     pace: float = 0.0  # seconds between changes (spreads the faults over the run)
     settle_timeout: float = 240.0
+    hang: float = 20.0  # seconds Redis stays SIGSTOPped
+    skew: bool = True  # worker0 runs ten minutes behind for most of the churn
 
 
 @dataclass
@@ -71,69 +88,22 @@ class Expectation:
     public: bool
 
 
-@dataclass
-class Report:
-    events_sent: Counter[str] = field(default_factory=Counter)
-    faults: list[str] = field(default_factory=list)
-    webhooks: Counter[str] = field(default_factory=Counter)
-    replays: Counter[str] = field(default_factory=Counter)
-    applied: Counter[str] = field(default_factory=Counter)
-    retried: int = 0
-    rate_limited: int = 0
-    parked: list[str] = field(default_factory=list)
-    failed_without_reason: list[str] = field(default_factory=list)
-    failed_polls: int = 0  # a poll killed mid-run; the next poll covers its window
-    lost: list[str] = field(default_factory=list)
-    duplicated: list[str] = field(default_factory=list)
-    leaked: list[str] = field(default_factory=list)
-    echo: list[str] = field(default_factory=list)
-    inconsistent: list[str] = field(default_factory=list)
-    still_queued: int = 0
-    settled: bool = False
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.settled and not (
-            self.lost or self.duplicated or self.leaked or self.echo or self.inconsistent
-            or self.failed_without_reason or self.still_queued
-        )  # fmt: skip
-
-    def lines(self) -> list[str]:
-        sent = sum(self.events_sent.values())
-        return [
-            f"events sent          {sent}  ({dict(self.events_sent)})",
-            f"faults injected      {len(self.faults)}: {'; '.join(self.faults)}",
-            f"webhook deliveries   {dict(self.webhooks)}",
-            f"replayed webhooks    {dict(self.replays)}",
-            f"applied              {dict(self.applied)}",
-            f"deduped              {self.webhooks['duplicate'] + self.replays['duplicate']}",
-            f"retried              {self.retried} job retries, "
-            f"{self.rate_limited} rate-limit waits",
-            f"parked               {len(self.parked)} {self.parked[:3]}",
-            f"failed w/o reason    {len(self.failed_without_reason)} "
-            f"(+{self.failed_polls} polls superseded by the next poll)",
-            f"lost                 {len(self.lost)} {self.lost[:5]}",
-            f"duplicated           {len(self.duplicated)} {self.duplicated[:5]}",
-            f"leaked private notes {len(self.leaked)}",
-            f"echo (extra copies)  {len(self.echo)} {self.echo[:5]}",
-            f"inconsistent pairs   {len(self.inconsistent)} {self.inconsistent[:3]}",
-            f"left queued          {self.still_queued}",
-            f"settled              {self.settled} in {self.seconds:.0f} s",
-            f"RESULT               {'PASS' if self.ok else 'FAIL'}",
-        ]
-
-
 # Each worker process runs two jobs at once, so a SIGKILL also takes down a sibling thread's job.
 WORKER = ("worker", "--threads", "2")
 
 
-class FaultRun:
+class FaultRun(Faults):
     def __init__(self, base: Path, plan: Plan) -> None:
         self.base = base
         self.plan = plan
         self.rng = random.Random(plan.seed)
         self.report = Report()
+        self.faults = self.report.faults
+        self.recoveries: list[Recovery] = []
+        self.skewed: set[str] = set()  # process names started with a skewed clock
+        self.skew_argv: list[str] = []
+        self.t0 = time.monotonic()
+        self.refused: tuple[int, int] | None = None  # the pair whose comments MantisBT refuses
         self.expect: list[Expectation] = []
         self.pairs: list[tuple[int, int]] = []
         self.status_touched: set[int] = set()
@@ -142,9 +112,11 @@ class FaultRun:
 
     # -- processes -----------------------------------------------------------------------
     def _spawn(self, name: str, *args: str) -> None:
-        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        skewed = name in self.skewed  # its own log: its lines carry its clock's times
+        log = open(self.base / f"{name}{'-skewed' if skewed else ''}.log", "ab")  # noqa: SIM115
+        python = self.skew_argv if skewed else [sys.executable, "-m"]
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", *args, "--config", str(self.stack.config_path)],
+            [*python, "bridge.cli", *args, "--config", str(self.stack.config_path)],
             env={**os.environ, "BRIDGE_CONFIG": str(self.stack.config_path)},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -155,32 +127,27 @@ class FaultRun:
             if proc.poll() is not None:
                 self._spawn(name, *(["cron"] if name == "cron" else WORKER))
 
-    def kill_busy_worker(self) -> None:
-        """SIGKILL a worker process while it runs a job (or any worker after 5 s)."""
-        deadline = time.monotonic() + 5
-        names = [n for n in self.procs if n.startswith("worker")]
-        while time.monotonic() < deadline:
-            started = self.stack.redis.zrange("rq:wip:bridge", 0, -1)
-            if started:
-                break
-            time.sleep(0.01)
-        victim = self.rng.choice(names)
-        os.killpg(self.procs[victim].pid, signal.SIGKILL)
-        self.procs[victim].wait()
-        self.report.faults.append(f"SIGKILL {victim}")
-        self.supervise()
-
     # -- the run -------------------------------------------------------------------------
     def run(self) -> Report:
         started = time.monotonic()
         url = self.redis_server.start()
+        # A short total deadline per remote call, so a trickled answer is cut within seconds;
+        # the web app with the production client (a hung Redis is a 503 in 1.5 s).
         self.stack = Stack(
-            self.base, redis_url=url, worker_process=False,
-            options={"vendor": {"poll_interval": 1, "poll_overlap": 30},
-                     "helpdesk": {"poll_interval": 3, "poll_overlap": 30}},
-            queue={"retry_intervals": [1, 2, 4, 8, 15, 30, 30, 30], "job_timeout": 10},
+            self.base, redis_url=url, worker_process=False, web_redis=connect_web,
+            options={"vendor": {"poll_interval": 1, "poll_overlap": 30, "request_deadline": 3},
+                     "helpdesk": {"poll_interval": 3, "poll_overlap": 30,
+                                  "request_deadline": 3}},
+            queue={"retry": {"base": "1s", "cap": "15s", "horizon": "10m", "jitter": 0.2},
+                   "job_timeout": 10},
         )  # fmt: skip
         self.stack.zendesk.export_lag = timedelta(0)
+        # Zendesk retries a 503 with a short Retry-After: so does the sandbox's sender here.
+        self.stack.zendesk.set_delivery_patience(Patience(attempts=12, longest_wait=40.0))
+        if self.plan.skew:
+            self.skew_argv, how = skewed_command()
+            self.skewed.add("worker0")
+            self.faults.append(f"worker0 clock 10 min behind for 3/4 of the churn ({how})")
         try:
             self.stack.start()
             for n in range(self.plan.workers):
@@ -188,9 +155,12 @@ class FaultRun:
             self._spawn("cron", "cron")
             self._escalate()
             self._churn()
+            settling = time.monotonic()
             self.report.settled = self._settle()
+            self.report.settle_seconds = time.monotonic() - settling
             self._check()
         finally:
+            self.abort_hang()
             for proc in self.procs.values():
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGTERM)
@@ -232,13 +202,36 @@ class FaultRun:
 
     def _faults_at(self) -> dict[int, str]:
         e = self.plan.events
-        return {e // 6: "kill", e // 3: "mantis503", e // 2: "redis", 2 * e // 3: "zendesk429",
-                5 * e // 6: "kill"}  # fmt: skip
+        return {e // 12: "refuse", e // 6: "kill", e // 4: "trickle", e // 3: "mantis503",
+                5 * e // 12: "hang", e // 2: "redis", 7 * e // 12: "lease", 2 * e // 3:
+                "zendesk429", 3 * e // 4: "unskew", 5 * e // 6: "kill"}  # fmt: skip
 
     def _inject(self, fault: str) -> None:
+        before = len(self.faults)
+        self._inject_one(fault)
+        at = time.monotonic() - self.t0
+        self.faults[before:] = [f"{text} (t={at:.0f} s)" for text in self.faults[before:]]
+
+    def _inject_one(self, fault: str) -> None:
         s = self.stack
-        if fault == "kill":
+        if fault in ("kill", "redis", "lease", "unskew"):
+            self.end_hang()  # these need Redis answering (a hung one cannot even stop)
+        if fault == "unskew":
+            self.end_skew()
+        elif fault == "kill":
             self.kill_busy_worker()
+        elif fault == "lease":
+            self.kill_lease_holder()
+        elif fault == "hang":
+            self.hang_redis(self.plan.hang)
+        elif fault == "trickle":
+            self.trickle()
+        elif fault == "refuse":
+            self.refused = tid, iid = self.rng.choice(self.pairs)
+            s.mantis.refuse_notes(iid, status=403)
+            self.faults.append(f"MantisBT 403 for good on notes of #{iid} (pair #{tid})")
+            self._change("customer_comment", "refused0", tid, iid)  # at least one is refused
+            self.report.events_sent["customer_comment"] += 1
         elif fault == "mantis503":
             s.mantis.fail_next(40, status=503)
             self.report.faults.append("MantisBT 503 x40")
@@ -270,6 +263,8 @@ class FaultRun:
                 time.sleep(self.plan.pace)
             if n % 50 == 0:
                 self.supervise()
+            if n % 10 == 0:
+                self.check_recoveries()
 
     def _change(self, kind: str, token: str, tid: int, iid: int) -> None:
         s = self.stack
@@ -324,18 +319,20 @@ class FaultRun:
     def _settle(self) -> bool:
         """Quiet when no job is pending and two polls of each system ran after the churn."""
         r = self.stack.redis
+        self.end_hang()
         end = time.time()
         deadline = time.monotonic() + self.plan.settle_timeout
         quiet = 0
         while time.monotonic() < deadline:
             self.supervise()
-            self.stack.zendesk.wait_for_deliveries(1.0)
+            self.check_recoveries()
+            delivered = self.stack.zendesk.wait_for_deliveries(1.0)  # retries after a 503 too
             polled = all(
                 float(r.hget(f"tb:poll:{sys_}", "last_ok_ts") or 0) > end + 4
                 for sys_ in ("vendor", "helpdesk")
             )
             busy = self._busy()
-            quiet = quiet + 1 if busy == 0 and polled else 0
+            quiet = quiet + 1 if busy == 0 and polled and delivered else 0
             if quiet >= 3:
                 return True
             time.sleep(1.0)
@@ -370,7 +367,11 @@ class FaultRun:
                 continue
             expected.add(e.token)
             if copies[e.token] == 0:
-                rep.lost.append(e.token)
+                reason = self._parked_reason(e)
+                if reason:
+                    rep.parked_comments.append(f"{e.token}: {reason}")
+                else:
+                    rep.lost.append(e.token)
             elif copies[e.token] > 1:
                 rep.duplicated.append(f"{e.token} ({e.origin} #{e.ticket}/{e.issue})")
             else:
@@ -414,3 +415,32 @@ class FaultRun:
         for d in s.zendesk.deliveries:
             code = d.get("status_code")
             rep.webhooks["2xx" if code and 200 <= code < 300 else f"{code or d.get('error')}"] += 1
+        self.check_recoveries()
+        behind = {log: (-SKEW_SECONDS if log.stem.endswith("-skewed") else 0.0)
+                  for log in sorted(self.base.glob("worker*.log"))}  # fmt: skip
+        reclaims = read_reclaims(behind)
+        rep.reclaimed, rep.live_reclaimed = reclaims.total, reclaims.live
+        rep.reclaimable = sum(rec.held for rec in self.recoveries)
+        answered = {d["invocation_id"] for d in s.zendesk.deliveries
+                    if d.get("status_code") and 200 <= d["status_code"] < 300}  # fmt: skip
+        rep.undelivered = sorted({d["invocation_id"] for d in s.zendesk.deliveries} - answered)
+        for rec in self.recoveries:
+            took = "never" if rec.seconds is None else f"{rec.seconds:.0f} s"
+            rep.recoveries.append(f"{rec.label}: jobs handed on after {took}")
+            if rec.seconds is None or rec.seconds > RECOVERY_BOUND:
+                rep.slow_recovery.append(f"{rec.label} ({took})")
+
+    def _parked_reason(self, e: Expectation) -> str | None:
+        """The reason a comment of the refused pair was parked with (None: not parked)."""
+        if self.refused is None or e.origin != "zendesk" or e.ticket != self.refused[0]:
+            return None
+        comment = next(c for c in self.stack.zendesk.comments(e.ticket)
+                       if c["body"].startswith(e.token))  # fmt: skip
+        item = (
+            RedisStore(self.stack.redis)
+            .parked_items("acme", str(e.ticket))
+            .get(f"helpdesk:{comment['id']}")
+        )
+        if item is None or not item.reason:
+            return None
+        return f"{item.reason} (refused {item.count}x)"  # once: a parked comment is not retried

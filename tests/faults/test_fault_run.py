@@ -1,5 +1,7 @@
-"""CI-sized fault run: a few hundred mixed changes while workers die, Redis restarts and the
-remote APIs fail. The large run is `python -m tests.faults.run` (README: Fault suite)."""
+"""CI-sized fault run: a few hundred mixed changes while workers die (one right after taking
+the maintenance lease, one running ten minutes behind), Redis restarts and hangs, and the remote
+APIs fail, trickle and refuse one pair's comments. The large run is `python -m tests.faults.run`
+(README: Fault suite)."""
 
 from __future__ import annotations
 
@@ -17,5 +19,13 @@ def test_nothing_is_lost_duplicated_or_echoed_under_faults(tmp_path: Path) -> No
     assert report.inconsistent == [], text
     assert report.failed_without_reason == [] and report.still_queued == 0, text
     assert sum(report.events_sent.values()) >= 200, text
-    assert len(report.faults) == 5, text
+    assert len(report.faults) == 10, text
     assert report.applied["comments copied"] > 100, text
+    # The refused pair: its comments parked with the remote's reason, each once, not a job each.
+    assert report.parked_comments, text
+    assert all("403" in p and p.endswith("(refused 1x)") for p in report.parked_comments), text
+    assert len(report.parked) <= 2, text
+    assert report.slow_recovery == [] and len(report.recoveries) == 3, text
+    # No live worker lost its job (worker0 runs ten minutes behind), no webhook given up on.
+    assert report.live_reclaimed == [] and report.undelivered == [], text
+    assert report.ok, text

@@ -6,8 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from redis import Redis
@@ -28,18 +26,11 @@ from bridge.maintenance import (
 )
 from bridge.queue import JsonQueue
 from bridge.workers import HUNG_GRACE, BridgeWorker, threaded_worker_class
+from tests.integration.waiting import wait_for
 from tests.integration.worker_jobs import record_span, stall_first_run
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "t-maint"
-
-
-def _wait_for(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _worker_process(redis_url: str, threads: int = 1) -> subprocess.Popen[bytes]:
@@ -80,7 +71,7 @@ def test_a_killed_workers_job_is_reclaimed_and_frees_its_tickets_slot(
     second = queue.enqueue(record_span, 0, rate_limit=slot)
     proc = _worker_process(redis_url)
     try:
-        _wait_for(lambda: first.get_status() == JobStatus.STARTED, "the first job to start")
+        wait_for(lambda: first.get_status() == JobStatus.STARTED, "the first job to start")
         assert second.get_status() != JobStatus.QUEUED  # waiting for the ticket's slot
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -102,7 +93,7 @@ def test_a_live_job_is_kept_whatever_the_workers_clock_says(redis: Redis, redis_
     job = queue.enqueue(record_span, 30)
     proc = _worker_process(redis_url)
     try:
-        _wait_for(lambda: job.get_status() == JobStatus.STARTED, "the job to start")
+        wait_for(lambda: job.get_status() == JobStatus.STARTED, "the job to start")
         registry = StartedJobRegistry(QUEUE, connection=redis, serializer=JSONSerializer)
         [entry] = redis.zrange(registry.key, 0, -1)
         # A worker whose clock is 10 minutes behind writes scores 10 minutes in the past.

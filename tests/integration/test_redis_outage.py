@@ -8,8 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from bridge.sandbox.stack import Stack
 from bridge.store import PENDING_DELIVERY_TTL
 from bridge.web import create_app
 from tests.integration.test_webhook_endpoint import BODY, signed_headers
+from tests.integration.waiting import wait_for
 from tests.integration.worker_jobs import record_span
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,14 +40,6 @@ def _server(stack: Stack) -> EmbeddedRedis:
     server = stack.redis_server
     assert server is not None and server.process is not None
     return server
-
-
-def _wait_for(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_a_hung_redis_is_503_and_the_senders_retry_is_taken(own_stack: Stack) -> None:
@@ -72,7 +64,7 @@ def test_a_hung_redis_is_503_and_the_senders_retry_is_taken(own_stack: Stack) ->
         assert retry.status_code == 503  # not "duplicate": nothing was queued for it
         assert retry.headers["Retry-After"] == str(PENDING_DELIVERY_TTL)
         own_stack.redis.pexpire(key, 1)  # ... PENDING_DELIVERY_TTL seconds later
-        _wait_for(lambda: not own_stack.redis.exists(key), "the reservation to expire")
+        wait_for(lambda: not own_stack.redis.exists(key), "the reservation to expire")
 
     accepted = web.post("/webhooks/helpdesk", data=BODY, headers=headers)
     assert accepted.status_code == 202, accepted.get_json()
@@ -106,12 +98,12 @@ def test_worker_and_cron_come_back_after_redis_restarts(own_stack: Stack, tmp_pa
     cron = _spawn(own_stack, "cron", tmp_path / "cron.log")
     queue = get_queue(own_stack.redis, own_stack.config)
     try:
-        _wait_for(lambda: len(CronScheduler.all(own_stack.redis)) == 1, "the cron scheduler")
+        wait_for(lambda: len(CronScheduler.all(own_stack.redis)) == 1, "the cron scheduler")
         before = queue.enqueue(record_span, 0)
-        _wait_for(lambda: before.get_status() == JobStatus.FINISHED, "a job before the outage")
+        wait_for(lambda: before.get_status() == JobStatus.FINISHED, "a job before the outage")
 
         server.stop()
-        _wait_for(
+        wait_for(
             lambda: (
                 "Redis" in (tmp_path / "worker.log").read_text()
                 and "Redis" in (tmp_path / "cron.log").read_text()
@@ -120,8 +112,8 @@ def test_worker_and_cron_come_back_after_redis_restarts(own_stack: Stack, tmp_pa
         )
         server.start()  # same port, same data
         after = queue.enqueue(record_span, 0)
-        _wait_for(lambda: after.get_status() == JobStatus.FINISHED, "a job after the outage")
-        _wait_for(lambda: len(CronScheduler.all(own_stack.redis)) >= 1, "cron to register again")
+        wait_for(lambda: after.get_status() == JobStatus.FINISHED, "a job after the outage")
+        wait_for(lambda: len(CronScheduler.all(own_stack.redis)) >= 1, "cron to register again")
         assert worker.poll() is None and cron.poll() is None  # neither exited
         text = json.dumps([(tmp_path / "worker.log").read_text()[-2000:]])
         assert "Traceback" not in (tmp_path / "cron.log").read_text(), text

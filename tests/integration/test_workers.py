@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from rq.serializers import JSONSerializer
 from bridge.cli import main
 from bridge.queue import JsonQueue
 from bridge.workers import BridgeWorker, _SiblingWorker, threaded_worker_class
+from tests.integration.waiting import wait_for
 from tests.integration.worker_jobs import record_span
 
 
@@ -117,14 +116,6 @@ def _worker_process(redis_url: str, threads: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", code, redis_url], cwd=root)
 
 
-def _wait_for(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_sigterm_lets_every_thread_finish_its_job_and_start_no_new_one(
     redis: Redis, redis_url: str
 ) -> None:
@@ -132,7 +123,7 @@ def test_sigterm_lets_every_thread_finish_its_job_and_start_no_new_one(
     jobs = [queue.enqueue(record_span, 1.0) for _ in range(6)]
     proc = _worker_process(redis_url, threads=3)
     try:
-        _wait_for(lambda: redis.llen("t-workers:started") >= 3, "three jobs to start")
+        wait_for(lambda: redis.llen("t-workers:started") >= 3, "three jobs to start")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
@@ -150,7 +141,7 @@ def test_sigterm_lets_every_thread_finish_its_job_and_start_no_new_one(
 def test_an_idle_threaded_worker_stops_on_sigterm(redis: Redis, redis_url: str) -> None:
     proc = _worker_process(redis_url, threads=4)
     try:
-        _wait_for(lambda: len(redis.smembers("rq:workers:t-threads")) == 4, "4 workers")
+        wait_for(lambda: len(redis.smembers("rq:workers:t-threads")) == 4, "4 workers")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:

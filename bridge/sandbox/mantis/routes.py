@@ -14,7 +14,9 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from bridge.sandbox.faults import trickle
 from bridge.sandbox.mantis.constants import (
+    ERROR_ACCESS_DENIED,
     ERROR_EMPTY_FIELD,
     ERROR_INVALID_FIELD_VALUE,
     PRIORITY,
@@ -73,6 +75,7 @@ def build_app(store: MantisStore) -> Flask:
                 if retry_after is not None:
                     response.headers["Retry-After"] = str(int(retry_after))
                 return response
+            g.trickle = store._trickle.pop(0) if store._trickle else None
             token = request.headers.get("Authorization", "")
             user = next((u for u in store._users.values() if u.token and u.token == token), None)
         if user is None:
@@ -91,6 +94,8 @@ def build_app(store: MantisStore) -> Flask:
             response.headers["X-Mantis-Username"] = user.name
             response.headers["X-Mantis-LoginMethod"] = "api-token"
         response.headers["X-Mantis-Version"] = VERSION
+        if g.get("trickle") is not None:
+            return trickle(response, g.trickle)
         return response
 
     def body_json() -> dict[str, Any]:
@@ -255,6 +260,9 @@ def build_app(store: MantisStore) -> Flask:
         user: User = g.user
         with store._lock:
             issue = store._get_issue(issue_id)
+            refused = store._refused_notes.get(issue_id)
+            if refused is not None:  # fault mode: this issue takes no notes (refuse_notes)
+                raise ApiFault(refused, "Access denied", ERROR_ACCESS_DENIED)
             check_writable(issue, user)
             text = str(data.get("text") or "")
             view_state = VIEW_STATE["public"]

@@ -132,6 +132,19 @@ class MantisSandbox(MantisStore):
         with self._lock:
             self._faults.extend([(status, retry_after)] * n)
 
+    def trickle_next(self, n: int = 1, every: float = 0.3) -> None:
+        """Answer the next `n` requests in full, but their bodies a byte per `every` seconds
+        (bridge.sandbox.faults.trickle): only a client's total deadline ends them."""
+        with self._lock:
+            self._trickle.extend([every] * n)
+
+    def refuse_notes(self, issue_id: int, status: int = 403) -> None:
+        """From now on every note added to `issue_id` over the API is refused with `status`
+        (Access denied), as when a project's rights change under the bridge; other issues
+        and other writes to this one go on as before."""
+        with self._lock:
+            self._refused_notes[int(issue_id)] = status
+
     def requests(self) -> list[dict[str, Any]]:
         """A copy of the request log: method, path, query, headers, json body, status."""
         with self._lock:

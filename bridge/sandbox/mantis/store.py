@@ -60,6 +60,8 @@ class MantisStore:
         self._next = {"user": 1, "project": 1, "category": 1, "field": 1, "issue": 1}
         self._next.update({"note": 1, "file": 1, "tag": 1})
         self._faults: list[tuple[int, float | None]] = []
+        self._trickle: list[float] = []  # seconds per byte of the next answers (fault mode)
+        self._refused_notes: dict[int, int] = {}  # issue id -> status its note writes get
         self.request_log: list[dict[str, Any]] = []
         self.moderate_new_issues = False
         self.max_file_size = max_file_size

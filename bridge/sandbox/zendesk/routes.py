@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from bridge.sandbox.faults import trickle
 from bridge.sandbox.zendesk import files
 from bridge.sandbox.zendesk.common import (
     MAX_PAGE_SIZE,
@@ -49,6 +50,7 @@ def build_app(store: ZendeskStore) -> Flask:
         g.json_body = None
         with store._lock:
             fault = store._fail.pop(0) if store._fail else None
+            g.trickle = store._trickle.pop(0) if store._trickle and fault is None else None
         if fault is not None:
             status, retry_after = fault
             headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
@@ -77,6 +79,8 @@ def build_app(store: ZendeskStore) -> Flask:
                     "size": request.content_length,
                 }
             )
+        if g.get("trickle") is not None:
+            return trickle(response, g.trickle)
         return response
 
     @route("/tickets/<int:ticket_id>", ["GET"])

@@ -18,6 +18,7 @@ from typing import Any
 from bridge.sandbox.zendesk.common import MAX_UPLOAD_BYTES, FieldValues, field_list
 from bridge.sandbox.zendesk.routes import build_app
 from bridge.sandbox.zendesk.store import ZendeskStore
+from bridge.sandbox.zendesk.webhooks import Patience
 
 
 class ZendeskSandbox(ZendeskStore):
@@ -134,6 +135,16 @@ class ZendeskSandbox(ZendeskStore):
         """Make the next `n` API requests fail with `status` (and Retry-After when given)."""
         with self._lock:
             self._fail.extend([(status, retry_after)] * n)
+
+    def set_delivery_patience(self, patience: Patience | None) -> None:
+        """Retry unanswered webhooks patiently (see Patience); None: three quick tries."""
+        self._webhooks.patience = patience
+
+    def trickle_next(self, n: int, every: float = 0.3) -> None:
+        """Answer the next `n` API requests in full, but their bodies a byte per `every`
+        seconds (bridge.sandbox.faults.trickle): only a client's total deadline ends them."""
+        with self._lock:
+            self._trickle.extend([every] * n)
 
     # ------------------------------------------------------------------ webhooks
 

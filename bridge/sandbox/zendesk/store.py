@@ -43,6 +43,7 @@ class ZendeskStore:
         self._download_tokens: dict[str, tuple[int, str]] = {}  # token -> (id, content type)
         self._log: list[dict[str, Any]] = []
         self._fail: list[tuple[int, float | None]] = []
+        self._trickle: list[float] = []  # seconds per byte of the next answers (fault mode)
         self._export_calls: list[datetime] = []
         self._webhooks = WebhookSender(self._lock, self._users, self._clock)
         # Zendesk leaves out changes younger than a minute from incremental exports and refuses

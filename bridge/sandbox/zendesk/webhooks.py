@@ -17,13 +17,31 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import requests
 
 from bridge.sandbox.zendesk.common import DELIVERY_ATTEMPTS, iso
+
+
+@dataclass(frozen=True)
+class Patience:
+    """A sender that keeps retrying an unanswered delivery, as Zendesk does for 429/503 with
+    a short Retry-After: up to `attempts` tries, each after the answer's Retry-After (or a
+    doubling wait when it gives none), never longer than `longest_wait` seconds. The retry is
+    scheduled, not slept, so one slow delivery does not hold back the others."""
+
+    attempts: int = 12
+    longest_wait: float = 60.0
+
+    def wait(self, attempt: int, retry_after: str | None) -> float:
+        try:
+            asked = float(retry_after) if retry_after is not None else None
+        except ValueError:
+            asked = None
+        return min(self.longest_wait, asked if asked is not None else 2.0**attempt)
 
 
 @dataclass
@@ -49,10 +67,13 @@ class WebhookSender:
         self._clock = clock
         self._webhook: _Webhook | None = None
         self._deliveries: list[dict[str, Any]] = []
-        self._queue: queue.Queue[tuple[_Webhook, dict[str, Any], int] | None] = queue.Queue()
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
+        # None: the default three quick tries in a row; see Patience.
+        self.patience: Patience | None = None
+        self._timers: list[threading.Timer] = []
 
     @property
     def deliveries(self) -> list[dict[str, Any]]:
@@ -102,6 +123,8 @@ class WebhookSender:
         """Stop the delivery thread (pending deliveries are dropped)."""
         with self._lock:
             worker, self._worker = self._worker, None
+        for timer in self._timers:
+            timer.cancel()
         if worker is not None:
             self._queue.put(None)
             worker.join(timeout=5)
@@ -131,7 +154,7 @@ class WebhookSender:
             bodies = self._event_payloads(actor, ticket, before, events)
         for body in bodies:
             self._pending += 1
-            self._queue.put((hook, body, int(ticket["id"])))
+            self._queue.put((hook, body, int(ticket["id"]), _Attempt()))
 
     def _event_payloads(
         self,
@@ -222,48 +245,92 @@ class WebhookSender:
             item = self._queue.get()
             if item is None:
                 return
-            hook, body, ticket_id = item
+            hook, body, ticket_id, attempt = item
+            later = False
             try:
-                self._deliver(hook, body, ticket_id)
+                later = self._deliver(hook, body, ticket_id, attempt)
             finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+                if not later:
+                    with self._idle:
+                        self._pending -= 1
+                        self._idle.notify_all()
 
-    def _deliver(self, hook: _Webhook, body: Mapping[str, Any], ticket_id: int) -> None:
-        """POST with Zendesk's headers; retries share the invocation id, as Zendesk's do."""
+    def _deliver(
+        self, hook: _Webhook, body: dict[str, Any], ticket_id: int, attempt: _Attempt
+    ) -> bool:
+        """POST with Zendesk's headers; retries share the invocation id, as Zendesk's do.
+
+        True when a patient retry was scheduled (the delivery is still pending).
+        """
         raw = json.dumps(body).encode()
-        invocation = str(uuid.uuid4().int)[:18]
-        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-            timestamp = iso(self._clock())
-            mac = hmac.new(hook.secret.encode(), timestamp.encode() + raw, hashlib.sha256)
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "Zendesk Webhook",
-                "X-Zendesk-Account-Id": "22129848",
-                "X-Zendesk-Webhook-Id": hook.webhook_id,
-                "X-Zendesk-Webhook-Invocation-Id": invocation,
-                "X-Zendesk-Webhook-Signature": base64.b64encode(mac.digest()).decode(),
-                "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
-            }
-            record: dict[str, Any] = {
-                "invocation_id": invocation,
-                "webhook_id": hook.webhook_id,
-                "ticket_id": ticket_id,
-                "attempt": attempt,
-                "body": dict(body),
-                "status_code": None,
-                "error": None,
-            }
-            try:
-                answer = requests.post(hook.url, data=raw, headers=headers, timeout=10)
-                record["status_code"] = answer.status_code
-                ok = 200 <= answer.status_code < 300
-            except requests.RequestException as exc:
-                record["error"] = f"{type(exc).__name__}: {exc}"
-                ok = False
-            with self._lock:
-                self._deliveries.append(record)
+        last = self.patience.attempts if self.patience is not None else DELIVERY_ATTEMPTS
+        while attempt.number <= last:
+            ok, retry_after = self._attempt(hook, raw, body, ticket_id, attempt)
             if ok:
-                return
-            time.sleep(0.05 * attempt)
+                return False
+            if self.patience is not None and attempt.number < last:
+                wait = self.patience.wait(attempt.number, retry_after)
+                attempt.number += 1
+                timer = threading.Timer(
+                    wait, self._queue.put, args=((hook, body, ticket_id, attempt),)
+                )
+                timer.daemon = True
+                with self._lock:
+                    self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+                timer.start()
+                return True
+            time.sleep(0.05 * attempt.number)
+            attempt.number += 1
+        return False
+
+    def _attempt(
+        self,
+        hook: _Webhook,
+        raw: bytes,
+        body: Mapping[str, Any],
+        ticket_id: int,
+        attempt: _Attempt,
+    ) -> tuple[bool, str | None]:
+        """One POST; (answered 2xx, the answer's Retry-After if any)."""
+        timestamp = iso(self._clock())
+        mac = hmac.new(hook.secret.encode(), timestamp.encode() + raw, hashlib.sha256)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Zendesk Webhook",
+            "X-Zendesk-Account-Id": "22129848",
+            "X-Zendesk-Webhook-Id": hook.webhook_id,
+            "X-Zendesk-Webhook-Invocation-Id": attempt.invocation,
+            "X-Zendesk-Webhook-Signature": base64.b64encode(mac.digest()).decode(),
+            "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+        }
+        record: dict[str, Any] = {
+            "invocation_id": attempt.invocation,
+            "webhook_id": hook.webhook_id,
+            "ticket_id": ticket_id,
+            "attempt": attempt.number,
+            "body": dict(body),
+            "status_code": None,
+            "error": None,
+        }
+        ok, retry_after = False, None
+        try:
+            answer = requests.post(hook.url, data=raw, headers=headers, timeout=10)
+            record["status_code"] = answer.status_code
+            ok = 200 <= answer.status_code < 300
+            retry_after = answer.headers.get("Retry-After")
+        except requests.RequestException as exc:
+            record["error"] = f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            self._deliveries.append(record)
+        return ok, retry_after
+
+
+@dataclass
+class _Attempt:
+    """One delivery's invocation id (kept across its retries) and its attempt number."""
+
+    invocation: str = field(default_factory=lambda: str(uuid.uuid4().int)[:18])
+    number: int = 1
+
+
+_Item = tuple[_Webhook, dict[str, Any], int, _Attempt]
