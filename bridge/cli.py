@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bridge.cli_ops import attach as attach_ops  # issue #5: operator commands
-from bridge.cli_ops import check_online  # issue #5
+from bridge.cli_ops import attach as attach_ops
+from bridge.cli_ops import check_online
+from bridge.cli_support import BridgeGroup, configured_url, find_redis, redis_failure
 from bridge.config import Config, load_config
 from bridge.errors import ConfigError
-from bridge.ops.logs import configure_logging, secrets_of  # issue #5: JSON logs
+from bridge.exit_codes import ExitCode
+from bridge.ops.logs import configure_logging, secrets_of
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
 log = logging.getLogger("bridge.cli")
@@ -31,14 +36,42 @@ def _load(path: str | None) -> Config:
         raise click.ClickException(str(exc)) from exc
 
 
-def _redis_url(config: Config) -> str:
-    return os.environ.get("BRIDGE_REDIS_URL") or config.redis_url
+def _redis_for_service(config: Config, what: str, wait: bool = True) -> Redis:
+    """The Redis client of a long-running process (worker, cron): it rides out outages, so
+    at start it waits for an unreachable Redis too, after saying so in one line (compose may
+    start it before Redis is up). Without `wait` (a burst) it exits UNREACHABLE at once."""
+    from bridge.reconnect import wait_for_redis
+    from bridge.redis_runtime import connect
+
+    redis = connect(find_redis(config))  # no embedded socket: nothing to wait for, one line
+    try:
+        redis.ping()
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        if not wait:
+            raise
+        message = redis_failure(exc).message
+        click.echo(f"{what}: {message}; waiting for it (Ctrl-C stops)", err=True)
+        if not wait_for_redis(redis, what=what):
+            sys.exit(ExitCode.UNREACHABLE)
+    return redis
 
 
-@click.group()
+EXIT_CODES_HELP = (
+    ("Ticket Bridge: escalate helpdesk tickets to a vendor tracker and keep both in sync.\n\n")
+    + """\b
+Exit codes of every command:
+  0  ok
+  1  problem found (e.g. status: a SILENT system or no live worker)
+  2  usage error (wrong arguments or options)
+  3  cannot reach Redis or a ticket system
+"""
+)
+
+
+@click.group(cls=BridgeGroup, help=EXIT_CODES_HELP)
 @click.version_option(package_name="ticket-bridge")
 def main() -> None:
-    """Ticket Bridge: escalate helpdesk tickets to a vendor tracker and keep both in sync."""
+    pass
 
 
 @main.command("check-config")
@@ -52,8 +85,8 @@ def check_config(config_path: str | None, online: bool = False) -> None:
         click.echo(f"  system {name}: {s.type} at {s.url}")
     for r in config.routes:
         click.echo(f"  route {r.name}: {r.first} -> {r.second} ({r.mapping.path}, {r.language})")
-    if online and not check_online(config, click.echo):  # issue #5
-        sys.exit(1)
+    if online:
+        sys.exit(check_online(config, click.echo))
 
 
 @main.command()
@@ -76,25 +109,17 @@ def worker(
     if fork and threads > 1:
         raise click.UsageError("--threads runs jobs in-process; it does not combine with --fork")
     from bridge.checks import startup_warnings
-    from bridge.redis_runtime import connect
     from bridge.workers import run_workers
 
     config = _load(config_path)
-    url = _redis_url(config)
-    if not url:
-        raise click.ClickException(
-            "no redis_url configured: a separate worker needs a shared Redis "
-            "(use `bridge run` for the embedded one)"
-        )
     os.environ["BRIDGE_CONFIG"] = str(config.path.resolve())
-    configure_logging(secrets=secrets_of(config))  # issue #5
+    configure_logging(secrets=secrets_of(config))
+    redis = _redis_for_service(config, "worker", wait=not burst)
     # A status or priority name a system does not have would fail (or, on MantisBT, corrupt
     # the issue) at the first write; say so now. An unreachable system does not stop the start.
     for line in startup_warnings(config):
         log.warning("config check at start: %s", line)
-    run_workers(
-        config, connect(url), concurrency=concurrency, fork=fork, burst=burst, threads=threads
-    )
+    run_workers(config, redis, concurrency=concurrency, fork=fork, burst=burst, threads=threads)
 
 
 @main.command()
@@ -102,13 +127,9 @@ def worker(
 def cron(config_path: str | None) -> None:
     """Enqueue the polls of systems without webhooks and the reconciler sweeps (RQ cron)."""
     from bridge.cron import run_cron
-    from bridge.redis_runtime import connect
 
     config = _load(config_path)
-    url = _redis_url(config)
-    if not url:
-        raise click.ClickException("no redis_url configured (use `bridge run` for embedded Redis)")
-    run_cron(config, connect(url), echo=click.echo)
+    run_cron(config, _redis_for_service(config, "cron"), echo=click.echo)
 
 
 @main.command()
@@ -120,12 +141,11 @@ def web(config_path: str | None, host: str | None, port: int | None) -> None:
     from bridge.web import create_app
 
     config = _load(config_path)
-    if not _redis_url(config):
-        raise click.ClickException("no redis_url configured (use `bridge run` for embedded Redis)")
     from bridge.redis_runtime import connect_web
 
-    configure_logging(secrets=secrets_of(config))  # issue #5
-    app = create_app(config, connect_web(_redis_url(config)))
+    url = find_redis(config)  # no embedded socket: one line and exit; a down Redis: 503s
+    configure_logging(secrets=secrets_of(config))
+    app = create_app(config, connect_web(url))
     app.run(host=host or config.web_host, port=port or config.web_port, threaded=True)
 
 
@@ -135,17 +155,21 @@ def run(config_path: str | None) -> None:
     """Web, worker and cron on one machine; starts embedded Redis if none is configured."""
     from werkzeug.serving import make_server
 
-    from bridge.redis_runtime import EmbeddedRedis, connect_web
+    from bridge.redis_runtime import EmbeddedRedis, connect_web, embedded_socket
     from bridge.runner import Children
     from bridge.web import create_app
 
     config = _load(config_path)
-    configure_logging(secrets=secrets_of(config))  # issue #5
-    url = _redis_url(config)
+    configure_logging(secrets=secrets_of(config))
+    url = configured_url(config)
     embedded = None
     if not url:
-        embedded = EmbeddedRedis(config.data_dir / "redis")
-        url = embedded.start()
+        # On the socket every operator command finds from the config (bridge.redis_runtime).
+        embedded = EmbeddedRedis(embedded_socket(config.data_dir).parent, unix_socket=True)
+        try:
+            url = embedded.start()
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
         click.echo(f"embedded Redis at {url}, data in {embedded.data_dir}")
     env = {**os.environ, "BRIDGE_REDIS_URL": url, "BRIDGE_CONFIG": str(config.path.resolve())}
     children = Children(config.path, env, embedded)
@@ -183,7 +207,7 @@ def demo(keep: Path | None, route: str = "zendesk-mantis") -> None:
     sys.exit(0 if ok else 1)
 
 
-attach_ops(main, _load, _redis_url)  # issue #5: status, failed, links, resync, link, dry-run
+attach_ops(main, _load)  # status, failed, links, resync, link, dry-run
 
 if __name__ == "__main__":
     main()

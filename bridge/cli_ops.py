@@ -1,173 +1,196 @@
-"""Operator commands: status, failed jobs, links, resync, manual link, dry-run, online check.
+"""Operator commands: status, links, resync, manual link, dry-run, online check.
 
-Attached to the `bridge` group by bridge.cli (attach()). They read and act on Redis and the
-queue through bridge.ops.inspect, the same reader as the web console, so both always agree.
-`dry-run` and `check-config --online` read from ticket systems but never write to them.
+Attached to the `bridge` group by bridge.cli (attach()); the failed-job commands live in
+bridge.cli_failed. They read and act on Redis and the queue through bridge.ops.inspect, the
+same reader as the web console, so both always agree. `dry-run`, `check-config --online` and
+the existence check of `resync` and `link` read from ticket systems but never write to them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
-from redis import Redis
 
 from bridge.checks import check_system
+from bridge.cli_failed import attach as attach_failed
+from bridge.cli_support import (
+    ProblemFound,
+    echo_json,
+    open_redis,
+    socket_of,
+    system_failure,
+    table,
+    timeline_table,
+)
+from bridge.cli_support import redis_url as redis_url_of
 from bridge.config import Config
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, PermanentError, RetryableError
+from bridge.exit_codes import ExitCode
 from bridge.findings import Level, worst
 from bridge.models import SystemRef
 from bridge.ops import actions
-from bridge.ops.inspect import Inspector, OpsError, fmt_age
+from bridge.ops.inspect import Inspector, Match, OpsError, QueueOverview, SourceHealth, fmt_age
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
+JSON_HELP = "Print one JSON document instead of the table."
 Loader = Callable[[str | None], Config]
-UrlOf = Callable[[Config], str]
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 70) -> str:
-    """A plain aligned table; long cells are cut with an ellipsis so rows stay one line."""
-    cells = [[_cut(str(c), max_width) for c in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _cut(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def check_online(config: Config, echo: Callable[[str], Any]) -> bool:
+def check_online(config: Config, echo: Callable[[str], Any]) -> ExitCode:
     """Check every system live (read-only): credentials, then what the mappings use there.
 
     Each system's findings come from its connector's check module (bridge.checks); a system
-    that cannot be reached or refuses the credentials is FAILED. False when anything is wrong.
+    that refuses the credentials is FAILED (a problem), one that cannot be reached is
+    UNREACHABLE. UNREACHABLE outranks PROBLEM: the check of that system did not happen at all.
     """
-    ok = True
+    code = ExitCode.OK
     for name in config.systems:
         try:
             findings = check_system(config, name)
+        except RetryableError as exc:
+            code = ExitCode.UNREACHABLE
+            echo(f"  {name}: FAILED, cannot reach it: {exc}")
+            continue
         except BridgeError as exc:
-            ok = False
+            code = max(code, ExitCode.PROBLEM)
             echo(f"  {name}: FAILED {exc}")
             continue
         level = worst(findings)
-        ok = ok and level is not Level.PROBLEM
+        if level is Level.PROBLEM:
+            code = max(code, ExitCode.PROBLEM)
         echo(f"  {name}: {_HEADINGS[level]}")
         for finding in findings:
             echo(f"    {_MARKS[finding.level]} {finding.text}")
-    return ok
+    return code
 
 
 _HEADINGS = {Level.OK: "OK", Level.WARNING: "OK with warnings", Level.PROBLEM: "PROBLEMS"}
 _MARKS = {Level.OK: "ok     ", Level.WARNING: "warning", Level.PROBLEM: "PROBLEM"}
 
 
-def attach(main: click.Group, load: Loader, redis_url: UrlOf) -> None:
+def status_problems(overview: QueueOverview, sources: list[SourceHealth]) -> list[str]:
+    """What makes `bridge status` exit PROBLEM: nothing is synced, or a system went quiet."""
+    problems = []
+    if not overview.workers:
+        stale = len(overview.stale_workers)
+        problems.append(
+            f"no live worker listens on queue {overview.name}: nothing will be synced"
+            + (f" ({stale} registration(s) without a pulse: killed workers)" if stale else "")
+        )
+    for s in sources:
+        if s.alert:
+            heard = (
+                f"last heard from {fmt_age(s.silent_for)} ago"
+                if s.last_seen
+                else "never heard from"
+            )
+            problems.append(
+                f"system {s.system} is SILENT: {heard} (alert after {fmt_age(s.threshold)})"
+            )
+    return problems
+
+
+def _status_text(o: QueueOverview, sources: list[SourceHealth], waiting: int) -> None:
+    click.echo(
+        f"queue {o.name}: {o.queued} queued, {o.started} running, {o.scheduled} scheduled, "
+        f"{o.parked} parked, {o.failed - o.parked} failed, {len(o.workers)} live worker(s)"
+    )
+    rows = [
+        [w.name, w.state if w.alive else "dead (no pulse)", w.current_job or "-",
+         fmt_age(w.heartbeat_age) + (" ago" if w.heartbeat_age is not None else "")]
+        for w in [*o.workers, *o.stale_workers]
+    ]  # fmt: skip
+    if rows:
+        click.echo("\n" + table(["worker", "state", "job", "heartbeat"], rows))
+    rows = [
+        [
+            s.system,
+            s.mode,
+            fmt_age(s.silent_for) + (" ago" if s.last_seen else ""),
+            (fmt_age(s.poll_lag) + " ago") if s.poll_last_ok else "-",
+            fmt_age(s.threshold),
+            "SILENT" if s.alert else "ok",
+        ]
+        for s in sources
+    ]
+    click.echo(
+        "\n" + table(["system", "how", "last seen", "poll lag", "alert after", "state"], rows)
+    )
+    click.echo(f"\n{waiting} escalation(s) waiting for data")
+
+
+def _match_json(m: Match) -> dict[str, Any]:
+    return {
+        "ref": str(m.ref),
+        "route": m.route,
+        "link": None if m.link is None else {**asdict(m.link), "first": str(m.link.first),
+                                             "second": str(m.link.second)},
+        "waiting": m.waiting,
+        "timeline": m.timeline,
+        "not_copied": [asdict(item) for item in m.not_copied],
+    }  # fmt: skip
+
+
+def require_ticket(ins: Inspector, ref: SystemRef) -> None:
+    """Read the ticket on its system before an action queues anything for it: a mistyped id
+    is refused now, not parked with a 404 by the job later."""
+    try:
+        exists = ins.ticket_exists(ref)
+    except RetryableError as exc:
+        raise system_failure(ref.system, exc) from None
+    except PermanentError as exc:
+        raise ProblemFound(f"cannot read {ref} on its system: {exc}; nothing queued") from None
+    except OpsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not exists:
+        raise ProblemFound(f"{ref.system} has no ticket {ref.id}: nothing queued (check the id)")
+
+
+def attach(main: click.Group, load: Loader) -> None:
     """Add the operator commands to the `bridge` group."""
 
     def connect(config_path: str | None) -> tuple[Config, Inspector]:
-        from bridge.redis_runtime import connect as redis_connect
-
         config = load(config_path)
-        url = redis_url(config)
-        if not url:
-            raise click.ClickException(
-                "no redis_url configured: set redis_url or BRIDGE_REDIS_URL (for `bridge run` "
-                "with the embedded Redis, the URL it printed at start)"
-            )
-        redis: Redis = redis_connect(url)
-        return config, Inspector(redis, config)
+        return config, Inspector(open_redis(config), config)
 
     config_option = click.option("--config", "config_path", help=CONFIG_HELP)
+    json_option = click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+    attach_failed(main, connect, config_option, json_option)
 
     @main.command()
     @config_option
-    def status(config_path: str | None) -> None:
-        """Queues, workers, failed/parked jobs and when each system was last heard from."""
+    @json_option
+    @click.pass_context
+    def status(ctx: click.Context, config_path: str | None, as_json: bool) -> None:
+        """Queues, workers, failed/parked jobs and when each system was last heard from.
+
+        Exits 1 when no live worker listens or a system is SILENT, 3 when Redis cannot be
+        reached.
+        """
         _, ins = connect(config_path)
-        o = ins.queue_overview()
-        click.echo(
-            f"queue {o.name}: {o.queued} queued, {o.started} running, {o.scheduled} scheduled, "
-            f"{o.parked} parked, {o.failed - o.parked} failed, {len(o.workers)} worker(s)"
-        )
-        if not o.workers:
-            click.echo("WARNING: no worker listens on this queue")
-        rows = [
-            [w.name, w.state, w.current_job or "-", fmt_age(w.heartbeat_age)] for w in o.workers
-        ]
-        if rows:
-            click.echo("\n" + table(["worker", "state", "job", "heartbeat"], rows))
-        rows = [
-            [
-                s.system,
-                s.mode,
-                fmt_age(s.silent_for) + (" ago" if s.last_seen else ""),
-                (fmt_age(s.poll_lag) + " ago") if s.poll_last_ok else "-",
-                fmt_age(s.threshold),
-                "SILENT" if s.alert else "ok",
-            ]
-            for s in ins.sources()
-        ]
-        click.echo(
-            "\n" + table(["system", "how", "last seen", "poll lag", "alert after", "state"], rows)
-        )
+        overview = ins.queue_overview()
+        sources = ins.sources()
         waiting = ins.waiting()
-        click.echo(f"\n{len(waiting)} escalation(s) waiting for data")
-
-    @main.group()
-    def failed() -> None:
-        """Failed and parked jobs."""
-
-    @failed.command("list")
-    @config_option
-    def failed_list(config_path: str | None) -> None:
-        """List failed and parked jobs, newest first, with the reason."""
-        _, ins = connect(config_path)
-        jobs = ins.failed_jobs()
-        if not jobs:
-            click.echo("no failed or parked jobs")
-            return
-        rows = [
-            [j.id, "parked" if j.parked else "failed", fmt_age(j.age), j.ref, j.route, j.reason]
-            for j in jobs
-        ]
-        click.echo(table(["job", "kind", "age", "ticket", "route", "reason"], rows))
-
-    @failed.command("retry")
-    @config_option
-    @click.argument("job_id", required=False)
-    @click.option("--all", "retry_all", is_flag=True, help="Retry every failed and parked job.")
-    def failed_retry(config_path: str | None, job_id: str | None, retry_all: bool) -> None:
-        """Put a failed or parked job (or all of them) back on the queue."""
-        if bool(job_id) == retry_all:
-            raise click.UsageError("give a job id or --all")
-        _, ins = connect(config_path)
-        if retry_all:
-            done = ins.retry_all()
-            click.echo(f"{len(done)} job(s) queued again")
-            return
-        try:
-            ins.retry(str(job_id))
-        except OpsError as exc:
-            raise click.ClickException(str(exc)) from exc
-        click.echo(f"job {job_id} queued again")
-
-    @failed.command("discard")
-    @config_option
-    @click.argument("job_id")
-    def failed_discard(config_path: str | None, job_id: str) -> None:
-        """Delete a failed or parked job for good."""
-        _, ins = connect(config_path)
-        try:
-            ins.discard(job_id)
-        except OpsError as exc:
-            raise click.ClickException(str(exc)) from exc
-        click.echo(f"job {job_id} discarded")
+        problems = status_problems(overview, sources)
+        if as_json:
+            echo_json(
+                {
+                    "queue": asdict(overview),
+                    "systems": [{**asdict(s), "silent": s.alert} for s in sources],
+                    "waiting_for_data": len(waiting),
+                    "problems": problems,
+                }
+            )
+        else:
+            _status_text(overview, sources, len(waiting))
+            for problem in problems:
+                click.echo(f"PROBLEM: {problem}")
+        if problems:
+            ctx.exit(ExitCode.PROBLEM)
 
     @main.group()
     def links() -> None:
@@ -175,9 +198,10 @@ def attach(main: click.Group, load: Loader, redis_url: UrlOf) -> None:
 
     @links.command("show")
     @config_option
+    @json_option
     @click.argument("system")
     @click.argument("ticket")
-    def links_show(config_path: str | None, system: str, ticket: str) -> None:
+    def links_show(config_path: str | None, as_json: bool, system: str, ticket: str) -> None:
         """A ticket's link and its sync timeline (both sides, oldest first)."""
         _, ins = connect(config_path)
         try:
@@ -185,7 +209,10 @@ def attach(main: click.Group, load: Loader, redis_url: UrlOf) -> None:
         except OpsError as exc:
             raise click.ClickException(str(exc)) from exc
         if not matches:
-            raise click.ClickException(f"the bridge knows nothing about {system}#{ticket}")
+            raise ProblemFound(f"the bridge knows nothing about {system}#{ticket}")
+        if as_json:
+            echo_json([_match_json(m) for m in matches])
+            return
         for m in matches:
             if m.link is not None:
                 click.echo(f"{m.link.first} <-> {m.link.second} on route {m.route}")
@@ -194,26 +221,18 @@ def attach(main: click.Group, load: Loader, redis_url: UrlOf) -> None:
                 click.echo(f"{m.ref}: not escalated, waiting for {', '.join(m.waiting['missing'])}")
             else:
                 click.echo(f"{m.ref}: not linked")
-            rows = [
-                [
-                    e.get("at", ""),
-                    e["ticket"],
-                    e.get("action", ""),
-                    ", ".join(
-                        f"{k}={v}" for k, v in e.items() if k not in ("at", "action", "ticket")
-                    ),
-                ]
-                for e in m.timeline
-            ]
-            click.echo(table(["at", "ticket", "action", "details"], rows, max_width=90))
+            click.echo(timeline_table(m.timeline))
 
     @main.command()
     @config_option
     @click.argument("system")
     @click.argument("ticket")
     def resync(config_path: str | None, system: str, ticket: str) -> None:
-        """Queue a fresh sync of the pair a ticket belongs to."""
+        """Queue a fresh sync of the pair a ticket belongs to (after reading the ticket on its
+        system: a ticket it does not have is refused, exit 1, nothing queued)."""
         _, ins = connect(config_path)
+        ticket = ticket.strip().lstrip("#")
+        require_ticket(ins, SystemRef(system, ticket))
         try:
             ids = actions.resync(ins, system, ticket)
         except OpsError as exc:
@@ -238,8 +257,11 @@ def attach(main: click.Group, load: Loader, redis_url: UrlOf) -> None:
     ) -> None:
         """Link two existing tickets; the next sync writes the reference and the link note."""
         _, ins = connect(config_path)
+        a, b = SystemRef(system_a, ticket_a), SystemRef(system_b, ticket_b)
+        for ref in (a, b):
+            require_ticket(ins, ref)
         try:
-            record = actions.link(ins, SystemRef(system_a, ticket_a), SystemRef(system_b, ticket_b))
+            record = actions.link(ins, a, b)
         except OpsError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"linked {record.first} <-> {record.second} on route {record.route}")
@@ -260,13 +282,14 @@ def attach(main: click.Group, load: Loader, redis_url: UrlOf) -> None:
         if system not in config.systems:
             raise click.ClickException(f"unknown system {system!r}")
         parsed = {k.strip(): v.strip() for k, _, v in (h.partition(":") for h in headers)}
-        redis = None
-        if redis_url(config):
-            from bridge.redis_runtime import connect as redis_connect
-
-            redis = redis_connect(redis_url(config))
+        # Without Redis (no URL and no embedded Redis running) it still explains, assuming
+        # no links exist.
+        path = socket_of(redis_url_of(config))
+        redis = None if path is not None and not path.exists() else open_redis(config)
         try:
             for line in explain(config, system, payload.read_bytes(), parsed, redis):
                 click.echo(line)
+        except RetryableError:
+            raise  # the group's one line: a system could not be reached
         except BridgeError as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc

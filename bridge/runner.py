@@ -59,7 +59,7 @@ class Children:
         if self._stopping.is_set():
             return restarted
         if self.embedded is not None and not self.embedded.running:
-            log.error("embedded Redis exited; starting it again on the same port and data")
+            log.error("embedded Redis exited; starting it again on the same address and data")
             self.embedded.start()
             restarted.append("redis")
         for role, process in list(self.processes.items()):

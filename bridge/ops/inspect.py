@@ -7,7 +7,7 @@ the queue, never a ticket system.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +23,11 @@ from rq.registry import (
     StartedJobRegistry,
 )
 from rq.serializers import JSONSerializer
+from rq.worker import BaseWorker
 
 from bridge.config import Config, Route
+from bridge.errors import PermanentError
+from bridge.maintenance import PULSE_TTL, PULSED, pulse_key
 from bridge.models import SystemRef
 from bridge.ops.metrics import since
 from bridge.ops.settings import DEFAULT_WEBHOOK_SILENCE, POLL_SILENCE_FACTOR
@@ -55,10 +58,17 @@ def fmt_age(seconds: float | None) -> str:
 
 @dataclass(frozen=True)
 class WorkerInfo:
+    """An RQ worker registration. `heartbeat_age` is the age of the bridge worker's pulse
+    (every few seconds, also while idle; RQ's own heartbeat is only written every few minutes
+    when idle), or of RQ's heartbeat for a worker that keeps no pulse (a plain `rq worker`).
+    `alive` is False for a registration whose pulse has expired: a killed worker that RQ has
+    not cleaned away yet."""
+
     name: str
     state: str
     current_job: str | None
     heartbeat_age: float | None
+    alive: bool = True
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,8 @@ class QueueOverview:
     deferred: int
     failed: int
     parked: int
-    workers: list[WorkerInfo]
+    workers: list[WorkerInfo]  # the live ones
+    stale_workers: list[WorkerInfo] = field(default_factory=list)  # registered, pulse expired
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class FailedJob:
     age: float | None
     description: str
     waits_for: str = ""
+    attempts: int = 0  # failed attempts counted by the job (passing faults), 0 if none
 
     @property
     def ref(self) -> str:
@@ -150,14 +162,24 @@ def silence_threshold(settings: Any, connector: Connector) -> int:
     return POLL_SILENCE_FACTOR * every
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Inspector:
-    """Reads and acts on one bridge's Redis; connectors are only used for their settings."""
+    """Reads and acts on one bridge's Redis; connectors are used for their settings and for
+    `ticket_exists`, the one read an operator action makes before it queues anything."""
 
     def __init__(
-        self, redis: Redis, config: Config, connectors: Mapping[str, Connector] | None = None
+        self,
+        redis: Redis,
+        config: Config,
+        connectors: Mapping[str, Connector] | None = None,
+        clock: Callable[[], datetime] = _now,
     ) -> None:
         self.redis = redis
         self.config = config
+        self.clock = clock
         self.connectors = connectors or {
             name: build_connector(s) for name, s in config.systems.items()
         }
@@ -172,50 +194,40 @@ class Inspector:
         """Newest failure first."""
         ids = self._failed_registry().get_job_ids(0, limit - 1, desc=True)
         jobs = Job.fetch_many(ids, connection=self.redis, serializer=JSONSerializer)
-        now = datetime.now(UTC)
-        out = []
-        for job in jobs:
-            if job is None:
-                continue
-            meta = job.meta or {}
-            system = str(meta.get("system") or "")
-            if not system and (job.func_name or "").endswith("poll_system") and job.args:
-                system = str(job.args[0])
-            received = str(meta.get("received_at") or "")
-            ended = job.ended_at.replace(tzinfo=UTC).isoformat() if job.ended_at else None
-            out.append(
-                FailedJob(
-                    id=job.id,
-                    parked=bool(meta.get("park_reason")),
-                    reason=_reason(job),
-                    system=system,
-                    ticket=str(meta.get("ticket") or ""),
-                    route=str(meta.get("route") or ""),
-                    received_at=received,
-                    age=since(received or ended, now),
-                    description=job.description or job.func_name or "",
-                    waits_for=str(meta.get("waits_for") or ""),
-                )
-            )
-        return out
+        return [self.describe(job) for job in jobs if job is not None]
+
+    def describe(self, job: Job) -> FailedJob:
+        """A job as the failed list shows it, with its whole reason."""
+        meta = job.meta or {}
+        system = str(meta.get("system") or "")
+        if not system and (job.func_name or "").endswith("poll_system") and job.args:
+            system = str(job.args[0])
+        received = str(meta.get("received_at") or "")
+        ended = job.ended_at.replace(tzinfo=UTC).isoformat() if job.ended_at else None
+        return FailedJob(
+            id=job.id,
+            parked=bool(meta.get("park_reason")),
+            reason=_reason(job),
+            system=system,
+            ticket=str(meta.get("ticket") or ""),
+            route=str(meta.get("route") or ""),
+            received_at=received,
+            age=since(received or ended, self.clock()),
+            description=job.description or job.func_name or "",
+            waits_for=str(meta.get("waits_for") or ""),
+            attempts=int(meta.get("failed_attempts") or 0),
+        )
+
+    def fetch(self, job_id: str) -> Job:
+        """A job by id; OpsError when there is none (expired, discarded or mistyped)."""
+        return self._fetch(job_id)
 
     def queue_overview(self) -> QueueOverview:
         failed_ids = self._failed_registry().get_job_ids()
         parked = 0
         for job in Job.fetch_many(failed_ids, connection=self.redis, serializer=JSONSerializer):
             parked += bool(job is not None and (job.meta or {}).get("park_reason"))
-        now = datetime.now(UTC)
-        workers = []
-        for w in Worker.all(queue=self.queue):
-            beat = w.last_heartbeat.replace(tzinfo=UTC) if w.last_heartbeat else None
-            workers.append(
-                WorkerInfo(
-                    name=w.name,
-                    state=str(w.get_state()),
-                    current_job=w.get_current_job_id(),
-                    heartbeat_age=(now - beat).total_seconds() if beat else None,
-                )
-            )
+        workers = [self._worker_info(w) for w in Worker.all(queue=self.queue)]
         return QueueOverview(
             name=self.queue.name,
             queued=self.queue.count,
@@ -224,7 +236,27 @@ class Inspector:
             deferred=DeferredJobRegistry(queue=self.queue).count,
             failed=len(failed_ids),
             parked=parked,
-            workers=sorted(workers, key=lambda w: w.name),
+            workers=sorted((w for w in workers if w.alive), key=lambda w: w.name),
+            stale_workers=sorted((w for w in workers if not w.alive), key=lambda w: w.name),
+        )
+
+    def _worker_info(self, worker: BaseWorker) -> WorkerInfo:
+        """Liveness by the pulse (bridge.maintenance), which has a Redis-side expiry: the same
+        judgement the maintenance uses to hand a dead worker's jobs to another."""
+        beat = worker.last_heartbeat.replace(tzinfo=UTC) if worker.last_heartbeat else None
+        age = (self.clock() - beat).total_seconds() if beat else None
+        alive = True  # a worker without a pulse: RQ's registration (with its own TTL) is all
+        if self.redis.sismember(PULSED, worker.name):
+            left_ms = int(self.redis.pttl(pulse_key(worker.name)))
+            alive = left_ms > 0
+            if alive:
+                age = max(0.0, PULSE_TTL - left_ms / 1000)
+        return WorkerInfo(
+            name=worker.name,
+            state=str(worker.get_state()),
+            current_job=worker.get_current_job_id(),
+            heartbeat_age=age,
+            alive=alive,
         )
 
     def sources(self) -> list[SourceHealth]:
@@ -235,7 +267,7 @@ class Inspector:
             )
             for k, v in raw.items()
         }
-        now = datetime.now(UTC)
+        now = self.clock()
         out = []
         for name, settings in self.config.systems.items():
             connector = self.connectors[name]
@@ -261,7 +293,7 @@ class Inspector:
         return out
 
     def waiting(self) -> list[dict[str, Any]]:
-        now = datetime.now(UTC).timestamp()
+        now = self.clock().timestamp()
         items = self.store.waiting_for_data()
         for item in items:
             item["age"] = now - item["since"]
@@ -312,6 +344,20 @@ class Inspector:
             if not found and self._has_log(ref):
                 matches.append(Match(ref, None, None, None, self._story([ref])))
         return matches
+
+    def ticket_exists(self, ref: SystemRef) -> bool:
+        """Read the ticket on its system: False when the system says it has no such ticket
+        (404). Other refusals (401/403) propagate as PermanentError, a system that cannot be
+        reached as RetryableError: neither says the ticket is missing."""
+        if ref.system not in self.connectors:
+            raise OpsError(f"unknown system {ref.system!r}")
+        try:
+            self.connectors[ref.system].get_ticket(ref.id)
+        except PermanentError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def _has_log(self, ref: SystemRef) -> bool:
         return bool(self.redis.exists(f"{PREFIX}:log:{ref.system}:{ref.id}"))

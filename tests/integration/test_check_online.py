@@ -144,7 +144,7 @@ def test_an_unreachable_system_does_not_stop_the_start(stack: Stack, tmp_path: P
     lines = startup_warnings(load_config(path))
     assert len(lines) == 1 and lines[0].startswith("vendor: names not checked at start ("), lines
     result = check(path)
-    assert result.exit_code == 1 and "  vendor: FAILED" in result.output
+    assert result.exit_code == 3 and "  vendor: FAILED, cannot reach it" in result.output
 
 
 @pytest.fixture()

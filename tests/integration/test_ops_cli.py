@@ -26,11 +26,14 @@ def bridge(stack: Stack, *args: str) -> Result:
 
 def test_status_shows_queue_parked_jobs_and_sources(stack: Stack) -> None:
     park_an_escalation(stack)
-    out = bridge(stack, "status").output
+    result = bridge(stack, "status")
+    out = result.output
     assert "queue bridge: 0 queued, 0 running, 0 scheduled, 1 parked, 0 failed" in out
-    assert "WARNING: no worker listens" in out
+    assert "PROBLEM: no live worker listens on queue bridge" in out
     assert "helpdesk" in out and "webhooks" in out
     assert "vendor" in out and "polled every 60 s" in out and "SILENT" in out  # never polled
+    assert "PROBLEM: system vendor is SILENT: never heard from" in out
+    assert result.exit_code == 1
 
 
 def test_failed_list_retry_and_discard(stack: Stack) -> None:
