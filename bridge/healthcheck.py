@@ -10,9 +10,10 @@ every mark expires by Redis's own clock (no process here compares its clock with
 - RQ's cron scheduler keeps a hash that Redis expires 120 s after its last heartbeat;
 - a poll that succeeded wrote `last_ok` into the system's poll status (bridge.polling).
 
-`/readyz` (bridge.web.health) asks all of them; `python -m bridge.healthcheck worker|cron` asks
-for one role on this host, as compose's healthcheck for the worker and cron containers:
-exit 0 when alive, 1 when not (or when Redis does not answer), 2 for a usage error.
+`/readyz` (bridge.web.health) asks all of them. `python -m bridge.healthcheck web|worker|cron`
+asks for one role on this host, as the image's and compose's healthchecks: `web` fetches the
+web process's `/healthz`, `worker` and `cron` look for this host's marks in Redis. Exit 0 when
+alive, 1 when not (or when Redis or the web process does not answer), 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import click
+import requests
 from redis import Redis
 from redis.exceptions import RedisError
 from rq.cron import CronScheduler
@@ -42,6 +44,7 @@ log = logging.getLogger("bridge.health")
 class Role(enum.StrEnum):
     """A process kind whose liveness a container healthcheck asks for."""
 
+    WEB = "web"
     WORKER = "worker"
     CRON = "cron"
 
@@ -164,6 +167,22 @@ def _redis_url(redis_url: str | None, config_path: str | None) -> str:
     return url
 
 
+DEFAULT_WEB_URL = "http://127.0.0.1:8080/healthz"  # the image's gunicorn --bind
+
+
+def _check_web(url: str) -> None:
+    """The web process answers its liveness URL with 200 (a probe has 5 s; this waits 4)."""
+    try:
+        status = requests.get(url, timeout=4, allow_redirects=False).status_code
+    except requests.RequestException as exc:
+        click.echo(f"web: cannot reach {url} ({type(exc).__name__})", err=True)
+        raise SystemExit(1) from None
+    if status != 200:
+        click.echo(f"web: {url} answered {status}", err=True)
+        raise SystemExit(1)
+    click.echo(f"web: {url} answered 200")
+
+
 @click.command(name="python -m bridge.healthcheck")
 @click.argument("role", type=click.Choice([r.value for r in Role]))
 @click.option("--redis-url", envvar="BRIDGE_REDIS_URL", help="Default: $BRIDGE_REDIS_URL.")
@@ -180,12 +199,22 @@ def _redis_url(redis_url: str | None, config_path: str | None) -> str:
     show_default="this host",
     help="Host name the worker or cron registered with (in a container: the container's).",
 )
-def main(role: str, redis_url: str | None, config_path: str | None, host: str) -> None:
-    """Exit 0 when a ROLE (worker or cron) of this host is alive in Redis, else 1.
+@click.option(
+    "--url",
+    envvar="BRIDGE_HEALTHCHECK_URL",
+    default=DEFAULT_WEB_URL,
+    show_default=True,
+    help="web: the URL to fetch (default also from $BRIDGE_HEALTHCHECK_URL).",
+)
+def main(role: str, redis_url: str | None, config_path: str | None, host: str, url: str) -> None:
+    """Exit 0 when ROLE (web, worker or cron) on this host is alive, else 1.
 
     Only this host's processes count: a worker or cron alive in another container must not
     make this one look healthy.
     """
+    if Role(role) is Role.WEB:
+        _check_web(url)
+        return
     redis = connect_web(_redis_url(redis_url, config_path))  # short timeouts: a probe has 5 s
     try:
         alive = live_workers(redis, host) if Role(role) is Role.WORKER else live_crons(redis, host)

@@ -17,6 +17,7 @@ from bridge.cron import BridgeCronScheduler
 from bridge.maintenance import pulse_key
 from bridge.queue import JsonQueue
 from bridge.redis_runtime import _free_port, connect
+from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.stack import Stack
 from bridge.web import create_app
 from bridge.workers import BridgeWorker
@@ -166,8 +167,11 @@ def test_healthcheck_says_one_line_when_redis_is_away_or_it_is_misused(redis_url
     away = healthcheck("worker", url=f"redis://127.0.0.1:{_free_port()}/0")
     assert away.returncode == 1
     assert away.stderr.strip() == "worker: cannot reach Redis (ConnectionError)"
-    wrong = healthcheck("web", url=redis_url)
-    assert wrong.returncode == 2 and "'web' is not one of 'worker', 'cron'" in wrong.stderr
+    wrong = healthcheck("scheduler", url=redis_url)
+    assert (
+        wrong.returncode == 2
+        and "'scheduler' is not one of 'web', 'worker', 'cron'" in wrong.stderr
+    )
     nothing = healthcheck("cron", url="")
     assert nothing.returncode == 2 and "no Redis" in nothing.stderr
     assert "Traceback" not in away.stderr + wrong.stderr + nothing.stderr
@@ -181,3 +185,14 @@ def test_healthcheck_finds_redis_through_the_config_without_a_url(stack: Stack, 
     broken.write_text("systems: [\n")
     bad = healthcheck("worker", "--config", str(broken), url="")
     assert bad.returncode == 1 and str(broken) in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_healthcheck_web_wants_200_from_the_web_process(stack: Stack) -> None:
+    with BackgroundServer(create_app(stack.config, stack.redis)) as base:
+        alive = healthcheck("web", "--url", f"{base}/healthz", url="")
+        assert (alive.returncode, alive.stdout.strip()) == (0, f"web: {base}/healthz answered 200")
+        not_ready = healthcheck("web", "--url", f"{base}/readyz", url="")
+        assert not_ready.returncode == 1
+        assert not_ready.stderr.strip() == f"web: {base}/readyz answered 503"
+    gone = healthcheck("web", "--url", f"{base}/healthz", url="")
+    assert gone.returncode == 1 and gone.stderr.startswith(f"web: cannot reach {base}/healthz (")
