@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,38 @@ def demo(keep: Path | None, route: str = "zendesk-mantis") -> None:
     from bridge.demo import run_demo
 
     ok = run_demo(keep, echo=click.echo, route=route)
-    sys.exit(0 if ok else 1)
+    sys.exit(ExitCode.OK if ok else ExitCode.PROBLEM)
+
+
+@main.command()
+@click.option(
+    "--keep", type=click.Path(path_type=Path),
+    help="Keep the world's files (config, logs) here; its Redis data is started afresh.",
+)  # fmt: skip
+@click.option(
+    "--route",
+    type=click.Choice(["zendesk-mantis", "zammad-mantis", "zendesk-zammad", "zammad-zendesk"]),
+    default="zendesk-mantis", show_default=True, help="First level -> second level.",
+)  # fmt: skip
+@click.option("--no-story", is_flag=True, help="Start an empty world (no demo traffic).")
+def sandbox(keep: Path | None, route: str, no_story: bool) -> None:
+    """Start the demo world and leave it running: console, sandboxes, worker and cron, with
+    their URLs and logins printed. Ctrl-C (or SIGTERM) stops everything."""
+    from bridge.sandbox_world import serve_sandbox
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    def wait() -> None:
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return
+
+    signal.signal(signal.SIGTERM, stop)
+    ok = serve_sandbox(keep, wait, echo=click.echo, route=route, story=not no_story)
+    sys.exit(ExitCode.OK if ok else ExitCode.PROBLEM)
 
 
 attach_ops(main, _load)  # status, failed, links, resync, link, dry-run

@@ -7,6 +7,7 @@ the second level; the story is the same, told through the stack's drivers.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -185,6 +186,12 @@ class Story:
         self.check(len(f.bridge_comments(ticket_id)) == 2, "no other bridge comments")
 
 
+def fresh(base: Path) -> None:
+    """Drop the embedded Redis data a previous run left in `base`: its links and cursors
+    name tickets of sandboxes that no longer exist (the sandboxes keep nothing on disk)."""
+    shutil.rmtree(base / "redis", ignore_errors=True)
+
+
 def run_demo(
     keep: Path | None,
     echo: Echo = print,
@@ -196,6 +203,7 @@ def run_demo(
         raise ValueError(f"unknown route {route!r}; known: {', '.join(ROUTES)}")
     with tempfile.TemporaryDirectory(prefix="bridge-demo-") as tmp:
         base = keep or Path(tmp)
+        fresh(base)
         stack = Stack(base, redis_url=redis_url, route=route)
         f, v = stack.first_level.title, stack.second_level.title
         echo(f"Route {route}: starting embedded Redis, sandbox {f} (first level) and {v}")
@@ -205,4 +213,20 @@ def run_demo(
                 # Set up as the README asks: MANAGER, so resolved issues take the retest reply.
                 stack.mantis.set_access(stack.mt_bridge, "manager")
             echo(f"   bridge at {stack.bridge_url}, config {stack.config_path}")
-            return Story(stack, echo).play()
+            ok = Story(stack, echo).play()
+        if keep is not None:
+            for line in kept_note(stack.config_path.resolve()):
+                echo(line)
+        return ok
+
+
+def kept_note(config: Path) -> list[str]:
+    """What a kept demo directory is good for once its servers are gone: its config still
+    names the sandboxes' and Redis's addresses, and nothing listens there any more."""
+    return [
+        "",
+        f"The sandboxes, web, worker and Redis are stopped; {config} points at them.",
+        f"   works offline: bridge check-config --config {config}",
+        "   needs the servers (exits 3, cannot reach): status, failed, links, resync, dry-run",
+        f"   for a world that stays up: bridge sandbox --keep {config.parent}",
+    ]

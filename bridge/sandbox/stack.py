@@ -100,6 +100,7 @@ class Stack:
         route: str = "zendesk-mantis",
         extra_first_level: str | None = None,
         web_redis: Callable[[str], Redis] | None = None,
+        ops: dict[str, Any] | None = None,
     ) -> None:
         if route not in ROUTES:
             raise ValueError(f"unknown route {route!r}; known: {', '.join(ROUTES)}")
@@ -114,6 +115,7 @@ class Stack:
         # The web app's own Redis client, from the URL (e.g. bridge.redis_runtime.connect_web,
         # as `bridge web` has it, for runs that hang Redis); None shares `stack.redis`.
         self._web_redis = web_redis
+        self.ops = ops  # the config's `ops` block (console login); None: console disabled
         self._servers: list[BackgroundServer] = []
         self._embedded: EmbeddedRedis | None = None
         self._worker: subprocess.Popen[bytes] | None = None
@@ -257,6 +259,8 @@ class Stack:
                 for name, driver in routes
             ],
         }
+        if self.ops is not None:
+            config["ops"] = self.ops
         path = self.base / "bridge.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
