@@ -36,7 +36,7 @@ from bridge.errors import ConfigError
 from bridge.maintenance import PULSED, pulse_key
 from bridge.polling import interval_for, poll_status
 from bridge.protocol import Connector
-from bridge.redis_runtime import connect_web
+from bridge.redis_runtime import connect_web, resolve_url
 
 log = logging.getLogger("bridge.health")
 
@@ -159,12 +159,11 @@ def _redis_url(redis_url: str | None, config_path: str | None) -> str:
     if not config_path:
         raise click.UsageError("no Redis: set BRIDGE_REDIS_URL or BRIDGE_CONFIG (or pass one)")
     try:
-        url = load_config(config_path).redis_url
+        config = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    if not url:
-        raise click.ClickException(f"{config_path}: redis_url is empty; set BRIDGE_REDIS_URL")
-    return url
+    # No redis_url: `bridge run`'s embedded Redis, on its socket in data_dir.
+    return resolve_url(config.redis_url, config.data_dir)
 
 
 DEFAULT_WEB_URL = "http://127.0.0.1:8080/healthz"  # the image's gunicorn --bind

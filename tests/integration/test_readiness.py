@@ -181,6 +181,10 @@ def test_healthcheck_finds_redis_through_the_config_without_a_url(stack: Stack, 
     with live_worker(stack.redis):
         found = healthcheck("worker", "--config", str(stack.config_path), url="")
         assert found.returncode == 0, found.stderr
+    embedded = tmp_path / "embedded.yaml"  # no redis_url: `bridge run`'s socket in data_dir
+    embedded.write_text(stack.config_path.read_text().replace(stack.config.redis_url, "''"))
+    away = healthcheck("worker", "--config", str(embedded), url="")
+    assert away.returncode == 1 and "cannot reach Redis" in away.stderr, away.stderr
     broken = tmp_path / "broken.yaml"
     broken.write_text("systems: [\n")
     bad = healthcheck("worker", "--config", str(broken), url="")
