@@ -80,7 +80,9 @@ def test_every_command_says_one_line_when_redis_is_unreachable(
 ) -> None:
     url = f"redis://:{PASSWORD}@127.0.0.1:{closed_port()}/0"
     config = variant(stack, tmp_path, "down", redis_url=url)
-    for command in COMMANDS:
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps({"ticket_id": "1", "current_user_id": "5"}))
+    for command in [*COMMANDS, ["dry-run", "helpdesk", str(payload)]]:
         done = cli(*command, "--config", str(config))
         assert_one_line(done, ExitCode.UNREACHABLE, "cannot reach Redis at redis://:***@127.0.0.1")
         assert PASSWORD not in done.stderr + done.stdout
