@@ -116,7 +116,7 @@ class FinalState:
                 if reason:
                     rep.parked_comments.append(f"{e.token}: {reason}")
                 else:
-                    rep.lost.append(e.token)
+                    rep.lost.append(f"{e.token} ({what} #{e.ticket}/{e.issue})")
                 continue
             if n > 1:
                 rep.duplicated.append(f"{e.token} ({e.origin} #{e.ticket}/{e.issue})")
