@@ -5,8 +5,9 @@ visibility the route gives it (tests/faults/expect.py derives it from the loaded
 ticket's consent), or parked with the remote's reason; nothing the route skips may cross (a
 vendor's private note, a helpdesk agent's internal note: a leak), nothing may reach the end
 customer publicly without consent (a leak), and the bridge writes nothing it cannot explain
-(an echo, or a stray write). Statuses and priorities must agree by the mapping; a pair whose
-status nobody changed must still show what escalation left.
+(an echo, or a stray write). A pair's statuses must show its latest status change on both
+sides, mapped (the retest loop included); a pair whose status nobody changed must still show
+what escalation left; priorities must agree by the mapping.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from tests.faults.expect import (
     Expectation,
     Writes,
     consent,
+    expected_statuses,
     expected_visibility,
     repeated_notes,
-    status_agrees,
 )
 from tests.faults.report import Report
 
@@ -139,21 +140,22 @@ class FinalState:
             self.rep.untold.append(f"#{tid}: held-back comments, no note to the agent")
 
     def statuses(
-        self, pairs: Iterable[tuple[int, int]], touched: set[int], baseline: dict[int, str]
+        self,
+        pairs: Iterable[tuple[int, int]],
+        changes: dict[int, list[tuple[str, str]]],
+        baseline: dict[int, str],
     ) -> None:
         s, rep, rules = self.stack, self.rep, self.mapping.sync
         for tid, iid in pairs:
             zt, mi = s.zendesk.ticket(tid), s.mantis.issue(iid)
-            f, m = zt["status"], mi["status"]["name"]
-            if tid in touched:
-                if not status_agrees(rules, f, m):
-                    rep.inconsistent.append(f"#{tid}/{iid} status {f}/{m}")
-            # Only changes propagate (the state at escalation is the baseline): a pair whose
-            # status nobody changed keeps what escalation left on both sides.
-            elif (self.mapping.escalated_status or f) != f or baseline[tid] != m:
-                rep.inconsistent.append(f"#{tid}/{iid} status {f}/{m} changed by itself "
-                                        f"(escalated: {self.mapping.escalated_status}/"
-                                        f"{baseline[tid]})")  # fmt: skip
+            now = (zt["status"], mi["status"]["name"])
+            wanted = expected_statuses(
+                rules, self.mapping.escalated_status, baseline[tid], changes.get(tid, [])
+            )
+            if any(w is not None and w != n for w, n in zip(wanted, now, strict=True)):
+                rep.inconsistent.append(f"#{tid}/{iid} status {now[0]}/{now[1]}, expected "
+                                        f"{wanted[0]}/{wanted[1]} after "
+                                        f"{changes.get(tid, [])[-3:]}")  # fmt: skip
             fp, mp = zt["priority"], mi["priority"]["name"]
             if not (
                 rules.priority_to_first.get(mp) == fp or rules.priority_to_second.get(fp) == mp

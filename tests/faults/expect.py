@@ -129,9 +129,23 @@ def repeated_notes(causes: Iterable[NoteCause]) -> list[NoteCause]:
     return repeated
 
 
-def status_agrees(rules: SyncRules, first: str, second: str) -> bool:
-    """Whether the pair's statuses are in step by the mapping, one way or the other."""
-    return (
-        rules.status_to_first.get(second.lower()) == first
-        or rules.status_to_second.get(first.lower()) == second
-    )
+def expected_statuses(
+    rules: SyncRules,
+    escalated: str | None,
+    baseline: str,
+    changes: list[tuple[str, str]],
+) -> tuple[str | None, str | None]:
+    """The (first level, second level) statuses a pair must end with; None: not determined.
+
+    The latest change wins and is mapped to the other side (the newer change wins when both
+    sides moved since the last sync). That holds for the retest loop too: the customer's reply
+    after the vendor asked or resolved reopens the issue to what the mapping gives `open`, and
+    a status the tracker flipped on its own after a bridge note is set back, so it never shows.
+    A pair nobody changed keeps what escalation left: the escalated status, the new issue's.
+    """
+    if not changes:
+        return escalated, baseline
+    side, status = changes[-1]
+    if side == ZENDESK:
+        return status, rules.status_to_second.get(status.lower())
+    return rules.status_to_first.get(status.lower()), status

@@ -100,7 +100,8 @@ class FaultRun(Faults):
         self.refused: tuple[int, int] | None = None  # the pair whose comments MantisBT refuses
         self.expect: list[Expectation] = []
         self.pairs: list[tuple[int, int]] = []
-        self.status_touched: set[int] = set()
+        # ticket -> the status changes made on it, in order: (side, status)
+        self.status_changes: dict[int, list[tuple[str, str]]] = {}
         self.baseline: dict[int, str] = {}  # ticket -> the issue's status once escalated
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.redis_server = EmbeddedRedis(base / "redis")
@@ -271,7 +272,7 @@ class FaultRun(Faults):
             s.zendesk.update_ticket_as(s.zd_customer, tid, comment=f"{token} retest note",
                                        status="open")  # fmt: skip
             self.expect.append(Expectation(token, ZENDESK, tid, iid, True))
-            self.status_touched.add(tid)
+            self.status_changes.setdefault(tid, []).append((ZENDESK, "open"))
         elif kind == "agent_internal":
             s.zendesk.update_ticket_as(s.zd_agent, tid, comment=f"{token} internal", public=False)
             self.expect.append(Expectation(token, ZENDESK, tid, iid, False))
@@ -288,8 +289,9 @@ class FaultRun(Faults):
         elif kind == "vendor_status":
             current = s.mantis.issue(iid)["status"]["name"]
             choices = [x for x in ("feedback", "assigned", "resolved") if x != current]
-            s.mantis.set_status_as(s.mt_developer, iid, self.rng.choice(choices))
-            self.status_touched.add(tid)
+            status = self.rng.choice(choices)
+            s.mantis.set_status_as(s.mt_developer, iid, status)
+            self.status_changes.setdefault(tid, []).append((MANTIS, status))
 
     def _replay(self) -> None:
         """Deliver an earlier webhook again: same invocation id (a retry), or a new one (late)."""
@@ -345,7 +347,7 @@ class FaultRun(Faults):
         state.comments(self.expect, self._parked_reason)
         if rep.parked_comments and self.refused is not None:
             state.told_of_parked(self.refused[0])
-        state.statuses(self.pairs, self.status_touched, self.baseline)
+        state.statuses(self.pairs, self.status_changes, self.baseline)
         store = RedisStore(s.redis)
         for tid, _ in self.pairs:
             for entry in store.timeline(SystemRef("helpdesk", str(tid)), limit=2000):

@@ -17,6 +17,7 @@ from tests.faults.expect import (
     Expectation,
     Writes,
     consent,
+    expected_statuses,
     expected_visibility,
     repeated_notes,
 )
@@ -89,3 +90,15 @@ def test_one_note_per_cause_until_it_recovers() -> None:
     assert repeated_notes([NoteCause.SYNC_PARKED, NoteCause.ITEMS_RECOVERED,
                            NoteCause.SYNC_PARKED]) == [NoteCause.SYNC_PARKED]  # fmt: skip
     assert repeated_notes([NoteCause.DELAYED, NoteCause.RECOVERED, NoteCause.DELAYED]) == []
+
+
+def test_the_latest_status_change_wins_mapped_to_the_other_side(mapping: RouteMapping) -> None:
+    rules, hold = mapping.sync, mapping.escalated_status
+    assert expected_statuses(rules, hold, "new", []) == ("hold", "new")  # nobody changed it
+    asked = [(MANTIS, "feedback")]
+    assert expected_statuses(rules, hold, "new", asked) == ("open", "feedback")
+    # The customer's reply after the vendor asked (or resolved) reopens the issue.
+    replied = [*asked, (ZENDESK, "open")]
+    assert expected_statuses(rules, hold, "new", replied) == ("open", "assigned")
+    resolved_again = [*replied, (MANTIS, "resolved")]
+    assert expected_statuses(rules, hold, "new", resolved_again) == ("solved", "resolved")
