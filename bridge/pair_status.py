@@ -106,7 +106,9 @@ def plan_fields(
             f_moved = _newer(first, second)
             s_moved = not f_moved
         if s_moved and attr == "status":
-            plan.second_moved_at = second.updated_at or _EPOCH
+            # The status change's own time where the tracker tells: a vendor note after the
+            # customer's reply must not make the reply look older than the question.
+            plan.second_moved_at = second.status_changed_at or second.updated_at or _EPOCH
         if s_moved:
             wanted = to_first.get(s_now.lower())
             if wanted and wanted != f_now:
