@@ -64,9 +64,11 @@ def seen(first: Ticket, second: Ticket) -> dict[str, str]:
     }
 
 
-def _newer(a: Ticket, b: Ticket) -> bool:
-    """Whether `a` was updated after `b` (unknown times lose)."""
-    return (a.updated_at or _EPOCH) > (b.updated_at or _EPOCH)
+def _moved_at(ticket: Ticket, attr: str) -> datetime:
+    """When `attr` last changed, as well as the system tells: a status's own time where known
+    (a note added later moves `updated_at`, not the status), else the ticket's last update."""
+    own = ticket.status_changed_at if attr == "status" else None
+    return own or ticket.updated_at or _EPOCH
 
 
 @dataclass
@@ -103,12 +105,12 @@ def plan_fields(
         f_moved = f_now != state.get(f"first_{attr}", f_now)
         s_moved = s_base != state.get(f"second_{attr}", s_base)
         if f_moved and s_moved:
-            f_moved = _newer(first, second)
+            f_moved = _moved_at(first, attr) > _moved_at(second, attr)  # unknown times lose
             s_moved = not f_moved
         if s_moved and attr == "status":
             # The status change's own time where the tracker tells: a vendor note after the
             # customer's reply must not make the reply look older than the question.
-            plan.second_moved_at = second.status_changed_at or second.updated_at or _EPOCH
+            plan.second_moved_at = _moved_at(second, attr)
         if s_moved:
             wanted = to_first.get(s_now.lower())
             if wanted and wanted != f_now:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from bridge.engine import handle_first_level
 from connectors.mantis.parse import parse_issue
 from tests.unit.test_retest import pair, status_writes
-from tests.unit.test_sync import CUSTOMER, DEV, bodies
+from tests.unit.test_sync import CUSTOMER, DEV, bodies, linked
 
 
 def test_a_vendor_note_after_the_reply_does_not_make_the_reply_older_than_the_question() -> None:
@@ -65,3 +65,23 @@ def test_mantis_tells_when_the_status_changed_from_its_history() -> None:
     assert ticket.status_changed_at == datetime(2030, 5, 1, 10, 0, tzinfo=UTC)
     assert ticket.updated_at == datetime(2030, 5, 1, 10, 30, tzinfo=UTC)
     assert parse_issue({**issue, "history": []}, "vendor", "x").status_changed_at is None
+
+
+def test_the_helpdesk_s_later_status_wins_over_an_earlier_vendor_change() -> None:
+    """Both sides moved since the last sync: the later *status change* wins, not the side with
+    the later note (the vendor's status at 1, the customer's reopen at 2, a vendor note at 3)."""
+    ctx, first, second, _store, issue = linked()
+    first.set("1", status="hold")
+    handle_first_level(ctx, "1")  # in step: the baseline
+    second.set(issue, status="feedback")
+    asked = second.tickets[issue]
+    second.tickets[issue] = replace(asked, status_changed_at=asked.updated_at)
+    first.set("1", status="solved")  # the agent closes it meanwhile: the later change
+    second.say(issue, DEV, "Noted.")
+    noted = second.tickets[issue]
+    second.tickets[issue] = replace(noted, updated_at=second.comments[issue][-1].created_at)
+
+    handle_first_level(ctx, "1")
+
+    assert first.tickets["1"].status == "solved"  # not set back to the vendor's mapped status
+    assert second.tickets[issue].status == "resolved"  # the helpdesk's change went across
