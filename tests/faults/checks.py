@@ -24,6 +24,8 @@ from bridge.texts import side_language, system_title
 from tests.faults.expect import (
     ZENDESK,
     Expectation,
+    Outcome,
+    StatusChange,
     Writes,
     consent,
     expected_statuses,
@@ -142,22 +144,25 @@ class FinalState:
     def statuses(
         self,
         pairs: Iterable[tuple[int, int]],
-        changes: dict[int, list[tuple[str, str]]],
+        changes: dict[int, list[StatusChange]],
         baseline: dict[int, str],
     ) -> None:
         s, rep, rules = self.stack, self.rep, self.mapping.sync
         for tid, iid in pairs:
             zt, mi = s.zendesk.ticket(tid), s.mantis.issue(iid)
             now = (zt["status"], mi["status"]["name"])
-            wanted = expected_statuses(
-                rules, self.mapping.escalated_status, baseline[tid], changes.get(tid, [])
-            )
-            if any(w is not None and w != n for w, n in zip(wanted, now, strict=True)):
-                rep.inconsistent.append(f"#{tid}/{iid} status {now[0]}/{now[1]}, expected "
-                                        f"{wanted[0]}/{wanted[1]} after "
-                                        f"{changes.get(tid, [])[-3:]}")  # fmt: skip
+            told = changes.get(tid, [])
+            allowed = expected_statuses(rules, self.mapping.escalated_status, baseline[tid], told)
+            if not any(_matches(w, now) for w in allowed):
+                last = [(c.side, c.status, c.stamp[11:19]) for c in told[-3:]]
+                rep.inconsistent.append(f"#{tid}/{iid} status {now[0]}/{now[1]}, expected one "
+                                        f"of {allowed} after {last}")  # fmt: skip
             fp, mp = zt["priority"], mi["priority"]["name"]
             if not (
                 rules.priority_to_first.get(mp) == fp or rules.priority_to_second.get(fp) == mp
             ):
                 rep.inconsistent.append(f"#{tid}/{iid} priority {fp}/{mp}")
+
+
+def _matches(wanted: Outcome, now: tuple[str, str]) -> bool:
+    return all(w is None or w == n for w, n in zip(wanted, now, strict=True))

@@ -14,6 +14,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bridge.agent_notes import DEFAULTS, JOB_CAUSES, NoteCause
@@ -129,23 +130,46 @@ def repeated_notes(causes: Iterable[NoteCause]) -> list[NoteCause]:
     return repeated
 
 
-def expected_statuses(
-    rules: SyncRules,
-    escalated: str | None,
-    baseline: str,
-    changes: list[tuple[str, str]],
-) -> tuple[str | None, str | None]:
-    """The (first level, second level) statuses a pair must end with; None: not determined.
+@dataclass(frozen=True)
+class StatusChange:
+    """A status set on one side during the churn, with that system's time stamp of it."""
 
-    The latest change wins and is mapped to the other side (the newer change wins when both
-    sides moved since the last sync). That holds for the retest loop too: the customer's reply
-    after the vendor asked or resolved reopens the issue to what the mapping gives `open`, and
-    a status the tracker flipped on its own after a bridge note is set back, so it never shows.
-    A pair nobody changed keeps what escalation left: the escalated status, the new issue's.
+    side: str  # ZENDESK or MANTIS
+    status: str
+    stamp: str  # as the system renders it: whole seconds, like the real ones
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromisoformat(self.stamp)
+
+
+Outcome = tuple[str | None, str | None]  # (first level, second level); None: any
+
+
+def expected_statuses(
+    rules: SyncRules, escalated: str | None, baseline: str, changes: list[StatusChange]
+) -> list[Outcome]:
+    """The statuses a pair may end with: the latest change wins, mapped to the other side.
+
+    That is the sync's rule (the newer change wins when both sides moved since the last sync)
+    and the retest loop's: the customer's reply after the vendor asked or resolved reopens the
+    issue to what the mapping gives `open`, and a status the tracker flipped on its own after a
+    bridge note is set back, so it never shows. The systems stamp whole seconds, so a change on
+    one side in the same second as the other side's cannot be ordered: either may win then. A
+    pair nobody changed keeps what escalation left (the escalated status, the new issue's).
     """
     if not changes:
-        return escalated, baseline
-    side, status = changes[-1]
-    if side == ZENDESK:
-        return status, rules.status_to_second.get(status.lower())
-    return rules.status_to_first.get(status.lower()), status
+        return [(escalated, baseline)]
+
+    def outcome(change: StatusChange) -> Outcome:
+        if change.side == ZENDESK:
+            return change.status, rules.status_to_second.get(change.status.lower())
+        return rules.status_to_first.get(change.status.lower()), change.status
+
+    last = changes[-1]
+    before = [c for c in changes if c.side != last.side]
+    if before and before[-1].at == last.at:  # the same second: no order between them
+        later = changes[changes.index(before[-1]) + 1 :]
+        if all(c.at == last.at for c in later):
+            return [outcome(last), outcome(before[-1])]
+    return [outcome(last)]

@@ -43,7 +43,7 @@ from bridge.sandbox.stack import (
 from bridge.sandbox.zendesk.webhooks import Patience
 from bridge.store import RedisStore
 from tests.faults.checks import FinalState
-from tests.faults.expect import MANTIS, ZENDESK, Expectation
+from tests.faults.expect import MANTIS, ZENDESK, Expectation, StatusChange
 from tests.faults.faults import (
     RECOVERY_BOUND,
     SKEW_SECONDS,
@@ -100,8 +100,8 @@ class FaultRun(Faults):
         self.refused: tuple[int, int] | None = None  # the pair whose comments MantisBT refuses
         self.expect: list[Expectation] = []
         self.pairs: list[tuple[int, int]] = []
-        # ticket -> the status changes made on it, in order: (side, status)
-        self.status_changes: dict[int, list[tuple[str, str]]] = {}
+        # ticket -> the status changes made on it, in order, with the system's own time stamp
+        self.status_changes: dict[int, list[StatusChange]] = {}
         self.baseline: dict[int, str] = {}  # ticket -> the issue's status once escalated
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.redis_server = EmbeddedRedis(base / "redis")
@@ -269,10 +269,11 @@ class FaultRun(Faults):
     def _change(self, kind: str, token: str, tid: int, iid: int) -> None:
         s = self.stack
         if kind == "customer_comment":
-            s.zendesk.update_ticket_as(s.zd_customer, tid, comment=f"{token} retest note",
-                                       status="open")  # fmt: skip
+            t = s.zendesk.update_ticket_as(s.zd_customer, tid, comment=f"{token} retest note",
+                                           status="open")  # fmt: skip
             self.expect.append(Expectation(token, ZENDESK, tid, iid, True))
-            self.status_changes.setdefault(tid, []).append((ZENDESK, "open"))
+            change = StatusChange(ZENDESK, "open", t["updated_at"])
+            self.status_changes.setdefault(tid, []).append(change)
         elif kind == "agent_internal":
             s.zendesk.update_ticket_as(s.zd_agent, tid, comment=f"{token} internal", public=False)
             self.expect.append(Expectation(token, ZENDESK, tid, iid, False))
@@ -290,8 +291,9 @@ class FaultRun(Faults):
             current = s.mantis.issue(iid)["status"]["name"]
             choices = [x for x in ("feedback", "assigned", "resolved") if x != current]
             status = self.rng.choice(choices)
-            s.mantis.set_status_as(s.mt_developer, iid, status)
-            self.status_changes.setdefault(tid, []).append((MANTIS, status))
+            issue = s.mantis.set_status_as(s.mt_developer, iid, status)
+            change = StatusChange(MANTIS, status, issue["updated_at"])
+            self.status_changes.setdefault(tid, []).append(change)
 
     def _replay(self) -> None:
         """Deliver an earlier webhook again: same invocation id (a retry), or a new one (late)."""

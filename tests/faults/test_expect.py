@@ -15,6 +15,7 @@ from tests.faults.expect import (
     MANTIS,
     ZENDESK,
     Expectation,
+    StatusChange,
     Writes,
     consent,
     expected_statuses,
@@ -94,11 +95,23 @@ def test_one_note_per_cause_until_it_recovers() -> None:
 
 def test_the_latest_status_change_wins_mapped_to_the_other_side(mapping: RouteMapping) -> None:
     rules, hold = mapping.sync, mapping.escalated_status
-    assert expected_statuses(rules, hold, "new", []) == ("hold", "new")  # nobody changed it
-    asked = [(MANTIS, "feedback")]
-    assert expected_statuses(rules, hold, "new", asked) == ("open", "feedback")
+
+    def at(second: int, side: str, status: str) -> StatusChange:
+        return StatusChange(side, status, f"2030-05-01T09:00:{second:02d}+00:00")
+
+    assert expected_statuses(rules, hold, "new", []) == [("hold", "new")]  # nobody changed it
+    asked = [at(1, MANTIS, "feedback")]
+    assert expected_statuses(rules, hold, "new", asked) == [("open", "feedback")]
     # The customer's reply after the vendor asked (or resolved) reopens the issue.
-    replied = [*asked, (ZENDESK, "open")]
-    assert expected_statuses(rules, hold, "new", replied) == ("open", "assigned")
-    resolved_again = [*replied, (MANTIS, "resolved")]
-    assert expected_statuses(rules, hold, "new", resolved_again) == ("solved", "resolved")
+    replied = [*asked, at(2, ZENDESK, "open")]
+    assert expected_statuses(rules, hold, "new", replied) == [("open", "assigned")]
+    resolved_again = [*replied, at(3, MANTIS, "resolved")]
+    assert expected_statuses(rules, hold, "new", resolved_again) == [("solved", "resolved")]
+    # In the same second the two cannot be ordered: either may win.
+    same = [at(1, MANTIS, "resolved"), at(1, ZENDESK, "open")]
+    assert expected_statuses(rules, hold, "new", same) == [("open", "assigned"),
+                                                           ("solved", "resolved")]  # fmt: skip
+    # ... unless a later reply came a second after.
+    assert expected_statuses(rules, hold, "new", [*same, at(2, ZENDESK, "open")]) == [
+        ("open", "assigned")
+    ]
