@@ -154,9 +154,9 @@ class FinalState:
             told = changes.get(tid, [])
             allowed = expected_statuses(rules, self.mapping.escalated_status, baseline[tid], told)
             if not any(_matches(w, now) for w in allowed):
-                last = [(c.side, c.status, c.stamp[11:19]) for c in told[-3:]]
+                last = [(c.side, c.status, c.stamp[11:19], c.moved) for c in told[-4:]]
                 rep.inconsistent.append(f"#{tid}/{iid} status {now[0]}/{now[1]}, expected one "
-                                        f"of {allowed} after {last}")  # fmt: skip
+                                        f"of {sorted(allowed, key=str)} after {last}")  # fmt: skip
             fp, mp = zt["priority"], mi["priority"]["name"]
             if not (
                 rules.priority_to_first.get(mp) == fp or rules.priority_to_second.get(fp) == mp

@@ -14,11 +14,11 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from bridge.agent_notes import DEFAULTS, JOB_CAUSES, NoteCause
 from bridge.mapping import RouteMapping, SyncRules, Visibility
+from bridge.pair_status import waits
 from bridge.texts import language
 
 ZENDESK, MANTIS = "zendesk", "mantis"  # where a change was made (the run's two sides)
@@ -132,15 +132,14 @@ def repeated_notes(causes: Iterable[NoteCause]) -> list[NoteCause]:
 
 @dataclass(frozen=True)
 class StatusChange:
-    """A status set on one side during the churn, with that system's time stamp of it."""
+    """A status set on one side during the churn, with that system's time stamp of it. On the
+    helpdesk it is the customer's reply that sets `open`: `moved` says whether the ticket's
+    status changed with it (it may have been open already)."""
 
     side: str  # ZENDESK or MANTIS
     status: str
     stamp: str  # as the system renders it: whole seconds, like the real ones
-
-    @property
-    def at(self) -> datetime:
-        return datetime.fromisoformat(self.stamp)
+    moved: bool = True
 
 
 Outcome = tuple[str | None, str | None]  # (first level, second level); None: any
@@ -148,28 +147,36 @@ Outcome = tuple[str | None, str | None]  # (first level, second level); None: an
 
 def expected_statuses(
     rules: SyncRules, escalated: str | None, baseline: str, changes: list[StatusChange]
-) -> list[Outcome]:
-    """The statuses a pair may end with: the latest change wins, mapped to the other side.
+) -> set[Outcome]:
+    """The statuses a pair may end with, by playing its changes in order.
 
-    That is the sync's rule (the newer change wins when both sides moved since the last sync)
-    and the retest loop's: the customer's reply after the vendor asked or resolved reopens the
-    issue to what the mapping gives `open`, and a status the tracker flipped on its own after a
-    bridge note is set back, so it never shows. The systems stamp whole seconds, so a change on
-    one side in the same second as the other side's cannot be ordered: either may win then. A
-    pair nobody changed keeps what escalation left (the escalated status, the new issue's).
+    - The vendor's status change is mirrored (the mapping's `to_first`).
+    - The customer's reply that moves the helpdesk ticket is a status change too (mapped by
+      `to_second`); a reply while the vendor is not working on the issue (waiting for feedback,
+      resolved: bridge.pair_status.waits) reopens it to what the mapping gives `open`, and
+      the helpdesk keeps its status. A status the tracker flipped on its own after a bridge note
+      is set back, so it never shows.
+    - The systems stamp whole seconds: a reply in the same second as the vendor's change cannot
+      be told to come after it, so it may or may not answer it.
+    A pair nobody changed keeps what escalation left (the escalated status, the new issue's).
     """
-    if not changes:
-        return [(escalated, baseline)]
+    states: set[Outcome] = {(escalated, baseline)}
+    vendor_at = ""
+    for change in changes:
+        if change.side == MANTIS:
+            states = {(rules.status_to_first.get(change.status.lower(), f), change.status)
+                      for f, _ in states}  # fmt: skip
+            vendor_at = change.stamp
+            continue
+        replied = {_reply(rules, change, f, m) for f, m in states}
+        states = replied | states if change.stamp == vendor_at else replied
+    return states
 
-    def outcome(change: StatusChange) -> Outcome:
-        if change.side == ZENDESK:
-            return change.status, rules.status_to_second.get(change.status.lower())
-        return rules.status_to_first.get(change.status.lower()), change.status
 
-    last = changes[-1]
-    before = [c for c in changes if c.side != last.side]
-    if before and before[-1].at == last.at:  # the same second: no order between them
-        later = changes[changes.index(before[-1]) + 1 :]
-        if all(c.at == last.at for c in later):
-            return [outcome(last), outcome(before[-1])]
-    return [outcome(last)]
+def _reply(rules: SyncRules, change: StatusChange, f: str | None, m: str | None) -> Outcome:
+    reopen = rules.status_to_second.get(change.status.lower(), m)
+    if change.moved:
+        return change.status, reopen
+    if m is not None and waits(rules, MANTIS, m):
+        return f, reopen
+    return f, m

@@ -269,10 +269,11 @@ class FaultRun(Faults):
     def _change(self, kind: str, token: str, tid: int, iid: int) -> None:
         s = self.stack
         if kind == "customer_comment":
+            before = s.zendesk.ticket(tid)["status"]
             t = s.zendesk.update_ticket_as(s.zd_customer, tid, comment=f"{token} retest note",
                                            status="open")  # fmt: skip
             self.expect.append(Expectation(token, ZENDESK, tid, iid, True))
-            change = StatusChange(ZENDESK, "open", t["updated_at"])
+            change = StatusChange(ZENDESK, "open", t["updated_at"], moved=before != "open")
             self.status_changes.setdefault(tid, []).append(change)
         elif kind == "agent_internal":
             s.zendesk.update_ticket_as(s.zd_agent, tid, comment=f"{token} internal", public=False)

@@ -93,25 +93,29 @@ def test_one_note_per_cause_until_it_recovers() -> None:
     assert repeated_notes([NoteCause.DELAYED, NoteCause.RECOVERED, NoteCause.DELAYED]) == []
 
 
-def test_the_latest_status_change_wins_mapped_to_the_other_side(mapping: RouteMapping) -> None:
+def test_statuses_follow_the_changes_in_order(mapping: RouteMapping) -> None:
     rules, hold = mapping.sync, mapping.escalated_status
 
-    def at(second: int, side: str, status: str) -> StatusChange:
-        return StatusChange(side, status, f"2030-05-01T09:00:{second:02d}+00:00")
+    def at(second: int, side: str, status: str, moved: bool = True) -> StatusChange:
+        return StatusChange(side, status, f"2030-05-01T09:00:{second:02d}+00:00", moved)
 
-    assert expected_statuses(rules, hold, "new", []) == [("hold", "new")]  # nobody changed it
-    asked = [at(1, MANTIS, "feedback")]
-    assert expected_statuses(rules, hold, "new", asked) == [("open", "feedback")]
-    # The customer's reply after the vendor asked (or resolved) reopens the issue.
-    replied = [*asked, at(2, ZENDESK, "open")]
-    assert expected_statuses(rules, hold, "new", replied) == [("open", "assigned")]
-    resolved_again = [*replied, at(3, MANTIS, "resolved")]
-    assert expected_statuses(rules, hold, "new", resolved_again) == [("solved", "resolved")]
-    # In the same second the two cannot be ordered: either may win.
-    same = [at(1, MANTIS, "resolved"), at(1, ZENDESK, "open")]
-    assert expected_statuses(rules, hold, "new", same) == [("open", "assigned"),
-                                                           ("solved", "resolved")]  # fmt: skip
-    # ... unless a later reply came a second after.
-    assert expected_statuses(rules, hold, "new", [*same, at(2, ZENDESK, "open")]) == [
-        ("open", "assigned")
-    ]
+    def play(*changes: StatusChange) -> set[tuple[str | None, str | None]]:
+        return expected_statuses(rules, hold, "new", list(changes))
+
+    assert play() == {("hold", "new")}  # nobody changed it
+    asked = at(1, MANTIS, "feedback")
+    assert play(asked) == {("open", "feedback")}
+    # The customer's reply after the vendor asked reopens the issue; the helpdesk stays open.
+    assert play(asked, at(2, ZENDESK, "open", moved=False)) == {("open", "assigned")}
+    # After a resolve, the reply that reopens the helpdesk ticket goes across as a status.
+    resolved = at(1, MANTIS, "resolved")
+    assert play(resolved, at(2, ZENDESK, "open")) == {("open", "assigned")}
+    # A reply to an issue being worked on changes nothing there; a later vendor change wins.
+    working = at(1, MANTIS, "assigned")
+    assert play(working, at(2, ZENDESK, "open", moved=False)) == {("hold", "assigned")}
+    assert play(at(1, ZENDESK, "open"), working) == {("hold", "assigned")}
+    # In the same second the reply may or may not come after the vendor's change.
+    assert play(resolved, at(1, ZENDESK, "open")) == {("open", "assigned"), ("solved", "resolved")}
+    assert play(resolved, at(1, ZENDESK, "open"), at(2, ZENDESK, "open", moved=False)) == {
+        ("open", "assigned"), ("solved", "assigned")
+    }  # fmt: skip
