@@ -118,6 +118,7 @@ class Ticket:
     # When the status last changed, where the system tells (MantisBT's history): a note added
     # later moves `updated_at`, not this. None: not known, `updated_at` stands in.
     status_changed_at: datetime | None = None
+    status_changed_by: str | None = None  # who made that change, where the system tells
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from bridge.errors import PermanentError, ReadOnlyTicket
 from bridge.mapping import SyncRules
 from bridge.mapping_checks import SIDES
 from bridge.models import Comment, Ticket, TicketChanges
+from bridge.protocol import is_bridge_actor
 from bridge.retry import blame
 from bridge.store import LinkRecord
 
@@ -211,10 +212,16 @@ class SecondStatus:
             return
         planned = self.plan.writes["second"].get("status")
         with blame(self.ctx.second.settings.name):
-            now = self.ctx.second.get_ticket(self.link.second.id).status or ""
+            issue = self.ctx.second.get_ticket(self.link.second.id)
+        now = issue.status or ""
+        # The tracker's side effect is the note author's change, the bridge's; a status someone
+        # else set meanwhile (the vendor resolving while the notes landed) is theirs and stays,
+        # to be mirrored by the next sync. Unknown who: set back, as before.
+        by = issue.status_changed_by
+        flipped = by is None or is_bridge_actor(self.ctx.second.settings, by)
         # A planned write still to come sets the status explicitly anyway.
         later = planned and planned not in self.refused and planned != self.current
-        if now != self.current and not later:
+        if now != self.current and not later and flipped:
             self._write(self.current, f"set back: the tracker changed it to {now}")
             self.ctx.store.log(
                 self.link.first,

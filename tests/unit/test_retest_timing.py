@@ -8,9 +8,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bridge.engine import handle_first_level
+from bridge.models import NewComment
 from connectors.mantis.parse import parse_issue
+from tests.unit.fakes import FakeConnector
 from tests.unit.test_retest import pair, status_writes
-from tests.unit.test_sync import CUSTOMER, DEV, bodies, linked
+from tests.unit.test_sync import AGENT, CUSTOMER, DEV, bodies, linked
 
 
 def test_a_vendor_note_after_the_reply_does_not_make_the_reply_older_than_the_question() -> None:
@@ -85,3 +87,46 @@ def test_the_helpdesk_s_later_status_wins_over_an_earlier_vendor_change() -> Non
 
     assert first.tickets["1"].status == "solved"  # not set back to the vendor's mapped status
     assert second.tickets[issue].status == "resolved"  # the helpdesk's change went across
+
+
+class VendorActsMeanwhile(FakeConnector):
+    """A tracker on which someone changes the status while the bridge's note lands: the vendor
+    (a change of their own) or the tracker itself on the note's author's behalf (the flip)."""
+
+    meanwhile: tuple[str, str] | None = None  # (status, by whom)
+
+    def add_comment(self, ticket_id: str, comment: NewComment) -> str:
+        cid = super().add_comment(ticket_id, comment)
+        if self.meanwhile is not None:
+            status, by = self.meanwhile
+            self.tickets[ticket_id] = replace(
+                self.tickets[ticket_id], status=status, status_changed_by=by
+            )
+        return cid
+
+
+def _while_a_note_lands(status: str, by: str) -> tuple[FakeConnector, FakeConnector, str]:
+    ctx, first, plain, _store, issue = linked()
+    second = VendorActsMeanwhile("vendor", kind="mantis", bridge_user="7")
+    vars(second).update(vars(plain))  # the escalated issue and its notes
+    ctx = replace(ctx, second=second)
+    second.set(issue, status="feedback")  # the vendor asks
+    handle_first_level(ctx, "1")
+    second.meanwhile = (status, by)
+    first.say("1", AGENT, "Relaying to the customer: please retest.")  # answers nothing
+    handle_first_level(ctx, "1")
+    second.meanwhile = None
+    handle_first_level(ctx, "1")  # the next poll's sync
+    return first, second, issue
+
+
+def test_the_vendor_s_own_change_while_the_note_lands_is_kept_and_mirrored() -> None:
+    first, second, issue = _while_a_note_lands("resolved", DEV)
+    assert second.tickets[issue].status == "resolved"  # not set back to feedback
+    assert first.tickets["1"].status == "solved"
+
+
+def test_the_tracker_s_flip_on_the_bridge_s_behalf_is_set_back() -> None:
+    first, second, issue = _while_a_note_lands("assigned", "7")
+    assert second.tickets[issue].status == "feedback"
+    assert first.tickets["1"].status == "open"  # the question stands
