@@ -154,7 +154,7 @@ class FinalState:
             told = changes.get(tid, [])
             allowed = expected_statuses(rules, self.mapping.escalated_status, baseline[tid], told)
             if not any(_matches(w, now) for w in allowed):
-                last = [(c.side, c.status, c.stamp[11:19], c.moved) for c in told[-4:]]
+                last = [(c.side, c.status, f"{c.at:%H:%M:%S}", c.moved) for c in told[-4:]]
                 rep.inconsistent.append(f"#{tid}/{iid} status {now[0]}/{now[1]}, expected one "
                                         f"of {sorted(allowed, key=str)} after {last}")  # fmt: skip
             fp, mp = zt["priority"], mi["priority"]["name"]

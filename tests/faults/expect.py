@@ -14,6 +14,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bridge.agent_notes import DEFAULTS, JOB_CAUSES, NoteCause
@@ -141,6 +142,11 @@ class StatusChange:
     stamp: str  # as the system renders it: whole seconds, like the real ones
     moved: bool = True
 
+    @property
+    def at(self) -> datetime:
+        """The stamp as a moment (the two systems write different UTC offsets)."""
+        return datetime.fromisoformat(self.stamp)
+
 
 Outcome = tuple[str | None, str | None]  # (first level, second level); None: any
 
@@ -161,15 +167,15 @@ def expected_statuses(
     A pair nobody changed keeps what escalation left (the escalated status, the new issue's).
     """
     states: set[Outcome] = {(escalated, baseline)}
-    vendor_at = ""
+    vendor_at: datetime | None = None
     for change in changes:
         if change.side == MANTIS:
             states = {(rules.status_to_first.get(change.status.lower(), f), change.status)
                       for f, _ in states}  # fmt: skip
-            vendor_at = change.stamp
+            vendor_at = change.at
             continue
         replied = {_reply(rules, change, f, m) for f, m in states}
-        states = replied | states if change.stamp == vendor_at else replied
+        states = replied | states if change.at == vendor_at else replied
     return states
 
 
