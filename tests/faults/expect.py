@@ -162,20 +162,44 @@ def expected_statuses(
       resolved: bridge.pair_status.waits) reopens it to what the mapping gives `open`, and
       the helpdesk keeps its status. A status the tracker flipped on its own after a bridge note
       is set back, so it never shows.
-    - The systems stamp whole seconds: a reply in the same second as the vendor's change cannot
-      be told to come after it, so it may or may not answer it.
+    - The systems stamp whole seconds: the changes of one second on the two sides may have
+      happened in any order (the bridge's read of the issue may be older than a vendor's
+      change of that second), so every order is allowed.
     A pair nobody changed keeps what escalation left (the escalated status, the new issue's).
     """
     states: set[Outcome] = {(escalated, baseline)}
-    vendor_at: datetime | None = None
+    groups: list[list[StatusChange]] = []
+    for change in changes:  # the changes of one second are neighbours in the run's order
+        if groups and groups[-1][0].at == change.at:
+            groups[-1].append(change)
+        else:
+            groups.append([change])
+    for group in groups:
+        ours = [c for c in group if c.side == ZENDESK]
+        theirs = [c for c in group if c.side == MANTIS]
+        states = {
+            end for order in _interleavings(ours, theirs) for end in _play(rules, states, order)
+        }
+    return states
+
+
+def _interleavings(a: list[StatusChange], b: list[StatusChange]) -> list[list[StatusChange]]:
+    """Every order of two sides' changes that keeps each side's own order (a system stamps
+    whole seconds, so the changes of one second on both sides cannot be ordered)."""
+    if not a or not b:
+        return [a + b]
+    return [[a[0], *rest] for rest in _interleavings(a[1:], b)] + [
+        [b[0], *rest] for rest in _interleavings(a, b[1:])
+    ]
+
+
+def _play(rules: SyncRules, states: set[Outcome], changes: list[StatusChange]) -> set[Outcome]:
     for change in changes:
         if change.side == MANTIS:
             states = {(rules.status_to_first.get(change.status.lower(), f), change.status)
                       for f, _ in states}  # fmt: skip
-            vendor_at = change.at
-            continue
-        replied = {_reply(rules, change, f, m) for f, m in states}
-        states = replied | states if change.at == vendor_at else replied
+        else:
+            states = {_reply(rules, change, f, m) for f, m in states}
     return states
 
 
