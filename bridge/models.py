@@ -115,6 +115,10 @@ class Ticket:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     updated_by: str | None = None
+    # When the status last changed, where the system tells (MantisBT's history): a note added
+    # later moves `updated_at`, not this. None: not known, `updated_at` stands in.
+    status_changed_at: datetime | None = None
+    status_changed_by: str | None = None  # who made that change, where the system tells
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from bridge.errors import PermanentError, ReadOnlyTicket
 from bridge.mapping import SyncRules
 from bridge.mapping_checks import SIDES
 from bridge.models import Comment, Ticket, TicketChanges
+from bridge.protocol import is_bridge_actor
 from bridge.retry import blame
 from bridge.store import LinkRecord
 
@@ -64,9 +65,11 @@ def seen(first: Ticket, second: Ticket) -> dict[str, str]:
     }
 
 
-def _newer(a: Ticket, b: Ticket) -> bool:
-    """Whether `a` was updated after `b` (unknown times lose)."""
-    return (a.updated_at or _EPOCH) > (b.updated_at or _EPOCH)
+def _moved_at(ticket: Ticket, attr: str) -> datetime:
+    """When `attr` last changed, as well as the system tells: a status's own time where known
+    (a note added later moves `updated_at`, not the status), else the ticket's last update."""
+    own = ticket.status_changed_at if attr == "status" else None
+    return own or ticket.updated_at or _EPOCH
 
 
 @dataclass
@@ -103,10 +106,12 @@ def plan_fields(
         f_moved = f_now != state.get(f"first_{attr}", f_now)
         s_moved = s_base != state.get(f"second_{attr}", s_base)
         if f_moved and s_moved:
-            f_moved = _newer(first, second)
+            f_moved = _moved_at(first, attr) > _moved_at(second, attr)  # unknown times lose
             s_moved = not f_moved
         if s_moved and attr == "status":
-            plan.second_moved_at = second.updated_at or _EPOCH
+            # The status change's own time where the tracker tells: a vendor note after the
+            # customer's reply must not make the reply look older than the question.
+            plan.second_moved_at = _moved_at(second, attr)
         if s_moved:
             wanted = to_first.get(s_now.lower())
             if wanted and wanted != f_now:
@@ -207,10 +212,16 @@ class SecondStatus:
             return
         planned = self.plan.writes["second"].get("status")
         with blame(self.ctx.second.settings.name):
-            now = self.ctx.second.get_ticket(self.link.second.id).status or ""
+            issue = self.ctx.second.get_ticket(self.link.second.id)
+        now = issue.status or ""
+        # The tracker's side effect is the note author's change, the bridge's; a status someone
+        # else set meanwhile (the vendor resolving while the notes landed) is theirs and stays,
+        # to be mirrored by the next sync. Unknown who: set back, as before.
+        by = issue.status_changed_by
+        flipped = by is None or is_bridge_actor(self.ctx.second.settings, by)
         # A planned write still to come sets the status explicitly anyway.
         later = planned and planned not in self.refused and planned != self.current
-        if now != self.current and not later:
+        if now != self.current and not later and flipped:
             self._write(self.current, f"set back: the tracker changed it to {now}")
             self.ctx.store.log(
                 self.link.first,

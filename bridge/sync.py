@@ -211,12 +211,19 @@ def _sync_comments(
     """
     own_copies = set(marks.values())  # keys of comments the bridge wrote, on either side
     copied: list[str] = []
+    parked: set[str] | None = None  # keys with a parked item, read when a parked mark is met
     for comment in sorted(comments, key=_order):
         key = comment_key(d.src, comment.id)
         mark = marks.get(key)
         fingerprint = _fingerprint(comment)
         if mark == PARKED + fingerprint:
-            continue  # refused before and unchanged since: waits for the operator
+            if parked is None:
+                parked = set(ctx.store.parked_items(ctx.name, link.first.id))
+            if key in parked:
+                continue  # refused before and unchanged since: waits for the operator
+            # The mark is written before the parked item: a job that died in between (a hung
+            # Redis runs it into its timeout) left a comment no resync would release and no
+            # one was told of. Tried again, as unsure, so the refusal is recorded this time.
         # A parked comment whose source changed may have been half written (MantisBT creates
         # a note, then refuses its file): look for it before posting again, as for UNSURE.
         unsure = mark == UNSURE or (mark is not None and mark.startswith(PARKED))

@@ -129,6 +129,8 @@ def parse_issue(
     history = issue.get("history") or []
     last_user = (history[-1].get("user") or {}) if history else {}
     updated_by = last_user.get("id")
+    status_changes = [h for h in history if (h.get("field") or {}).get("name") == "status"]
+    changed_by = (status_changes[-1].get("user") or {}).get("id") if status_changes else None
     return Ticket(
         ref=SystemRef(system, issue_id),
         subject=str(issue.get("summary") or ""),
@@ -145,4 +147,8 @@ def parse_issue(
         created_at=parse_time(issue.get("created_at")),
         updated_at=parse_time(issue.get("updated_at")),
         updated_by=str(updated_by) if updated_by is not None else None,
+        status_changed_at=(
+            parse_time(status_changes[-1].get("created_at")) if status_changes else None
+        ),
+        status_changed_by=str(changed_by) if changed_by is not None else None,
     )

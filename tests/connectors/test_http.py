@@ -408,6 +408,7 @@ def hang_up(conn: socket.socket, stop: threading.Event) -> None:
     """Read the whole request, then close without a word: the write may have happened."""
 
 
+@pytest.mark.realtime
 def test_a_trickling_download_is_cut_at_its_deadline(
     serve: Callable[[Handler], TinyServer],
 ) -> None:
@@ -424,6 +425,7 @@ def test_a_trickling_download_is_cut_at_its_deadline(
     assert server.connections == 1
 
 
+@pytest.mark.realtime
 def test_a_trickling_api_call_is_cut_and_a_write_may_have_happened(
     serve: Callable[[Handler], TinyServer],
 ) -> None:

@@ -24,6 +24,8 @@ class Report:
     leaked: list[str] = field(default_factory=list)
     echo: list[str] = field(default_factory=list)
     inconsistent: list[str] = field(default_factory=list)
+    agent_notes: Counter[str] = field(default_factory=Counter)  # notes to the agent, by cause
+    untold: list[str] = field(default_factory=list)  # held-back comments the agent never heard of
     still_queued: int = 0
     recoveries: list[str] = field(default_factory=list)
     reclaimed: int = 0  # running jobs maintenance declared abandoned
@@ -39,7 +41,8 @@ class Report:
     def ok(self) -> bool:
         return self.settled and not (
             self.lost or self.duplicated or self.leaked or self.echo or self.inconsistent
-            or self.failed_without_reason or self.still_queued or self.slow_recovery
+            or self.untold or self.failed_without_reason or self.still_queued
+            or self.slow_recovery
             or self.live_reclaimed or self.undelivered
         )  # fmt: skip
 
@@ -60,9 +63,11 @@ class Report:
             f"(+{self.failed_polls} polls superseded by the next poll)",
             f"lost                 {len(self.lost)} {self.lost[:5]}",
             f"duplicated           {len(self.duplicated)} {self.duplicated[:5]}",
-            f"leaked private notes {len(self.leaked)}",
+            f"leaked               {len(self.leaked)} {self.leaked[:5]}",
             f"echo (extra copies)  {len(self.echo)} {self.echo[:5]}",
-            f"inconsistent pairs   {len(self.inconsistent)} {self.inconsistent[:3]}",
+            f"inconsistent         {len(self.inconsistent)} {self.inconsistent[:3]}",
+            f"notes to the agent   {dict(self.agent_notes)}; held back, not told: "
+            f"{len(self.untold)} {self.untold[:3]}",
             f"left queued          {self.still_queued}",
             f"recovered            {'; '.join(self.recoveries)}",
             f"slow recovery        {len(self.slow_recovery)} {self.slow_recovery[:3]}",

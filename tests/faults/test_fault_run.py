@@ -13,6 +13,7 @@ from tests.faults.harness import FaultRun, Plan
 def test_nothing_is_lost_duplicated_or_echoed_under_faults(tmp_path: Path) -> None:
     report = FaultRun(tmp_path, Plan(tickets=12, events=240, workers=3, seed=11)).run()
     text = "\n".join(report.lines())
+    print(text)  # the report of a passing run too (pytest -rP)
     assert report.settled, text
     assert report.lost == [] and report.duplicated == [], text
     assert report.leaked == [] and report.echo == [], text
@@ -24,6 +25,8 @@ def test_nothing_is_lost_duplicated_or_echoed_under_faults(tmp_path: Path) -> No
     # The refused pair: its comments parked with the remote's reason, each once, not a job each.
     assert report.parked_comments, text
     assert all("403" in p and p.endswith("(refused 1x)") for p in report.parked_comments), text
+    # ... and its agent told of them, once (a second note for one cause counts as duplicated).
+    assert report.untold == [] and report.agent_notes["not_copied"] >= 1, text
     assert len(report.parked) <= 2, text
     assert report.slow_recovery == [] and len(report.recoveries) == 3, text
     # No live worker lost its job (worker0 runs ten minutes behind), no webhook given up on.
