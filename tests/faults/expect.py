@@ -210,3 +210,11 @@ def _reply(rules: SyncRules, change: StatusChange, f: str | None, m: str | None)
     if m is not None and waits(rules, MANTIS, m):
         return f, reopen
     return f, m
+
+
+def status_agrees(rules: SyncRules, first: str, second: str) -> bool:
+    """Whether the pair's statuses are in step by the mapping, one way or the other."""
+    return (
+        rules.status_to_first.get(second.lower()) == first
+        or rules.status_to_second.get(first.lower()) == second
+    )
