@@ -46,12 +46,17 @@ log = logging.getLogger("bridge.maintenance")
 PULSE_EVERY = 10  # seconds between a worker's pulses
 PULSE_TTL = 45  # a worker whose pulse stopped is dead this long after its last one
 PULSED = f"{PREFIX}:pulsed"  # names of workers that keep a pulse (others: RQ's own liveness)
+OWNERLESS = f"{PREFIX}:ownerless"  # started entries naming no worker -> first seen (Redis time)
 
 # Scores for the started registry after judging: far ahead of any clock for a live job, so a
 # score-based cleanup (RQ's, by any worker's clock within an hour of the truth) never takes it;
 # zero for a dead one, so `cleanup(timestamp=ABANDONED)` takes exactly those.
 LIVE_HORIZON = 3600
 ABANDONED = 1.0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def pulse_key(worker_name: str) -> str:
@@ -85,8 +90,6 @@ def maintenance_key(queue_name: str) -> str:
 
 
 def _worker_alive(redis: Redis, name: str, pulsed: set[str]) -> bool:
-    if not name:
-        return True  # no owner recorded: leave it to RQ's own judgement
     if name in pulsed:
         return bool(redis.exists(pulse_key(name)))
     # A worker that keeps no pulse (plain `rq worker`): RQ's worker key is its liveness.
@@ -104,6 +107,7 @@ def judge_started(queue: Queue) -> tuple[int, int]:
         return 0, 0
     pulsed = {n.decode() if isinstance(n, bytes) else str(n) for n in redis.smembers(PULSED)}
     now = redis_time(redis)
+    seen = {_text(k): float(v) for k, v in redis.hgetall(OWNERLESS).items()}
     scores: dict[str, float] = {}
     alive = dead = 0
     for entry in entries:
@@ -113,13 +117,29 @@ def judge_started(queue: Queue) -> tuple[int, int]:
             owner = execution.worker_name
         except ValueError:  # the execution's record expired: the job still names its worker
             owner = _owner_from_job(queue, execution.job_id)
-        if _worker_alive(redis, owner, pulsed):
+        if not owner:
+            # A worker killed between RQ's dequeue and the job's start leaves an entry that
+            # names nobody. It is dead once Redis's clock has seen it ownerless for PULSE_TTL.
+            first = seen.setdefault(entry, now)
+            if now - first <= PULSE_TTL:
+                alive += 1
+                continue
+            scores[entry] = 0.0
+            dead += 1
+        elif _worker_alive(redis, owner, pulsed):
             scores[entry] = now + LIVE_HORIZON
             alive += 1
         else:
             scores[entry] = 0.0
             dead += 1
-    redis.zadd(registry.key, scores, xx=True)
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.delete(OWNERLESS)
+        kept = {e: t for e, t in seen.items() if e in entries and e not in scores}
+        if kept:
+            pipe.hset(OWNERLESS, mapping=kept)  # type: ignore[arg-type]
+        pipe.execute()
+    if scores:
+        redis.zadd(registry.key, scores, xx=True)
     return alive, dead
 
 

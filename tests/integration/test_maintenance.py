@@ -138,3 +138,30 @@ def test_a_hung_job_stops_the_pulse_once_and_asks_for_a_replacement(redis: Redis
     assert not worker.beat()
     assert not redis.exists(pulse_key(worker.name))  # no pulse: maintenance reclaims its job
     assert replaced == [worker.name] and worker.hung
+
+
+def test_a_started_entry_that_names_no_worker_is_reclaimed_after_the_pulse_ttl(
+    redis: Redis,
+) -> None:
+    """A worker killed between RQ's dequeue and the job's start leaves a started entry with no
+    owner; it must not hold its ticket's slot for long (it was re-scored an hour ahead)."""
+    from bridge.maintenance import OWNERLESS
+
+    queue = JsonQueue(QUEUE, connection=redis)
+    job = queue.enqueue(record_span, 0, retry=Retry(max=1))
+    registry = StartedJobRegistry(QUEUE, connection=redis, serializer=JSONSerializer)
+    entry = f"{job.id}:orphan"
+    job.set_status(JobStatus.STARTED)
+    redis.zadd(registry.key, {entry: redis_time(redis) + 100})
+
+    assert clean_queue(queue, _cleaner(redis))
+    assert job.get_status() == JobStatus.STARTED  # not yet: seen ownerless only now
+    score = redis.zscore(registry.key, entry)
+    assert score is not None and score < redis_time(redis) + LIVE_HORIZON - 60  # not re-scored
+    first = float(redis.hget(OWNERLESS, entry) or 0)
+    redis.hset(OWNERLESS, entry, first - PULSE_TTL - 1)  # ... PULSE_TTL seconds of Redis time
+
+    assert clean_queue(queue, _cleaner(redis))
+    assert job.get_status() == JobStatus.QUEUED  # reclaimed and retried
+    assert redis.zscore(registry.key, entry) is None
+    assert not redis.hexists(OWNERLESS, entry)
