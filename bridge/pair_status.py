@@ -254,8 +254,10 @@ def apply_fields(
     ):
         wanted = dict(plan.writes[side])
         if side == "first" and keeper.reopened:
-            # The customer's reply answered the vendor's question: nothing to mirror.
+            # The customer's reply answered the vendor's question: nothing to mirror, but the
+            # helpdesk must show the reply's status too (see `_after_reply`).
             wanted.pop("status", None)
+            wanted.update(_after_reply(ctx.mapping.sync, plan, keeper))
         done: dict[str, str] = {}
         if side == "second":
             wanted, done = _second_writes(ctx, link, plan, keeper, wanted)
@@ -290,6 +292,30 @@ def apply_fields(
         if done:
             ctx.store.set_pair_state(ctx.name, link.first.id, done)
     return changed
+
+
+def agree(rules: SyncRules, first_status: str, second_status: str) -> bool:
+    """Whether the mapping puts the two statuses together, in either direction."""
+    first_status, second_status = first_status.lower(), second_status.lower()
+    return (
+        rules.status_to_second.get(first_status, "").lower() == second_status
+        or rules.status_to_first.get(second_status, "").lower() == first_status
+    )
+
+
+def _after_reply(rules: SyncRules, plan: FieldPlan, keeper: SecondStatus) -> dict[str, str]:
+    """The first-level status after a reply reopened the vendor issue.
+
+    Zendesk and Zammad reopen a ticket themselves when the requester answers, so the helpdesk
+    normally shows `open` already. It does not when the bridge's own write of a waiting or
+    finished status (mirroring the vendor's question or resolve) landed after the reply: the
+    sync read the ticket, the customer answered, then the stale write arrived. Left alone, the
+    pair would stay `solved` on the helpdesk against a working vendor issue for good.
+    """
+    now = plan.values["first_status"]
+    if agree(rules, now, keeper.current) or not now:
+        return {}
+    return {"status": REPLY_STATUS}
 
 
 def status_item(ctx: RouteContext) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from bridge.agent_notes import NoteCause
 from bridge.config import Route
 from bridge.mapping import Visibility
+from bridge.pair_status import agree
 from bridge.sandbox.stack import Stack
 from bridge.texts import side_language, system_title
 from tests.faults.expect import (
@@ -31,7 +32,6 @@ from tests.faults.expect import (
     expected_statuses,
     expected_visibility,
     repeated_notes,
-    status_agrees,
 )
 from tests.faults.report import Report
 
@@ -157,7 +157,7 @@ class FinalState:
             if not told and not any(_matches(w, now) for w in allowed):
                 rep.inconsistent.append(f"#{tid}/{iid} status {now[0]}/{now[1]} changed by "
                                         f"itself, escalation left {allowed}")  # fmt: skip
-            elif told and not status_agrees(rules, *now):
+            elif told and not agree(rules, *now):
                 rep.inconsistent.append(f"#{tid}/{iid} status {now[0]}/{now[1]}")
             elif not any(_matches(w, now) for w in allowed):
                 # In step by the mapping, but not what the changes played in order give: kept

@@ -19,7 +19,7 @@ from typing import Any
 
 from bridge.agent_notes import DEFAULTS, JOB_CAUSES, NoteCause
 from bridge.mapping import RouteMapping, SyncRules, Visibility
-from bridge.pair_status import waits
+from bridge.pair_status import REPLY_STATUS, agree, waits
 from bridge.texts import language
 
 ZENDESK, MANTIS = "zendesk", "mantis"  # where a change was made (the run's two sides)
@@ -208,13 +208,8 @@ def _reply(rules: SyncRules, change: StatusChange, f: str | None, m: str | None)
     if change.moved:
         return change.status, reopen
     if m is not None and waits(rules, MANTIS, m):
+        # The bridge sets the helpdesk to the reply's status where the pair would disagree.
+        if f is not None and reopen is not None and not agree(rules, f, reopen):
+            return REPLY_STATUS, reopen
         return f, reopen
     return f, m
-
-
-def status_agrees(rules: SyncRules, first: str, second: str) -> bool:
-    """Whether the pair's statuses are in step by the mapping, one way or the other."""
-    return (
-        rules.status_to_first.get(second.lower()) == first
-        or rules.status_to_second.get(first.lower()) == second
-    )

@@ -113,13 +113,15 @@ def test_the_vendor_status_after_a_comment_is_the_mapping_s_not_the_tracker_s(
     assert loop.second.tickets[loop.issue].status == second_after
     assert kinds(loop.second) == second_writes
     assert sum("Retested: still fails." in b for b in bodies(loop.second, loop.issue)) == 1
-    # Nothing the bridge caused is mirrored to the helpdesk, now or on later syncs.
-    expected_first = "open" if first_reopens else "pending"
+    # Nothing the tracker did is mirrored to the helpdesk, now or on later syncs. A reply the
+    # helpdesk left waiting is set to the reply's status, once, so the pair agrees.
+    answered = who == "customer" and not first_reopens
+    expected_first = "open" if first_reopens or answered else "pending"
     for _ in range(2):
         handle_first_level(loop.ctx, "1")
         assert loop.first.tickets["1"].status == expected_first
         assert loop.second.tickets[loop.issue].status == second_after
-    assert status_writes(loop.first) == []
+    assert status_writes(loop.first) == (["open"] if answered else [])
 
 
 def test_a_restored_status_is_recorded_so_the_next_poll_mirrors_nothing() -> None:
@@ -190,6 +192,24 @@ def test_retest_failed_on_a_resolved_issue_reopens_it_first_then_posts() -> None
     assert kinds(loop.second) == ["status", "comment"]
     assert loop.second.tickets[loop.issue].status == "assigned"
     assert "Retest failed: still error 500." in bodies(loop.second, loop.issue)[-1]
+
+
+def test_a_stale_solved_written_after_the_reply_is_set_to_open_when_the_reply_reopens() -> None:
+    # The sync mirroring the vendor's resolve read the helpdesk before the customer answered;
+    # its `solved` landed after the reply, so the helpdesk shows solved with a reply under it.
+    loop = resolved(read_only=False)
+    loop.first.writes.clear()
+    loop.first.say("1", CUSTOMER, "Retest failed: still error 500.")
+    assert loop.first.tickets["1"].status == "solved"
+
+    handle_first_level(loop.ctx, "1")
+
+    assert loop.second.tickets[loop.issue].status == "assigned"
+    assert loop.first.tickets["1"].status == "open"
+    assert status_writes(loop.first) == ["open"]
+    state = loop.store.pair_state("acme", "1")
+    assert (state["first_status"], state["second_status"]) == ("open", "assigned")
+    assert handle_first_level(loop.ctx, "1").action == "in_sync"
 
 
 def test_retest_failed_on_a_read_only_issue_parks_with_the_reason_and_tells_the_agent() -> None:
