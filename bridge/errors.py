@@ -51,6 +51,18 @@ class ReadOnlyTicket(PermanentError):
         self.access_level = access_level
 
 
+class FilesLeftOut(BridgeError):
+    """The comment was written, but the target refused some of its files after writing it
+    (MantisBT 2.28 creates the note, then answers `400 File 'x' too big`). Not a failure: the
+    caller records `written_id` as the copy and names the files; writing again would duplicate
+    the comment, and the files would be refused again."""
+
+    def __init__(self, message: str, written_id: str, files: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.written_id = written_id
+        self.files = files
+
+
 class ConfigError(BridgeError):
     """The configuration or a mapping file is wrong; the message names file, line and key."""
 

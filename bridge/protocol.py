@@ -77,7 +77,8 @@ class Connector(Protocol):
         """Apply changes; fields already holding the wanted value are not written again."""
 
     def add_comment(self, ticket_id: str, comment: NewComment) -> str:
-        """Write a comment/note and return its remote id."""
+        """Write a comment/note and return its remote id. Raises `FilesLeftOut` when the
+        comment was written but some of its files were refused after it."""
 
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]: ...
 

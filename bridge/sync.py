@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 from bridge.agent_notes import tell_about_items
 from bridge.attachments import carry_attachments
 from bridge.context import Decision, RouteContext
-from bridge.errors import PermanentError
+from bridge.errors import FilesLeftOut, PermanentError
 from bridge.mapping import Visibility
 from bridge.models import Comment, NewComment, Ticket
 from bridge.pair_status import STATUS_ITEM, SecondStatus, apply_fields, plan_fields, seen
@@ -29,7 +29,7 @@ from bridge.protocol import Capability, Connector, ReadsTogether, is_bridge_acto
 from bridge.retry import blame
 from bridge.rules import check_required, render
 from bridge.store import LinkRecord, SyncStore
-from bridge.texts import side_language, system_title
+from bridge.texts import side_language, system_title, text
 from bridge.writes import PARKED, UNSURE, post_once
 
 SKIP = Visibility.SKIP.value  # also the comment mark of a comment not copied on purpose
@@ -305,6 +305,7 @@ def _copy_comment(
     if notes:
         body = body + "\n\n" + "\n".join(notes)
     new = NewComment(body, public=visibility is Visibility.PUBLIC, attachments=files)
+    left_out: tuple[str, ...] = ()
     try:
         copy_id = post_once(
             d.dst,
@@ -313,10 +314,51 @@ def _copy_comment(
             unsure=unsure,
             mark_unsure=partial(ctx.store.mark_comment, ctx.name, link.first.id, key, UNSURE),
         )
+    except FilesLeftOut as exc:
+        copy_id, left_out = exc.written_id, exc.files
     finally:
         for f in files:
             _remove(f.path)
-    return comment_key(d.dst, copy_id), new, len(files), len(notes)
+    if left_out:
+        _name_left_out(ctx, link, d, key, new.public, left_out)
+    return comment_key(d.dst, copy_id), new, len(files) - len(left_out), len(notes) + len(left_out)
+
+
+def _name_left_out(
+    ctx: RouteContext,
+    link: LinkRecord,
+    d: Direction,
+    key: str,
+    public: bool,
+    files: tuple[str, ...],
+) -> None:
+    """A note under the copy naming the files its target refused after taking the comment.
+
+    Its own mark (`<key>#files`) makes it exactly-once like a copy. A worker killed between the
+    comment and this note loses the note, never duplicates either: the retry finds the comment
+    on the target (UNSURE) and that answer carries no refusal. The timeline names the files.
+    """
+    lang = side_language(d.dst.settings, ctx.language)
+    dst_name = system_title(d.dst.settings)
+    body = "\n".join(text(lang, "file_left_out", file=name, dst=dst_name) for name in files)
+    note_key = f"{key}#files"
+    mark = ctx.store.comment_marks(ctx.name, link.first.id).get(note_key)
+    if mark is not None and mark != UNSURE:
+        return
+    note_id = post_once(
+        d.dst,
+        d.dst_id,
+        NewComment(body, public=public),
+        unsure=mark == UNSURE,
+        mark_unsure=partial(ctx.store.mark_comment, ctx.name, link.first.id, note_key, UNSURE),
+    )
+    ctx.store.mark_comment(ctx.name, link.first.id, note_key, comment_key(d.dst, note_id))
+    ctx.store.log(
+        link.first,
+        "not_copied",
+        {"route": ctx.name, "from": key, "to": d.dst.settings.name,
+         "reason": f"files refused after the comment was written: {', '.join(files)}"},
+    )  # fmt: skip
 
 
 def _fingerprint(comment: Comment) -> str:

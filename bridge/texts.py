@@ -37,6 +37,10 @@ _TEXTS: dict[Language, dict[str, str]] = {
         "file_no_transfer": "File {file} was not copied: {src} -> {dst} cannot transfer files.",
         "file_too_big": "File {file}{size} was not copied: larger than the {limit} {dst} accepts.",
         "file_refused": "File {file} was not copied: {reason}",
+        "file_left_out": (
+            "File {file} of the comment above was not copied: {dst} took the comment but "
+            "refused the file as too big."
+        ),
         "bytes": "{n} bytes",
         "yes": "yes",
         "no": "no",
@@ -56,6 +60,10 @@ _TEXTS: dict[Language, dict[str, str]] = {
             "annimmt."
         ),
         "file_refused": "Die Datei {file} wurde nicht übertragen: {reason}",
+        "file_left_out": (
+            "Die Datei {file} des Kommentars oben wurde nicht übertragen: {dst} hat den "
+            "Kommentar angenommen, die Datei aber als zu groß abgelehnt."
+        ),
         "bytes": "{n} Byte",
         "yes": "ja",
         "no": "nein",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
-from bridge.errors import BridgeError, PayloadError, PermanentError
+from bridge.errors import BridgeError, FilesLeftOut, PayloadError, PermanentError
 from bridge.models import (
     Attachment,
     Comment,
@@ -392,21 +392,19 @@ class MantisConnector:
         self, ticket_id: str, text: str, filename: str, exc: PermanentError
     ) -> str:
         """After `400 File 'x' too big` the note exists without the file (2.28 is not atomic):
-        return that note rather than write it twice; the refusal stands if it is not there."""
+        name that note and the file left out rather than write it twice; the refusal stands if
+        the note is not there."""
         found = guards.find_note(
             self._fetch_issue(ticket_id, select="id,notes"), text, self._bridge_id()
         )
         if found is None:
             raise exc
-        log.warning(
-            "mantis: %s refused file %s as too big after creating note %s on issue %s; the "
-            "note is kept without it (lower options.max_attachment_bytes)",
-            self.settings.name,
-            filename,
-            found,
-            ticket_id,
+        raise FilesLeftOut(
+            f"{self.settings.name} refused file {filename} as too big after creating note "
+            f"{found} on issue {ticket_id} (lower options.max_attachment_bytes)",
+            written_id=found,
+            files=(filename,),
         )
-        return found
 
 
 def _int_or_str(value: str) -> tuple[int, str]:

@@ -8,7 +8,6 @@ non-atomic `400 File 'x' too big` after the note or issue was created.
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bridge.errors import ConfigError, PermanentError, ReadOnlyTicket
+from bridge.errors import ConfigError, FilesLeftOut, PermanentError, ReadOnlyTicket
 from bridge.models import Attachment, NewComment, TicketChanges, TicketDraft
 from bridge.protocol import SystemSettings
 from bridge.sandbox.mantis import SERVER_TZ, MantisSandbox
@@ -179,22 +178,21 @@ def test_a_file_above_the_limit_is_named_not_sent(env: Env) -> None:
     assert [a["filename"] for a in note["attachments"]] == ["ok.txt"]
 
 
-def test_too_big_after_the_note_was_created_gives_that_note_once(
-    env: Env, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_too_big_after_the_note_was_created_names_that_note_and_the_file(env: Env) -> None:
     """PHP's upload limit is lower than anything /config shows: the server creates the note,
-    then refuses the file. The connector returns that note instead of writing it again."""
+    then refuses the file. The connector names that note and the file instead of writing it
+    again (the caller records the note as the copy and tells of the file)."""
     issue_id = new_issue(env)
     env.sandbox.upload_max_filesize = 1_000
     text = "Retest failed \U0001f622, log attached"
-    with caplog.at_level(logging.WARNING, logger="connectors.mantis.connector"):
-        note_id = env.connector().add_comment(
+    with pytest.raises(FilesLeftOut) as left:
+        env.connector().add_comment(
             issue_id, NewComment(text, True, (Attachment("trace.log", content=b"t" * 5_000),))
         )
     [note] = env.sandbox.issue(int(issue_id))["notes"]
-    assert (str(note["id"]), note["attachments"]) == (note_id, [])
+    assert (str(note["id"]), note["attachments"]) == (left.value.written_id, [])
+    assert left.value.files == ("trace.log",)
     assert note["text"] == "Retest failed \ufffd, log attached"
-    assert "refused file trace.log as too big" in caplog.text
 
 
 def test_only_the_bridges_own_note_is_taken_after_too_big(env: Env) -> None:
@@ -204,10 +202,11 @@ def test_only_the_bridges_own_note_is_taken_after_too_big(env: Env) -> None:
     env.sandbox.request_log.clear()
     files = (Attachment("trace.log", content=b"t" * 5_000),)
     connector = env.connector()
-    note_id = connector.add_comment(issue_id, NewComment("same words", True, files))
+    with pytest.raises(FilesLeftOut) as left:
+        connector.add_comment(issue_id, NewComment("same words", True, files))
     notes = env.sandbox.issue(int(issue_id))["notes"]
     assert [n["reporter"]["id"] for n in notes] == [env.dev, env.bridge]
-    assert note_id == str(notes[1]["id"])  # the bridge's note, not the developer's
+    assert left.value.written_id == str(notes[1]["id"])  # the bridge's note, not the developer's
 
 
 def test_too_big_after_the_issue_was_created_gives_that_issue_once(env: Env) -> None:

@@ -11,6 +11,7 @@ from bridge.ops.actions import resync
 from bridge.ops.inspect import Inspector
 from bridge.queue import get_queue
 from bridge.sandbox.stack import CATEGORY, CUSTOMER_NUMBER, DOMAIN, MAY_CONTACT, Stack
+from bridge.models import SystemRef
 from bridge.store import RedisStore
 
 COMPLETE = {CUSTOMER_NUMBER: "40711", DOMAIN: "shop.example.com", MAY_CONTACT: "kontakt_ja",
@@ -117,3 +118,30 @@ def test_repeated_polls_and_webhooks_copy_each_comment_once(stack: Stack) -> Non
     for n in range(3):
         assert sum(f"vendor note {n}" in b for b in zd_bodies(stack, tid)) == 1
         assert sum(f"customer note {n}" in x["text"] for x in notes(stack, iid)) == 1
+
+
+def test_a_file_refused_after_the_note_was_written_is_named_once_and_never_duplicated(
+    stack: Stack,
+) -> None:
+    """PHP's upload limit on the MantisBT host is lower than anything its /config shows: 2.28
+    creates the note, then answers `400 File 'x' too big`. The note is the copy (not written
+    twice) and a note under it tells the vendor which file is missing."""
+    tid, iid = escalate(stack)
+    stack.mantis.upload_max_filesize = 1_000
+    token = stack.zendesk.upload("trace.log", b"t" * 5_000, stack.first_level.url + "/")
+    stack.zendesk.update_ticket_as(
+        stack.zd_customer, tid, comment="Retest failed, trace attached.", uploads=[token]
+    )
+    assert stack.settle()
+    for _ in range(2):  # later polls and syncs add nothing
+        stack.poll()
+        assert stack.settle()
+
+    texts = [n["text"] for n in notes(stack, iid)]
+    assert sum("Retest failed, trace attached." in t for t in texts) == 1
+    named = [t for t in texts if "trace.log" in t]
+    assert len(named) == 1 and "refused the file as too big" in named[0]
+    assert all(not n.get("attachments") for n in notes(stack, iid))
+    timeline = RedisStore(stack.redis).timeline(SystemRef("helpdesk", str(tid)))
+    refusals = [e for e in timeline if e["action"] == "not_copied"]
+    assert len(refusals) == 1 and "trace.log" in refusals[0]["reason"]

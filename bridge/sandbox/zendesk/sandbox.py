@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.sandbox.zendesk.common import MAX_UPLOAD_BYTES, FieldValues, field_list
+from bridge.sandbox.zendesk.files import store_upload
 from bridge.sandbox.zendesk.routes import build_app
 from bridge.sandbox.zendesk.store import ZendeskStore
 from bridge.sandbox.zendesk.webhooks import Patience
@@ -89,8 +90,10 @@ class ZendeskSandbox(ZendeskStore):
         priority: str | None = None,
         comment: str | None = None,
         public: bool = True,
+        uploads: Iterable[str] = (),
     ) -> dict[str, Any]:
-        """Update a ticket as `user_id` (e.g. the customer replying, an agent solving)."""
+        """Update a ticket as `user_id` (e.g. the customer replying, an agent solving);
+        `uploads` are tokens from `upload()`, attached to the comment."""
         body: dict[str, Any] = {}
         if custom_fields is not None:
             body["custom_fields"] = field_list(custom_fields)
@@ -99,9 +102,16 @@ class ZendeskSandbox(ZendeskStore):
         if priority is not None:
             body["priority"] = priority
         if comment is not None:
-            body["comment"] = {"body": comment, "public": public}
+            body["comment"] = {"body": comment, "public": public, "uploads": list(uploads)}
         ticket, _ = self._update(user_id, int(ticket_id), body)
         return ticket
+
+    def upload(self, filename: str, content: bytes, host_url: str) -> str:
+        """Stage a file as `POST /uploads` does; `host_url` is where this sandbox is served
+        (its download links point there). Returns the upload token."""
+        stored = store_upload(self, None, filename, "application/octet-stream", content, host_url)
+        assert stored is not None  # a new token always stores
+        return stored[0]
 
     def ticket(self, ticket_id: int | str) -> dict[str, Any]:
         with self._lock:
