@@ -55,6 +55,9 @@ class ParkedItem:
     count: int
     first_seen: str
     last_seen: str
+    # Refused because the target ticket was read-only in this status (a resolved MantisBT issue
+    # below MANAGER): tried again by itself once the ticket leaves it. Empty: waits for a resync.
+    while_status: str = ""
 
 
 class SyncStore(Protocol):
@@ -94,7 +97,13 @@ class SyncStore(Protocol):
         """Items of the pair that are not copied, by source comment key."""
 
     def park_item(
-        self, route: str, first_id: str, key: str, reason: str, at: datetime
+        self,
+        route: str,
+        first_id: str,
+        key: str,
+        reason: str,
+        at: datetime,
+        while_status: str = "",
     ) -> ParkedItem:
         """Record that an item is not copied; the same reason again bumps its count."""
 
@@ -372,18 +381,26 @@ class RedisStore:
         return {_text(k): ParkedItem(key=_text(k), **json.loads(v)) for k, v in raw.items()}
 
     def park_item(
-        self, route: str, first_id: str, key: str, reason: str, at: datetime
+        self,
+        route: str,
+        first_id: str,
+        key: str,
+        reason: str,
+        at: datetime,
+        while_status: str = "",
     ) -> ParkedItem:
         # Read, then write: jobs of one pair never run side by side (per-pair concurrency key).
         raw = self.redis.hget(self._items_key(route, first_id), key)
         seen = at.isoformat()
         old = json.loads(raw) if raw else None
         if old is not None and old["reason"] == reason:
-            item = ParkedItem(key, reason, int(old["count"]) + 1, old["first_seen"], seen)
+            item = ParkedItem(
+                key, reason, int(old["count"]) + 1, old["first_seen"], seen, while_status
+            )
         else:
-            item = ParkedItem(key, reason, 1, seen, seen)
+            item = ParkedItem(key, reason, 1, seen, seen, while_status)
         value = {"reason": reason, "count": item.count, "first_seen": item.first_seen,
-                 "last_seen": item.last_seen}  # fmt: skip
+                 "last_seen": item.last_seen, "while_status": while_status}  # fmt: skip
         self.redis.hset(self._items_key(route, first_id), key, json.dumps(value))
         return item
 

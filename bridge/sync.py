@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 from bridge.agent_notes import tell_about_items
 from bridge.attachments import carry_attachments
 from bridge.context import Decision, RouteContext
-from bridge.errors import FilesLeftOut, PermanentError
+from bridge.errors import FilesLeftOut, PermanentError, ReadOnlyTicket
 from bridge.mapping import Visibility
 from bridge.models import Comment, NewComment, Ticket
 from bridge.pair_status import STATUS_ITEM, SecondStatus, apply_fields, plan_fields, seen
@@ -172,7 +172,12 @@ def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
     plan = plan_fields(ctx.mapping.sync, state, first, second)
     keeper = SecondStatus(ctx, link, plan, first.requester_id)
     pending = first_read.comments()
-    copied.extend(_sync_comments(ctx, link, to_second, pending, marks, refused, keeper.before_copy))
+    _retry_left_read_only(ctx, link, second.status or "", marks)
+    copied.extend(
+        _sync_comments(
+            ctx, link, to_second, pending, marks, refused, keeper.before_copy, second.status or ""
+        )
+    )
     keeper.after_copies()
     copied.extend(_sync_comments(ctx, link, to_first, second_read.comments(), marks, refused))
     changed = apply_fields(ctx, link, plan, keeper)
@@ -202,6 +207,7 @@ def _sync_comments(
     marks: dict[str, str],
     refused: list[str],
     before_copy: Callable[[Comment], None] | None = None,
+    target_status: str = "",
 ) -> list[str]:
     """Copy the comments still pending, in source order; `refused` collects newly parked ones.
 
@@ -244,7 +250,10 @@ def _sync_comments(
                 raise  # the bridge's credentials, not this comment: park the job
             marks[key] = PARKED + fingerprint
             ctx.store.mark_comment(ctx.name, link.first.id, key, marks[key])
-            item = ctx.store.park_item(ctx.name, link.first.id, key, str(exc), ctx.clock())
+            read_only = target_status if isinstance(exc, ReadOnlyTicket) else ""
+            item = ctx.store.park_item(
+                ctx.name, link.first.id, key, str(exc), ctx.clock(), while_status=read_only
+            )
             if item.count == 1:  # the same cause again only counts, it does not log again
                 ctx.store.log(
                     link.first,
@@ -367,6 +376,18 @@ def _fingerprint(comment: Comment) -> str:
     files = "|".join(f"{a.filename}:{a.size}:{a.id}" for a in comment.attachments)
     text = f"{comment.public}\n{comment.body}\n{files}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _retry_left_read_only(
+    ctx: RouteContext, link: LinkRecord, second_status: str, marks: dict[str, str]
+) -> None:
+    """Comments refused because the vendor issue was read-only (resolved or closed, for a
+    bridge user below MANAGER) are tried again once the issue has another status: the vendor
+    reopened it, so the customer's "retest failed" arrives without an operator's resync."""
+    for key, item in ctx.store.parked_items(ctx.name, link.first.id).items():
+        if item.while_status and item.while_status != second_status:
+            ctx.store.mark_comment(ctx.name, link.first.id, key, UNSURE)
+            marks[key] = UNSURE
 
 
 def release_parked(store: SyncStore, route: str, first_id: str) -> list[str]:

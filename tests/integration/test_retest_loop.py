@@ -159,6 +159,29 @@ def test_retest_failed_on_a_read_only_issue_is_held_back_and_told_to_the_agent(
     )
 
 
+def test_a_held_back_retest_arrives_by_itself_when_the_vendor_reopens(stack: Stack) -> None:
+    tid, iid = escalate(stack)
+    resolve(stack, tid, iid)
+    stack.zendesk.update_ticket_as(
+        stack.zd_customer, tid, comment="Retest failed: still error 500.", status="open"
+    )
+    assert stack.settle()
+    assert not any("Retest failed" in n["text"] for n in notes(stack, iid))
+
+    # The vendor reads the agent's relay and reopens; the next poll brings the reply over.
+    stack.mantis.set_status_as(stack.mt_developer, iid, "assigned")
+    stack.poll()
+    assert stack.settle()
+
+    assert sum("Retest failed: still error 500." in n["text"] for n in notes(stack, iid)) == 1
+    assert agent_notes(stack, tid)[-1]["body"] == (
+        f"Everything held back has now reached MantisBT #{iid}."
+    )
+    stack.poll()
+    assert stack.settle()
+    assert sum("Retest failed: still error 500." in n["text"] for n in notes(stack, iid)) == 1
+
+
 def test_retest_failed_with_a_manager_bridge_user_reopens_then_posts(stack: Stack) -> None:
     stack.mantis.set_access(stack.mt_bridge, "manager")
     tid, iid = escalate(stack)

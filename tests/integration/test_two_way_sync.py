@@ -7,11 +7,11 @@ from typing import Any
 
 from rq.registry import FailedJobRegistry
 
+from bridge.models import SystemRef
 from bridge.ops.actions import resync
 from bridge.ops.inspect import Inspector
 from bridge.queue import get_queue
 from bridge.sandbox.stack import CATEGORY, CUSTOMER_NUMBER, DOMAIN, MAY_CONTACT, Stack
-from bridge.models import SystemRef
 from bridge.store import RedisStore
 
 COMPLETE = {CUSTOMER_NUMBER: "40711", DOMAIN: "shop.example.com", MAY_CONTACT: "kontakt_ja",

@@ -64,15 +64,22 @@ class MemoryStore:
         return dict(self.items.get((route, first_id), {}))
 
     def park_item(
-        self, route: str, first_id: str, key: str, reason: str, at: datetime
+        self,
+        route: str,
+        first_id: str,
+        key: str,
+        reason: str,
+        at: datetime,
+        while_status: str = "",
     ) -> ParkedItem:
         items = self.items.setdefault((route, first_id), {})
         old = items.get(key)
         seen = at.isoformat()
         if old is not None and old.reason == reason:
-            items[key] = replace(old, count=old.count + 1, last_seen=seen)
+            items[key] = replace(old, count=old.count + 1, last_seen=seen,
+                                 while_status=while_status)  # fmt: skip
         else:
-            items[key] = ParkedItem(key, reason, 1, seen, seen)
+            items[key] = ParkedItem(key, reason, 1, seen, seen, while_status)
         return items[key]
 
     def unpark_item(self, route: str, first_id: str, key: str) -> None:

@@ -244,6 +244,36 @@ def test_retest_failed_on_a_read_only_issue_parks_with_the_reason_and_tells_the_
     assert agent_notes(loop.first)[-1].body == "Everything held back has now reached MantisBT #100."
 
 
+def test_a_reply_refused_on_a_read_only_issue_arrives_by_itself_once_the_vendor_reopens() -> None:
+    loop = resolved(read_only=True)
+    loop.first.say("1", CUSTOMER, "Retest failed: still error 500.")
+    loop.first.set("1", status="open")
+    handle_first_level(loop.ctx, "1")
+    assert "Retest failed" not in "".join(bodies(loop.second, loop.issue))
+
+    loop.second.set(loop.issue, status="assigned")  # the vendor reopens: no resync needed
+    handle_first_level(loop.ctx, "1")
+
+    assert sum("Retest failed" in b for b in bodies(loop.second, loop.issue)) == 1
+    assert loop.store.parked_items("acme", "1") == {}
+    assert agent_notes(loop.first)[-1].body == "Everything held back has now reached MantisBT #100."
+    handle_first_level(loop.ctx, "1")
+    assert sum("Retest failed" in b for b in bodies(loop.second, loop.issue)) == 1
+
+
+def test_a_comment_refused_for_another_reason_still_waits_for_a_resync() -> None:
+    loop = resolved(read_only=False)
+    loop.second.refuse_text = {"logs are on the share"}
+    loop.first.say("1", AGENT, "Internal: logs are on the share.", public=False)
+    handle_first_level(loop.ctx, "1")
+    assert len(loop.store.parked_items("acme", "1")) == 1
+    loop.second.refuse_text = set()
+    loop.second.set(loop.issue, status="assigned")
+    handle_first_level(loop.ctx, "1")
+    assert len(loop.store.parked_items("acme", "1")) == 1
+    assert not any("logs are on the share" in b for b in bodies(loop.second, loop.issue))
+
+
 def test_an_explicit_reopen_is_one_write_even_when_the_connector_is_asked_twice() -> None:
     loop = waiting_for_feedback()
     loop.first.say("1", CUSTOMER, "Answer one.")
