@@ -81,22 +81,35 @@ class FieldPlan:
     settled: dict[str, str] = field(default_factory=dict)
     baseline: bool = False  # no state yet: record what is there, write nothing
     expected: str = ""  # EXPECT left by an interrupted sync
+    dropped_expect: bool = False  # one was left, but the vendor has set the status since
     # When the vendor changed the status since the last sync: a reply older than that change
     # does not answer it (the vendor asked after it was written), so it reopens nothing.
     second_moved_at: datetime | None = None
 
 
 def plan_fields(
-    rules: SyncRules, state: Mapping[str, str], first: Ticket, second: Ticket
+    rules: SyncRules,
+    state: Mapping[str, str],
+    first: Ticket,
+    second: Ticket,
+    second_set_by_other: bool = False,
 ) -> FieldPlan:
     """Copy status and priority to the side that did not change them since the last sync (the
-    newer change wins when both did). Pure: the writes happen in `SecondStatus`/`apply_fields`."""
+    newer change wins when both did). Pure: the writes happen in `SecondStatus`/`apply_fields`.
+
+    `second_set_by_other`: the tracker says someone other than the bridge set the status it has
+    now (None-safe: False where it does not tell)."""
     plan = FieldPlan(seen(first, second))
     if not state:
         plan.baseline = True
         return plan
-    # A second-level status left behind by an interrupted sync is the bridge's, not the vendor's.
-    expected = plan.expected = state.get(EXPECT) or ""
+    # A second-level status left behind by an interrupted sync is the bridge's, not the vendor's:
+    # unless the vendor has set the status since. Then it is the vendor's change, to mirror now;
+    # recorded as seen, it would wait for another change (the poll that found it is done).
+    expected = state.get(EXPECT) or ""
+    if expected and second_set_by_other and expected != plan.values["second_status"]:
+        plan.dropped_expect, expected = True, ""
+    plan.expected = expected
     for attr, to_second, to_first in (
         ("status", rules.status_to_second, rules.status_to_first),
         ("priority", rules.priority_to_second, rules.priority_to_first),
@@ -207,7 +220,8 @@ class SecondStatus:
         flip cannot be told apart from that by the REST API.
         """
         if not self.check_due:
-            if self.plan.expected:  # left by an interrupted sync, and the issue has it
+            # Left by an interrupted sync: the issue has it, or the vendor has moved on.
+            if self.plan.expected or self.plan.dropped_expect:
                 self.ctx.store.set_pair_state(self.ctx.name, self.link.first.id, {EXPECT: ""})
             return
         planned = self.plan.writes["second"].get("status")

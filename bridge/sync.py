@@ -169,7 +169,9 @@ def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
     first, second = first_read.ticket(), second_read.ticket()
     # Decide the fields first: a reply reopens the vendor issue before it is posted (pair_status).
     state = ctx.store.pair_state(ctx.name, link.first.id)
-    plan = plan_fields(ctx.mapping.sync, state, first, second)
+    by = second.status_changed_by
+    by_other = by is not None and not is_bridge_actor(ctx.second.settings, by)
+    plan = plan_fields(ctx.mapping.sync, state, first, second, second_set_by_other=by_other)
     keeper = SecondStatus(ctx, link, plan, first.requester_id)
     pending = first_read.comments()
     _retry_left_read_only(ctx, link, second.status or "", marks)

@@ -24,12 +24,18 @@ class DiesOnce(MemoryStore):
     died = False
 
     def park_item(
-        self, route: str, first_id: str, key: str, reason: str, at: datetime
+        self,
+        route: str,
+        first_id: str,
+        key: str,
+        reason: str,
+        at: datetime,
+        while_status: str = "",
     ) -> ParkedItem:
         if not self.died:
             self.died = True
             raise TimeoutError("job timeout inside park_item")
-        return super().park_item(route, first_id, key, reason, at)
+        return super().park_item(route, first_id, key, reason, at, while_status)
 
 
 def test_a_park_cut_short_is_recorded_at_the_next_sync() -> None:

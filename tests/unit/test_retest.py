@@ -354,3 +354,20 @@ def test_an_expected_status_the_issue_has_is_cleared_so_a_later_vendor_change_co
     handle_first_level(loop.ctx, "1")
     assert loop.second.tickets[loop.issue].status == "assigned"  # not reverted
     assert loop.first.tickets["1"].status == "open"  # and mirrored
+
+
+def test_a_vendor_change_after_an_interrupted_sync_is_mirrored_by_the_retry() -> None:
+    # The killed sync left the status it expected; before its retry the vendor resolves. The
+    # retry is the last sync this change triggers (the poll that saw it is done): it must
+    # mirror the resolve, not record it as seen.
+    loop = waiting_for_feedback()
+    loop.first.say("1", AGENT, "Internal: VIP customer.", public=False)
+    loop.second.die_after = {"comment"}
+    with pytest.raises(WorkerDied):
+        handle_first_level(loop.ctx, "1")
+    loop.second.set(loop.issue, status="resolved", status_changed_by=DEV)
+
+    handle_first_level(loop.ctx, "1")
+
+    assert loop.second.tickets[loop.issue].status == "resolved"
+    assert loop.first.tickets["1"].status == "solved"
