@@ -61,13 +61,17 @@ def skewed_command() -> tuple[list[str], str]:
     """How to start a Python module ten minutes behind: (argv before the module name, how)."""
     faketime = find_faketime()
     if faketime is not None:
+        # Own process group: faketime runs Python as its child, and a stalled probe must go
+        # with it (a plain timeout kills faketime only and leaves the Python hanging).
+        probe = subprocess.Popen([faketime, "-f", SKEW, sys.executable, "-c", _PROBE],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)  # fmt: skip
         try:
-            probe = subprocess.run([faketime, "-f", SKEW, sys.executable, "-c", _PROBE],
-                                   capture_output=True, timeout=5, check=False)  # fmt: skip
-            if probe.returncode == 0:
+            if probe.wait(timeout=5) == 0:
                 return [faketime, "-f", SKEW, sys.executable, "-m"], f"faketime -f {SKEW}"
         except subprocess.TimeoutExpired:
-            pass
+            os.killpg(probe.pid, signal.SIGKILL)
+            probe.wait()
         how = "tests/faults/skewed.py: faketime here stalls Python's timed thread waits"
     else:
         how = "tests/faults/skewed.py: faketime missing and could not be installed"
