@@ -16,6 +16,7 @@ from bridge.ops.actions import resync
 from bridge.ops.inspect import Inspector
 from bridge.queue import get_queue
 from bridge.sandbox.stack import Stack
+from tests.integration.ops_helpers import bearer, ops_app
 from tests.integration.test_two_way_sync import escalate, notes
 from tests.unit.helpers import SHIPPED
 
@@ -167,6 +168,11 @@ def test_a_held_back_retest_arrives_by_itself_when_the_vendor_reopens(stack: Sta
     )
     assert stack.settle()
     assert not any("Retest failed" in n["text"] for n in notes(stack, iid))
+    # The operator sees it held back on the ticket's page, with the reason and what comes next.
+    page = ops_app(stack).test_client().get(f"/ops/search?ticket={tid}", headers=bearer())
+    shown = page.get_data(as_text=True)
+    assert "Held back" in shown and "resolved issue" in shown
+    assert "by itself once the issue leaves resolved" in shown
 
     # The vendor reads the agent's relay and reopens; the next poll brings the reply over.
     stack.mantis.set_status_as(stack.mt_developer, iid, "assigned")
