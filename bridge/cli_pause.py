@@ -25,6 +25,7 @@ from bridge.pause import (
     ScopeKind,
     ScopeState,
     check_scope,
+    fmt_when,
     parse_until,
     scope_states,
 )
@@ -54,10 +55,10 @@ def _scope(config: Config, route: str | None, system: str | None) -> Scope:
 def describe(pause: Pause, now: datetime) -> str:
     """`system vendor paused 12 min ago (since ...), until ...: reason`."""
     ago = fmt_age((now - pause.since).total_seconds())
-    until = f", until {pause.until.isoformat()}" if pause.until else ", until resumed"
+    until = f", until {fmt_when(pause.until)}" if pause.until else ", until resumed"
     ended = "" if pause.active(now) else " (run out; resumed at the cron's next tick)"
     reason = f": {pause.reason}" if pause.reason else ""
-    since = pause.since.isoformat()
+    since = fmt_when(pause.since)
     return f"{pause.scope.label} paused {ago} ago (since {since}{until}){ended}{reason}"
 
 

@@ -148,24 +148,29 @@ class Pause:
         return cls(scope, str(data.get("reason") or ""), since, until, str(data.get("by") or ""))
 
 
+def fmt_when(moment: datetime) -> str:
+    """`2030-01-31 06:00 UTC`: a pause's start or end as an operator reads it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def parse_until(text: str, now: datetime) -> datetime:
     """`--until`: an ISO 8601 time (UTC when it names no offset) or a duration from now
     (`90m`, `2h`, `1d`); it must lie in the future."""
     text = text.strip()
     try:
-        until = now + timedelta(seconds=parse_duration(text))
+        until = (now + timedelta(seconds=parse_duration(text))).replace(microsecond=0)
     except ValueError:
         try:
             until = datetime.fromisoformat(text)
         except ValueError:
             raise PauseError(
-                f"--until {text!r} is neither an ISO time (2030-01-31T06:00:00+01:00) "
+                f"until {text!r} is neither an ISO time (2030-01-31T06:00:00+01:00) "
                 "nor a duration (90m, 2h, 1d)"
             ) from None
         if until.tzinfo is None:
             until = until.replace(tzinfo=UTC)
     if until <= now:
-        raise PauseError(f"--until {until.isoformat()} is not in the future")
+        raise PauseError(f"until {fmt_when(until)} is not in the future")
     return until
 
 
@@ -223,7 +228,7 @@ class PauseStore:
         """Pause (or change an existing pause's reason and end; it keeps its start)."""
         now = self.clock()
         if until is not None and until <= now:
-            raise PauseError(f"until {until.isoformat()} is not in the future")
+            raise PauseError(f"until {fmt_when(until)} is not in the future")
         reason = " ".join(reason.split())[:REASON_LIMIT]
         existing = self.get(scope)
         since = existing.since if existing is not None and existing.active(now) else now

@@ -19,6 +19,7 @@ from bridge.pause import (
     Scope,
     ScopeKind,
     check_scope,
+    fmt_when,
     parse_until,
     scope_states,
 )
@@ -66,7 +67,7 @@ def pause() -> Any:
     except PauseError as exc:
         flash(str(exc), "error")
     else:
-        end = f" until {done.until.isoformat()}" if done.until else " until resumed"
+        end = f" until {fmt_when(done.until)}" if done.until else " until resumed"
         flash(
             f"{scope.label.capitalize()} is paused{end}. Webhooks are still accepted and "
             "queued; nothing is sent to it.",
@@ -107,3 +108,4 @@ def attach(bp: Blueprint) -> None:
     bp.add_url_rule("/pauses/pause", "pause", pause, methods=["POST"])
     bp.add_url_rule("/pauses/resume", "resume", resume_view, methods=["POST"])
     bp.context_processor(banner)
+    bp.add_app_template_filter(fmt_when, "when")
