@@ -16,9 +16,10 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from bridge.cli import main
+from bridge.cron import BridgeCronScheduler, schedule_polls
 from bridge.exit_codes import ExitCode
 from bridge.models import SystemRef
-from bridge.pause import PauseStore, Scope, ScopeKind
+from bridge.pause import HELD_SCOPES, PauseStore, Scope, ScopeKind
 from bridge.queue import get_queue
 from bridge.registry import build_connector
 from bridge.resume import resume, resume_due
@@ -235,3 +236,23 @@ def test_pause_json_and_the_pauses_list(stack: Stack) -> None:
     listed = {s["scope"]: s for s in json.loads(bridge(stack, "pauses", "--json").output)}
     assert listed["system:helpdesk"]["paused"] and not listed["route:acme"]["paused"]
     assert "system helpdesk paused" in bridge(stack, "pauses").output
+
+
+def test_the_cron_registers_the_tick_and_its_job_ends_a_run_out_pause(stack: Stack) -> None:
+    scheduler = BridgeCronScheduler(connection=stack.redis, name="t-cron")
+    schedule_polls(scheduler, stack.config)
+    assert "resume-pauses" in [job.name for job in scheduler._cron_jobs]
+
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC)  # a window that ended long before any "now"
+    PauseStore(stack.redis, clock=lambda: long_ago).pause(
+        ACME, "old window", until=long_ago + timedelta(hours=1)
+    )
+    assert PauseStore(stack.redis).hold([ACME], "acme", "5") is None  # run out: not holding
+    stack.redis.sadd(ACME.held_key, "acme|4")  # held while it was still on
+    stack.redis.sadd(HELD_SCOPES, str(ACME))
+    queue = get_queue(stack.redis, stack.config)
+    tick = queue.enqueue("bridge.jobs.resume_pauses")
+    stack.work_burst()
+    (done,) = Job.fetch(tick.id, connection=stack.redis, serializer=JSONSerializer).return_value()
+    assert done["scope"] == "route:acme" and done["was_paused"] and len(done["jobs"]) == 1
+    assert PauseStore(stack.redis).get(ACME) is None
