@@ -32,6 +32,7 @@ from bridge.engine import handle_first_level
 from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableError
 from bridge.models import Event, EventKind, SystemRef
 from bridge.ops import hooks as ops_hooks  # metrics, logs, waiting list
+from bridge.ops import inbox_hooks
 from bridge.ops.inspect import fmt_age
 from bridge.polling import poll_once
 from bridge.protocol import Connector
@@ -150,6 +151,26 @@ def poll_system(system: str) -> Any:
     result = poll_once(system, connector, rt.config, job.connection, queue).as_dict()
     ops_hooks.poll_done(job.connection, system, result)
     return result
+
+
+def on_sync_failure(
+    job: Job,
+    connection: Redis,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    traceback: Any,
+) -> None:
+    """RQ's failure callback of a sync job: the attempt goes into the failure inbox."""
+    try:
+        config: Config | None = runtime(connection).config
+    except Exception:  # an unreadable config: still record, with what the job knows
+        config = None
+    inbox_hooks.job_failed(job, exc_type, exc, config, datetime.now(UTC))
+
+
+def on_sync_success(job: Job, connection: Redis, result: Any) -> None:
+    """RQ's success callback of a sync job: the pair leaves the failure inbox."""
+    inbox_hooks.job_succeeded(job, datetime.now(UTC))
 
 
 def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | None = None) -> Any:
