@@ -14,15 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from bridge.texts import TYPE_TITLES
 
 GAVE_UP = re.compile(r"^gave up after \d+ attempts? over [^:]+: ")
-# The reason phrase is capitalised words ("Not Found", "Too Many Requests"); the vendor's own
-# message after it carries ids and stays out of the cause.
-HTTP_STATUS = re.compile(
-    r"failed: (?P<status>[1-5]\d\d)(?: (?P<phrase>[A-Z][\w'-]*(?: [A-Z][\w'-]*)*))?"
-)
+# The vendor's own text after the status carries ids and stays out of the cause; the phrase
+# shown is the standard one for the code (servers and proxies word their own differently).
+HTTP_STATUS = re.compile(r"failed: (?P<status>[1-5]\d\d)\b")
 TRANSPORT = re.compile(r": (?P<name>[A-Z][A-Za-z]*(?:Error|Exception|Timeout|Refused)): ")
 DEADLINE = re.compile(r"took longer than its [\d.]+ s deadline")
 URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+")
@@ -58,18 +57,23 @@ def classify(reason: str, error: str = "", status: int | None = None) -> Cause:
     first = (text.splitlines() or [""])[0]
     error = error or "Error"
     found = HTTP_STATUS.search(first)
-    if found is not None:
-        code = int(found["status"])
-        phrase = (found["phrase"] or "").strip()
-        return Cause(error, f"HTTP {code}" + (f" {phrase}" if phrase else ""), code)
-    if status is not None:
-        return Cause(error, f"HTTP {status}", status)
+    code = int(found["status"]) if found is not None else status
+    if code is not None:
+        return Cause(error, http_text(code), code)
     if DEADLINE.search(first):
         return Cause(error, "deadline exceeded (the system answers too slowly)")
     transport = TRANSPORT.search(first)
     if transport is not None:
         return Cause(error, transport["name"])
     return Cause(error, mask(first))
+
+
+def http_text(code: int) -> str:
+    """`HTTP 403 Forbidden`; the bare number for a code without a standard phrase."""
+    try:
+        return f"HTTP {code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"HTTP {code}"
 
 
 def mask(text: str) -> str:

@@ -113,10 +113,9 @@ def test_bounds(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
     assert group.tickets == 20 and len(group.sample) == 5
     assert redis.zcard(f"tb:inbox:g:{group.id}:tickets") == 5
     for n in range(6):  # six more causes: only three groups stay open
-        reason = f"x failed: {400 + n} Whatever"
+        reason = f"x failed: {410 + n} Whatever"
         inbox.record(sync_failure(f"a{n}", T0 + timedelta(minutes=n + 1), reason=reason + " {}"))
-    assert [g.detail for g in inbox.groups()] == ["HTTP 405 Whatever", "HTTP 404 Whatever",
-                                                  "HTTP 403 Whatever"]  # fmt: skip
+    assert [g.status for g in inbox.groups()] == [415, 414, 413]
     closed = inbox.groups(closed=True)
     assert len(closed) == 2 and redis.zcard("tb:inbox:closed") == 2
     assert all(g.closed_why == "evicted: too many open groups" for g in closed)

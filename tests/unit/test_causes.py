@@ -65,7 +65,11 @@ def test_one_cause_for_the_same_fault(reasons: list[str], error: str, detail: st
 
 def test_the_status_of_the_error_is_used_when_the_text_has_none() -> None:
     cause = classify("refused by the tracker", "PermanentError", status=422)
-    assert cause.detail == "HTTP 422" and cause.status == 422
+    assert cause.detail == "HTTP 422 Unprocessable Entity" and cause.status == 422
+    assert classify("x failed: 403 Injected fault: no", "PermanentError").detail == (
+        "HTTP 403 Forbidden"
+    )  # the standard phrase, whatever the server says
+    assert classify("x failed: 599 Odd", "RetryableError").detail == "HTTP 599"
     assert classify("x failed: 503 Service Unavailable", "RetryableError").status == 503
 
 
