@@ -207,3 +207,16 @@ def test_rejected_webhooks_are_listed_without_secrets(stack: Stack) -> None:
     assert rows[1]["status"] == 401 and rows[1]["system"] == "helpdesk"
     assert len(rows[1]["excerpt"]) <= 100
     assert "SignatureError" in bridge(stack, "failed", "rejected", "--system", "helpdesk").output
+
+
+def test_the_inbox_is_behind_the_console_guard_and_its_limits(stack: Stack) -> None:
+    app = ops_app(stack, login_attempts=3, login_window=3600)
+    client = app.test_client()
+    for path in ("/ops/inbox/", "/ops/inbox/rejected", "/ops/inbox/g/x"):
+        assert client.get(path).status_code == 401, path
+    assert client.post("/ops/inbox/g/x/retry", data={"confirm": "yes"}).status_code == 401
+    wrong = {"Authorization": "Bearer wrong-token-0123456789"}
+    codes = [client.get("/ops/inbox/", headers=wrong).status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]  # failed logins count here as on every console page
+    response = ops_app(stack).test_client().get("/ops/inbox/", headers=bearer())
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
