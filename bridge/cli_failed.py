@@ -1,19 +1,24 @@
-"""`bridge failed ...`: the failed and parked jobs, in a list, one in full, retried, discarded.
+"""`bridge failed ...`: the failed and parked jobs, in a list, one in full, retried, discarded
+(one job, all of them, or a whole failure-inbox group).
 
 Attached by bridge.cli_ops; the reading is bridge.ops.inspect and bridge.ops.job_detail, the
-same as the web console's.
+same as the web console's. The inbox's own commands (`inbox`, `group`, `rejected`) are in
+bridge.cli_inbox.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import click
 
+from bridge.cli_inbox import attach as attach_inbox
 from bridge.cli_support import echo_json, table, timeline_table
 from bridge.config import Config
+from bridge.ops import inbox_ops
 from bridge.ops.inspect import FailedJob, Inspector, OpsError, fmt_age
 from bridge.ops.job_detail import job_detail
 
@@ -100,14 +105,24 @@ def attach(
     @config_option
     @click.argument("job_id", required=False)
     @click.option("--all", "retry_all", is_flag=True, help="Retry every failed and parked job.")
-    def failed_retry(config_path: str | None, job_id: str | None, retry_all: bool) -> None:
-        """Put a failed or parked job (or all of them) back on the queue."""
-        if bool(job_id) == retry_all:
-            raise click.UsageError("give a job id or --all")
+    @click.option("--group", "group_id", help="Retry every job of a failure-inbox group.")
+    def failed_retry(
+        config_path: str | None, job_id: str | None, retry_all: bool, group_id: str | None
+    ) -> None:
+        """Put a failed or parked job (or all of them, or a whole group) back on the queue."""
+        if sum((bool(job_id), retry_all, bool(group_id))) != 1:
+            raise click.UsageError("give a job id, --group G or --all")
         _, ins = connect(config_path)
+        if group_id:
+            try:
+                done = inbox_ops.retry_group(ins, group_id)
+            except OpsError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(f"group {group_id}: {done.summary('queued again')}")
+            return
         if retry_all:
-            done = ins.retry_all()
-            click.echo(f"{len(done)} job(s) queued again")
+            done_ids = ins.retry_all()
+            click.echo(f"{len(done_ids)} job(s) queued again")
             return
         try:
             ins.retry(str(job_id))
@@ -117,12 +132,40 @@ def attach(
 
     @failed.command("discard")
     @config_option
-    @click.argument("job_id")
-    def failed_discard(config_path: str | None, job_id: str) -> None:
-        """Delete a failed or parked job for good."""
+    @click.argument("job_id", required=False)
+    @click.option("--group", "group_id", help="Discard every failed job of a failure-inbox group.")
+    @click.option("--yes", is_flag=True, help="Do not ask before discarding a group.")
+    def failed_discard(
+        config_path: str | None, job_id: str | None, group_id: str | None, yes: bool
+    ) -> None:
+        """Delete a failed or parked job (or every one of a group) for good."""
+        if bool(job_id) == bool(group_id):
+            raise click.UsageError("give a job id or --group G")
         _, ins = connect(config_path)
+        if group_id:
+            try:
+                found = inbox_ops.group_jobs(ins, group_id)
+                _confirm_discard(found, yes)
+                done = inbox_ops.discard_group(ins, group_id)
+            except OpsError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(f"group {group_id}: {done.summary('discarded')}; the entry is closed")
+            return
         try:
-            ins.discard(job_id)
+            ins.discard(str(job_id))
         except OpsError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"job {job_id} discarded")
+
+    attach_inbox(failed, connect, config_option, json_option)
+
+
+def _confirm_discard(found: inbox_ops.GroupJobs, yes: bool) -> None:
+    """Discarding is for good: asked in a terminal, `--yes` elsewhere (scripts, cron)."""
+    if yes:
+        return
+    question = (f"discard {len(found.failed)} job(s) of group {found.group.id} "
+                f"({found.group.system}: {found.group.cause}) for good?")  # fmt: skip
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"{question} Add --yes to confirm.")
+    click.confirm(question, abort=True)

@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from bridge.errors import ConfigError
 from bridge.mapping import RouteMapping, load_mapping
+from bridge.ops.alert_settings import AlertSettings, AlertsSchema, alert_settings
 from bridge.ops.settings import OpsSchema, OpsSettings, ops_settings  # #5
 from bridge.protocol import SystemSettings
 from bridge.retry import Backoff, parse_duration
@@ -148,6 +149,7 @@ class ConfigSchema(Schema):
     )
     routes = fields.List(fields.Nested(RouteSchema), required=True, validate=validate.Length(min=1))
     ops = fields.Nested(OpsSchema, load_default=None, allow_none=True)  # issue #5: console access
+    alerts = fields.Nested(AlertsSchema, load_default=None, allow_none=True)  # notifications
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ class Config:
     notify_agent_after: float = 3600.0  # seconds
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     ops: OpsSettings | None = None  # issue #5: None = operator console disabled
+    alerts: AlertSettings | None = None  # None = no notifications (bridge.ops.alerts)
 
     def routes_from(self, system: str) -> list[Route]:
         return [r for r in self.routes if r.first == system]
@@ -273,4 +276,5 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         notify_agent_after=loaded["queue"]["notify_agent_after"],
         raw=data,
         ops=ops_settings(loaded.get("ops")),  # issue #5
+        alerts=alert_settings(loaded.get("alerts")),
     )

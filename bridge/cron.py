@@ -1,4 +1,5 @@
-"""`bridge cron`: RQ's CronScheduler enqueues the polls of every system that needs them.
+"""`bridge cron`: RQ's CronScheduler enqueues the polls of every system that needs them, and
+checks the alert conditions (bridge.ops.alerts) when the config has an `alerts` section.
 
 RQ's CronJob enqueues with the default (pickle) serializer, while the bridge's queue and
 workers speak JSON (jobs take ids and plain dicts). JsonCronJob changes only that.
@@ -10,6 +11,7 @@ import itertools
 import logging
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
@@ -21,6 +23,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from bridge.config import Config
+from bridge.ops.alerts import AlertLoop
+from bridge.ops.inspect import Inspector
 from bridge.polling import interval_for
 from bridge.reconnect import wait_for_redis
 from bridge.registry import build_connector
@@ -46,6 +50,21 @@ class JsonCronJob(CronJob):
 
 class BridgeCronScheduler(CronScheduler):
     stop_asked = False
+    # The alert check rides on the scheduler's own loop: after each round of enqueueing, and
+    # the loop wakes up in time for it.
+    alerts: AlertLoop | None = None
+
+    def enqueue_jobs(self) -> list[CronJob]:
+        enqueued = super().enqueue_jobs()
+        if self.alerts is not None:
+            self.alerts.tick()
+        return enqueued
+
+    def calculate_sleep_interval(self) -> float:
+        sleep = float(super().calculate_sleep_interval())
+        if self.alerts is not None:
+            sleep = min(sleep, self.alerts.seconds_to_next())
+        return sleep
 
     def _request_stop(self, signum: Any, frame: Any) -> None:
         """Remember the stop: RQ's clean-up may fail on a dead Redis and hide it."""
@@ -106,20 +125,42 @@ def schedule_polls(scheduler: BridgeCronScheduler, config: Config) -> list[tuple
     return planned
 
 
-def run_cron(config: Config, redis: Redis, echo: Callable[[str], None] = print) -> None:
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def alert_loop(
+    config: Config, redis: Redis, clock: Callable[[], datetime] = utc_now
+) -> AlertLoop | None:
+    """The alert check for the config's `alerts` section (None without one)."""
+    if config.alerts is None:
+        return None
+    return AlertLoop(Inspector(redis, config, clock=clock), config.alerts, clock)
+
+
+def run_cron(
+    config: Config,
+    redis: Redis,
+    echo: Callable[[str], None] = print,
+    clock: Callable[[], datetime] = utc_now,
+) -> None:
     """RQ's cron scheduler until a stop is asked for (SIGTERM / Ctrl-C).
 
     RQ's scheduler raises when Redis goes away and would leave the process down; a new one is
     started as soon as Redis answers again (a stop while waiting ends the process, cleanly).
     """
+    alerts = alert_loop(config, redis, clock)  # one for all generations: it keeps its pace
     for generation in itertools.count(1):
         scheduler = BridgeCronScheduler(
             connection=redis, name=f"bridge-cron-{os.getpid()}-{generation}"
         )
+        scheduler.alerts = alerts
         planned = schedule_polls(scheduler, config)
         if generation == 1:
             for system, every in planned:
                 echo(f"poll {system} every {every} s")
+            if alerts is not None:
+                echo(f"alerts checked every {alerts.settings.check_every:g} s")
         try:
             scheduler.start()
             return  # stopped on request

@@ -33,6 +33,7 @@ from bridge.engine import handle_first_level
 from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableError
 from bridge.models import Event, EventKind, SystemRef
 from bridge.ops import hooks as ops_hooks  # metrics, logs, waiting list
+from bridge.ops import inbox_hooks
 from bridge.ops.inspect import fmt_age
 from bridge.pause import Held, PauseStore, route_scopes
 from bridge.polling import poll_once
@@ -177,6 +178,26 @@ def _held(job: Job, store: RedisStore, ref: SystemRef, held: Held) -> dict[str, 
         store.log(ref, "held", {"job": job.id, "scope": scope.label, "reason": held.pause.reason})
     log.info("held: %s is paused (%s)", scope.label, held.pause.reason or "no reason given")
     return {"action": "held", "paused": str(scope)}
+
+
+def on_sync_failure(
+    job: Job,
+    connection: Redis,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    traceback: Any,
+) -> None:
+    """RQ's failure callback of a sync job: the attempt goes into the failure inbox."""
+    try:
+        config: Config | None = runtime(connection).config
+    except Exception:  # an unreadable config: still record, with what the job knows
+        config = None
+    inbox_hooks.job_failed(job, exc_type, exc, config, datetime.now(UTC))
+
+
+def on_sync_success(job: Job, connection: Redis, result: Any) -> None:
+    """RQ's success callback of a sync job: the pair leaves the failure inbox."""
+    inbox_hooks.job_succeeded(job, datetime.now(UTC))
 
 
 def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | None = None) -> Any:

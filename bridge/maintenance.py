@@ -163,8 +163,11 @@ def clean_queue(queue: Queue, worker: Any, exception_handlers: list[Any] | None 
             log.warning(
                 "reclaiming %d abandoned job(s) on %s (%d running)", dead, queue.name, alive
             )
+        # The worker's own death penalty for the abandoned jobs' failure callbacks (the
+        # failure inbox's): RQ's default is SIGALRM, which a sibling thread cannot use.
         started = StartedJobRegistry(queue.name, connection=queue.connection,
-                                     serializer=queue.serializer)  # fmt: skip
+                                     serializer=queue.serializer,
+                                     death_penalty_class=worker.death_penalty_class)  # fmt: skip
         started.cleanup(timestamp=ABANDONED, exception_handlers=exception_handlers)
         for registry_class in (
             FinishedJobRegistry,

@@ -21,6 +21,7 @@ from rq import Queue
 from bridge.config import Config
 from bridge.lease import LEASE_SECONDS, Lease
 from bridge.models import Event, EventKind, SystemRef
+from bridge.ops import inbox_hooks
 from bridge.ops.hooks import pairs_requeued
 from bridge.pause import PauseStore
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
@@ -101,9 +102,14 @@ def poll_once(
     if not lock.acquire():
         return PollResult(system, 0, 0, 0, "", skipped=True)
     try:
-        return _poll(system, connector, config, redis, queue, clock)
+        result = _poll(system, connector, config, redis, queue, clock)
+    except Exception as exc:
+        inbox_hooks.poll_failed(redis, system, exc, clock())  # one inbox entry per cause
+        raise
     finally:
         lock.release()
+    inbox_hooks.poll_succeeded(redis, system, queue.name)
+    return result
 
 
 def _poll(

@@ -13,7 +13,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Queue
+from rq import Callback, Queue
 from rq.job import Job
 from rq.rate_limit import RateLimit, RateLimitRegistry
 from rq.serializers import JSONSerializer
@@ -26,6 +26,10 @@ from bridge.store import RedisStore
 log = logging.getLogger("bridge")
 
 SYNC_FIRST_LEVEL = "bridge.jobs.sync_first_level"
+# RQ runs these after every failed attempt (also for a worker killed mid-job) and after a
+# success: they keep the failure inbox (bridge.ops.inbox) in step with the jobs.
+ON_FAILURE = Callback("bridge.jobs.on_sync_failure")
+ON_SUCCESS = Callback("bridge.jobs.on_sync_success")
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
 
@@ -153,7 +157,7 @@ def enqueue_sync(
         return _enqueue_limited_on(
             queue, pipeline, SYNC_FIRST_LEVEL, rate_limit, args=args, job_id=job_id, retry=retry,
             timeout=config.job_timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
-            meta=meta, description=description,
+            meta=meta, description=description, on_failure=ON_FAILURE, on_success=ON_SUCCESS,
         )  # fmt: skip
     options: dict[str, Any] = {
         "args": args,
@@ -165,6 +169,8 @@ def enqueue_sync(
         "failure_ttl": FAILURE_TTL,
         "meta": meta,
         "description": description,
+        "on_failure": ON_FAILURE,
+        "on_success": ON_SUCCESS,
     }
     if delay_seconds > 0:
         return queue.enqueue_in(timedelta(seconds=delay_seconds), SYNC_FIRST_LEVEL, **options)

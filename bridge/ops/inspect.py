@@ -29,6 +29,7 @@ from bridge.config import Config, Route
 from bridge.errors import PermanentError
 from bridge.maintenance import PULSE_TTL, PULSED, pulse_key
 from bridge.models import SystemRef
+from bridge.ops.inbox import Inbox
 from bridge.ops.metrics import since
 from bridge.ops.settings import DEFAULT_WEBHOOK_SILENCE, POLL_SILENCE_FACTOR
 from bridge.polling import interval_for, poll_status
@@ -105,6 +106,8 @@ class FailedJob:
     description: str
     waits_for: str = ""
     attempts: int = 0  # failed attempts counted by the job (passing faults), 0 if none
+    group: str = ""  # its failure-inbox group (bridge.ops.inbox), "" if not recorded
+    cause: str = ""  # the group's normalised cause
 
     @property
     def ref(self) -> str:
@@ -216,6 +219,8 @@ class Inspector:
             description=job.description or job.func_name or "",
             waits_for=str(meta.get("waits_for") or ""),
             attempts=int(meta.get("failed_attempts") or 0),
+            group=str(meta.get("inbox_group") or ""),
+            cause=str(meta.get("inbox_cause") or ""),
         )
 
     def fetch(self, job_id: str) -> Job:
@@ -406,6 +411,11 @@ class Inspector:
         self._failed_registry().remove(job, delete_job=True)
         if ref is not None:
             self.store.log(ref, "operator_discard", {"job": job_id})
+        route = str((job.meta or {}).get("route") or "")
+        if ref is not None and route:  # its failure is dealt with: it leaves the inbox
+            Inbox(self.redis, self.clock).ticket_synced(
+                route, ref.id, "discarded by an operator", only_job=job_id
+            )
 
 
 def _job_ref(job: Job) -> SystemRef | None:

@@ -31,6 +31,7 @@ from bridge.ops.logs import redact, secrets_of
 from bridge.ops.settings import session_secret
 from bridge.ops.timeline import Narrator
 from bridge.web import ops_auth, ops_pause
+from bridge.web.ops_inbox import bp as inbox_bp
 from bridge.web.ops_limits import install_limits
 from bridge.web.ops_sessions import install_sessions
 
@@ -38,6 +39,7 @@ bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates",
                static_folder="static/ops", static_url_path="/static")  # fmt: skip
 bp.before_request(ops_auth.guard)
 ops_pause.attach(bp)  # /ops/pauses: maintenance windows
+bp.register_blueprint(inbox_bp)  # /ops/inbox: the failure inbox, under the same guard
 
 # No script and no inline style anywhere in the console: everything else is refused.
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "

@@ -6,6 +6,7 @@ and retries, and the dedupe key is released so that retry is not mistaken for a 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -16,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from bridge.config import Config
 from bridge.errors import WebhookError
 from bridge.ops import hooks as ops_hooks  # issue #5: metrics + logs
+from bridge.ops import rejected
 from bridge.queue import Dispatched, dispatch_events
 from bridge.store import PENDING_DELIVERY_TTL
 
@@ -44,21 +46,35 @@ def read_body() -> bytes:
     return raw
 
 
+def _keep_rejected(system: str, reason: str, detail: str, status: int, body: bytes) -> None:
+    """For the console's list of refused webhooks (bridge.ops.rejected; it never raises)."""
+    ext = current_app.extensions["bridge"]
+    rejected.record(ext["redis"], system, reason, detail, status, request.remote_addr, body,
+                    ext.get("ops_secrets", ()), datetime.now(UTC))  # fmt: skip
+
+
 @bp.post("/webhooks/<system>")
 def receive(system: str) -> Any:
     ext = current_app.extensions["bridge"]
     config: Config = ext["config"]
     connector = ext["connectors"].get(system)
     if connector is None:
-        return jsonify(error="Not Found", detail=f"unknown system {system!r}"), 404
+        detail = f"unknown system {system!r}"
+        _keep_rejected(system, "UnknownSystem", detail, 404, b"")
+        return jsonify(error="Not Found", detail=detail), 404
 
-    raw = read_body()
+    try:
+        raw = read_body()
+    except RequestEntityTooLarge:
+        _keep_rejected(system, "BodyTooLarge", "body larger than the limit", 413, b"")
+        raise
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         connector.verify_webhook(headers, raw)
         events = connector.parse_webhook(headers, raw)
     except WebhookError as exc:
         ops_hooks.webhook_rejected(ext["redis"], system, exc)  # issue #5
+        _keep_rejected(system, type(exc).__name__, str(exc), exc.http_status, raw)
         return jsonify(error=type(exc).__name__, detail=str(exc)), exc.http_status
 
     if not config.routes_from(system) and not config.routes_to(system):

@@ -24,7 +24,8 @@ from bridge.maintenance import (
     pulse_key,
     redis_time,
 )
-from bridge.queue import JsonQueue
+from bridge.ops.inbox import Inbox, Outcome
+from bridge.queue import ON_FAILURE, ON_SUCCESS, JsonQueue
 from bridge.workers import HUNG_GRACE, BridgeWorker, threaded_worker_class
 from tests.integration.waiting import wait_for
 from tests.integration.worker_jobs import record_span, stall_first_run
@@ -67,7 +68,9 @@ def test_a_killed_workers_job_is_reclaimed_and_frees_its_tickets_slot(
 ) -> None:
     queue = JsonQueue(QUEUE, connection=redis)
     slot = RateLimit(key="t-maint:pair", concurrency=1)
-    first = queue.enqueue(stall_first_run, 60, rate_limit=slot, retry=Retry(max=1))
+    pair = {"route": "acme", "system": "helpdesk", "ticket": "7"}  # as enqueue_sync has it
+    first = queue.enqueue(stall_first_run, 60, rate_limit=slot, retry=Retry(max=1), meta=pair,
+                          on_failure=ON_FAILURE, on_success=ON_SUCCESS)  # fmt: skip
     second = queue.enqueue(record_span, 0, rate_limit=slot)
     proc = _worker_process(redis_url)
     try:
@@ -83,9 +86,13 @@ def test_a_killed_workers_job_is_reclaimed_and_frees_its_tickets_slot(
 
     assert clean_queue(queue, _cleaner(redis))
     assert first.get_status() == JobStatus.QUEUED  # retried, not lost
+    (group,) = Inbox(redis).groups()  # the failure inbox heard of it through RQ's callback
+    assert group.error == "AbandonedJobError" and group.outcome is Outcome.RETRYING
+    assert group.sample == (("acme", "7"),) and "stopped mid-job" in group.reason
     _cleaner(redis).work(burst=True)
     assert first.get_status() == JobStatus.FINISHED and first.return_value() == 2
     assert second.get_status() == JobStatus.FINISHED  # the slot was freed
+    assert Inbox(redis).groups() == []  # the retry synced the pair: the entry closed
 
 
 def test_a_live_job_is_kept_whatever_the_workers_clock_says(redis: Redis, redis_url: str) -> None:

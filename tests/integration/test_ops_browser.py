@@ -35,6 +35,7 @@ from tests.integration.waiting import wait_for as wait_for_condition
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "ops-console.png"
+DOCS_INBOX = DOCS_SCREENSHOT.with_name("ops-inbox.png")
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -207,3 +208,41 @@ def pulsing_worker(stack: Stack) -> BaseWorker:
     (worker,) = Worker.all(queue=queue)
     wait_for_condition(lambda: bool(stack.redis.exists(pulse_key(worker.name))), "its pulse")
     return worker
+
+
+
+def test_operator_retries_a_failure_group_after_confirming(
+    stack: Stack, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    from tests.integration.test_ops_inbox import park_three
+
+    tids = park_three(stack)
+    with BackgroundServer(ops_app(stack)) as url:
+        browser.get(f"{url}/ops/login")
+        browser.find_element(By.ID, "username").send_keys(OPS["username"])
+        browser.find_element(By.ID, "password").send_keys(OPS["password"])
+        browser.find_element(By.ID, "login").click()
+        wait_for(browser, "#inbox-summary")
+
+        browser.find_element(By.ID, "nav-inbox").click()
+        wait_for(browser, "#filters")
+        (row,) = browser.find_elements(By.CSS_SELECTOR, "#inbox tbody tr")
+        assert "PermanentError: HTTP 403 Forbidden" in row.text and "3 open of 3" in row.text
+        assert all(f"helpdesk#{t}" in row.text for t in tids)
+        shot = DOCS_INBOX if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "inbox.png"
+        assert browser.save_screenshot(str(shot))
+
+        row.find_element(By.CSS_SELECTOR, "a.retry").click()
+        consequence = wait_for(browser, "#consequence").text
+        assert "Queues 3 failed or parked job(s) again" in consequence
+        browser.find_element(By.ID, "cancel").click()  # changed my mind: nothing happens
+        wait_for(browser, "#filters")
+        assert len(stack.mantis.issues()) == 0
+
+        browser.find_element(By.CSS_SELECTOR, "#inbox a.retry").click()
+        wait_for(browser, "#confirm").click()
+        assert "3 job(s) queued again" in wait_for_text(browser, "queued again")
+        assert stack.settle()
+        assert len(stack.mantis.issues()) == 3
+        browser.refresh()
+        assert "Nothing is failing." in wait_for_text(browser, "Nothing is failing.")

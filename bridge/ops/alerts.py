@@ -1,0 +1,192 @@
+"""When to notify someone: a failure group appears, a system goes silent, a queue fills up.
+
+Run by the cron process (bridge.cron) every `alerts.check_every`: the cron is the one process
+that always runs once, so nobody is notified twice, and it does not depend on the workers (a
+queue that fills up because every worker died is exactly what must be told).
+
+A notification goes out when a condition *starts* (a new inbox group or a new episode of one,
+a system turning silent, a queue passing its threshold), never on each repeat while it lasts;
+and at most one per failure group, system or queue within `alerts.cooldown`, so a flapping
+condition is told once. Several conditions found in one check are one message. A message that
+no channel took is tried again at the next check. The state (which conditions were told, and
+when each key last was) lives in Redis, so a restarted cron does not repeat itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis import Redis
+
+from bridge.ops.alert_settings import AlertKind, AlertSettings
+from bridge.ops.inbox_ops import views
+from bridge.ops.inspect import Inspector, fmt_age
+from bridge.ops.notify import Message, send
+from bridge.store import PREFIX
+
+log = logging.getLogger("bridge")
+
+TOLD = f"{PREFIX}:alerts:told"  # condition key -> when it was told (it is still on)
+LAST = f"{PREFIX}:alerts:last"  # cooldown key -> when a message about it last went out
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    key: str  # this occurrence of the condition (a group's episode, a silence)
+    cooldown_key: str  # what the cooldown counts per: the group, the system, the queue
+    title: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind.value, "key": self.cooldown_key, "title": self.title,
+                "detail": self.detail}  # fmt: skip
+
+
+def conditions(
+    ins: Inspector, settings: AlertSettings, started: datetime, now: datetime
+) -> list[Alert]:
+    """Every alert condition that holds now. `started`: when the cron started; a system never
+    heard from is silent only once it has had its alert time to speak."""
+    found: list[Alert] = []
+    link = settings.console_url
+    if AlertKind.FAILURE_GROUP in settings.events:
+        for v in views(ins):
+            g = v.group
+            where = f"{link}/ops/inbox/g/{g.id}" if link else f"bridge failed group {g.id}"
+            what = "poll" if g.kind.value == "poll" else f"{g.tickets} ticket(s)"
+            found.append(
+                Alert(
+                    AlertKind.FAILURE_GROUP,
+                    key=f"group:{g.id}:{g.first_seen}",
+                    cooldown_key=f"group:{g.id}",
+                    title=f"new failure on {g.system}: {g.cause}",
+                    detail=(
+                        f"{g.outcome.value}, {g.count} failure(s), {what} since "
+                        f"{g.first_seen}; latest: {g.reason}; next: {v.next_note}; "
+                        f"see {where}"
+                    ),
+                )
+            )
+    if AlertKind.SILENT in settings.events:
+        waited = (now - started).total_seconds()
+        for s in ins.sources():
+            if s.last_seen is None and waited <= s.threshold:
+                continue  # just started: not silent yet, only not heard from yet
+            if s.last_seen is not None and not s.alert:
+                continue
+            heard = f"last heard from {fmt_age(s.silent_for)} ago" if s.last_seen else "never"
+            found.append(
+                Alert(
+                    AlertKind.SILENT,
+                    key=f"silent:{s.system}",
+                    cooldown_key=f"silent:{s.system}",
+                    title=f"system {s.system} is silent",
+                    detail=(
+                        f"no good poll or webhook ({heard}; alert after "
+                        f"{fmt_age(s.threshold)}; {s.mode})"
+                    ),
+                )
+            )
+    if AlertKind.QUEUE in settings.events:
+        o = ins.queue_overview()
+        if o.queued >= settings.queue_threshold:
+            found.append(
+                Alert(
+                    AlertKind.QUEUE,
+                    key=f"queue:{o.name}",
+                    cooldown_key=f"queue:{o.name}",
+                    title=f"queue {o.name} has {o.queued} jobs waiting",
+                    detail=(
+                        f"threshold {settings.queue_threshold}; {len(o.workers)} live "
+                        f"worker(s), {o.started} running, {o.failed} failed"
+                    ),
+                )
+            )
+    return found
+
+
+def _floats(raw: Mapping[bytes | str, bytes | str]) -> dict[str, float]:
+    return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
+
+
+def due(redis: Redis, alerts: list[Alert], cooldown: float, now: datetime) -> list[Alert]:
+    """The alerts to send now: conditions not told yet and out of their cooldown. Conditions
+    that ended are forgotten (a new occurrence is news again)."""
+    told = _floats(redis.hgetall(TOLD))
+    current = {a.key for a in alerts}
+    ended = [key for key in told if key not in current]
+    if ended:
+        redis.hdel(TOLD, *ended)
+    last = _floats(redis.hgetall(LAST))
+    ts = now.timestamp()
+    stale = [key for key, at in last.items() if ts - at > cooldown]
+    if stale:
+        redis.hdel(LAST, *stale)  # bounded: only keys inside their cooldown stay
+    return [
+        a
+        for a in alerts
+        if a.key not in told and ts - last.get(a.cooldown_key, float("-inf")) >= cooldown
+    ]
+
+
+def message(alerts: list[Alert]) -> Message:
+    if len(alerts) == 1:
+        subject = f"[ticket-bridge] {alerts[0].title}"
+    else:
+        subject = f"[ticket-bridge] {len(alerts)} alerts: {alerts[0].title}, ..."
+    text = "\n\n".join(f"{a.title}\n{a.detail}" for a in alerts)
+    return Message(subject, text, [a.as_dict() for a in alerts])
+
+
+def check(
+    ins: Inspector,
+    settings: AlertSettings,
+    started: datetime,
+    now: datetime,
+    env: Mapping[str, str] | None = None,
+) -> list[Alert]:
+    """One check: find what is due, send it as one message; returns what was sent."""
+    ready = due(ins.redis, conditions(ins, settings, started, now), settings.cooldown, now)
+    if not ready:
+        return []
+    if not send(settings, message(ready), env):
+        return []  # no channel took it: the next check tries again
+    ts = f"{now.timestamp():.3f}"
+    with ins.redis.pipeline(transaction=False) as pipe:
+        pipe.hset(TOLD, mapping={a.key: ts for a in ready})
+        pipe.hset(LAST, mapping={a.cooldown_key: ts for a in ready})
+        pipe.execute()
+    log.info("alert sent: %s", "; ".join(a.title for a in ready))
+    return ready
+
+
+class AlertLoop:
+    """The cron's alert check, at most every `check_every` by the given clock; a failing
+    check is logged and never stops the cron's polls."""
+
+    def __init__(
+        self, ins: Inspector, settings: AlertSettings, clock: Callable[[], datetime]
+    ) -> None:
+        self.ins = ins
+        self.settings = settings
+        self.clock = clock
+        self.started = clock()
+        self.next_at = self.started
+
+    def seconds_to_next(self) -> float:
+        return max(0.0, (self.next_at - self.clock()).total_seconds())
+
+    def tick(self) -> list[Alert]:
+        now = self.clock()
+        if now < self.next_at:
+            return []
+        self.next_at = now + timedelta(seconds=self.settings.check_every)
+        try:
+            return check(self.ins, self.settings, self.started, now)
+        except Exception as exc:  # Redis away, a bug: the polls go on
+            log.warning("alert check failed: %s: %s", type(exc).__name__, exc)
+            return []
