@@ -210,7 +210,6 @@ def pulsing_worker(stack: Stack) -> BaseWorker:
     return worker
 
 
-
 def test_operator_retries_a_failure_group_after_confirming(
     stack: Stack, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
