@@ -90,6 +90,11 @@ class Narrator:
             "operator_resync": lambda d: ("Resync", "queued by an operator", OK),
             "operator_retry": lambda d: ("Retry", "queued by an operator", OK),
             "operator_discard": lambda d: ("Discarded", "a failed job, by an operator", OK),
+            "superseded": lambda d: (
+                "Superseded",
+                f"failed job {d.pop('job', '?')}: a later sync did its work ({d.pop('by', '?')})",
+                OK,
+            ),
             "linked_by_operator": self._linked_by_operator,
         }
 
