@@ -154,7 +154,6 @@ class Executor:
     def __init__(self, ctx: RouteContext, first_id: str) -> None:
         self.ctx, self.first_id = ctx, first_id
         self.ahead = WriteAhead(ctx, first_id)
-        self.journal: list[tuple[Step, object]] = []  # each step with its outcome or error
 
     def __call__(self, plan: Plan[T]) -> T:
         try:
@@ -165,7 +164,6 @@ class Executor:
                     outcome = self.apply(step)
                 except Exception as exc:  # the plan decides what it means
                     failure, outcome = exc, exc
-                self.journal.append((step, outcome))
                 step = plan.send(outcome) if failure is None else plan.throw(failure)
         except StopIteration as stop:
             return cast(T, stop.value)

@@ -228,7 +228,7 @@ def _copy_comment(
     comment: Comment,
     visibility: Visibility,
     unsure: bool,
-    marks: MutableMapping[str, CommentMark],
+    marks: Mapping[str, CommentMark],
 ) -> Plan[tuple[str, NewComment, int, int]]:
     """Post one comment with its files; (copy key, what was posted, files, files left out).
 
@@ -246,7 +246,6 @@ def _copy_comment(
     guard = Guard(CommentSlot(key), unsure=unsure)
     posted = yield from ask(PostComment(d.dst_side, d.dst_id, new, guard), Posted)
     copy_key = comment_key(d.dst, posted.id)
-    marks[key] = Copied(copy_key)
     if posted.left_out:
         yield from _name_left_out(facts, link, d, key, new.public, posted.left_out, marks)
     files, left_out = len(fetched.files), len(posted.left_out)
@@ -260,7 +259,7 @@ def _name_left_out(
     key: str,
     public: bool,
     files: tuple[str, ...],
-    marks: MutableMapping[str, CommentMark],
+    marks: Mapping[str, CommentMark],
 ) -> Plan[None]:
     """A note under the copy naming the files its target refused after taking the comment.
 
@@ -276,9 +275,7 @@ def _name_left_out(
     if mark is not None and not isinstance(mark, Unsure):
         return
     guard = Guard(CommentSlot(note_key), unsure=mark is not None)
-    note = PostComment(d.dst_side, d.dst_id, NewComment(body, public), guard)
-    posted = yield from ask(note, Posted)
-    marks[note_key] = Copied(comment_key(d.dst, posted.id))
+    yield from ask(PostComment(d.dst_side, d.dst_id, NewComment(body, public), guard), Posted)
     yield Log(
         link.first,
         "not_copied",

@@ -6,6 +6,8 @@ each step (every write done, unless a row says otherwise).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -446,3 +448,15 @@ def test_comment_marks_read_and_write_as_stored(stored: str, mark: CommentMark) 
 def test_write_marks_read_and_write_as_stored(stored: str, mark: Unsure | Written) -> None:
     assert parse_write_mark(stored) == mark
     assert format_write_mark(mark) == stored
+
+
+def test_the_plans_load_no_client_and_no_store() -> None:
+    """A remote call or a Redis write cannot hide in a decision: its modules cannot reach one."""
+    code = (
+        "import sys, bridge.plan_sync, bridge.plan_escalation, bridge.plan_notes\n"
+        "io = {'redis', 'rq', 'requests', 'flask'}\n"
+        "edge = {'bridge.store', 'bridge.executor', 'bridge.reader', 'bridge.retry'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in io or m in edge))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
