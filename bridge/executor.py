@@ -180,9 +180,9 @@ class Executor:
                 store.log(ref, entry, detail)
             case CreateTicket():
                 return self._create(step)
-            case SaveLink(link=link):
+            case SaveLink(link=link, settles=slot):
                 store.save_link(link)
-                self.ahead.settle(EscalationSlot(""))
+                self.ahead.settle(slot)
             case RecordLink(changes=changes):
                 store.update_link(route, first_id, **changes)
             case ReadHistory(link=link):

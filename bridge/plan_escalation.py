@@ -184,11 +184,11 @@ def _escalate(
 ) -> Plan[Decision]:
     """Create the second-level issue exactly once, then finish the follow-up writes."""
     draft = build_draft(facts, snap.ticket, gate)
-    owner = run_id or "anonymous"
-    outcome = yield CreateTicket(draft, Guard(EscalationSlot(owner)))
+    claim = EscalationSlot(run_id or "anonymous")
+    outcome = yield CreateTicket(draft, Guard(claim))
     if isinstance(outcome, Blocked):
         blocker = outcome.claim
-        if blocker.owner != owner and snap.now - blocker.at <= facts.claim_timeout:
+        if blocker.owner != claim.owner and snap.now - blocker.at <= facts.claim_timeout:
             raise RetryableError(f"escalation of {ref} is in progress in another job")
         # Our own earlier attempt (or a long-dead one) started creating and never recorded the
         # result: the issue may exist. Look for it before creating another.
@@ -200,12 +200,12 @@ def _escalate(
                 "claim, then retry"
             )
         since = datetime.fromtimestamp(blocker.at - _LOOK_BACK, UTC)
-        outcome = yield CreateTicket(draft, Guard(EscalationSlot(owner), unsure=True), since)
+        outcome = yield CreateTicket(draft, Guard(claim, unsure=True), since)
     if not isinstance(outcome, Created):
         raise TypeError(f"create_ticket answered {type(outcome).__name__}")
     if outcome.recovered:
-        return (yield from _link(facts, ref, outcome, "recovered"))
-    return (yield from _link(facts, ref, outcome, "escalated", draft.priority))
+        return (yield from _link(facts, ref, outcome, claim, "recovered"))
+    return (yield from _link(facts, ref, outcome, claim, "escalated", draft.priority))
 
 
 def _target_project(mapping: RouteMapping, values: dict[str, Any]) -> str:
@@ -218,7 +218,12 @@ def _target_project(mapping: RouteMapping, values: dict[str, Any]) -> str:
 
 
 def _link(
-    facts: RouteFacts, ref: SystemRef, created: Created, how: str, priority: str | None = None
+    facts: RouteFacts,
+    ref: SystemRef,
+    created: Created,
+    claim: EscalationSlot,
+    how: str,
+    priority: str | None = None,
 ) -> Plan[Decision]:
     ticket = created.ticket
     link = LinkRecord(
@@ -228,7 +233,7 @@ def _link(
         second_url=ticket.url or facts.second.ticket_url(ticket.ref.id),
         created_at=created.at.isoformat(),
     )
-    yield SaveLink(link)
+    yield SaveLink(link, settles=claim)
     yield Log(
         ref,
         how,

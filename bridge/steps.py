@@ -130,10 +130,11 @@ class CreateTicket:
 
 @dataclass(frozen=True)
 class SaveLink:
-    """Store the link; it is what settles the escalation's claim."""
+    """Store the link; it is what settles the escalation's claim (`settles`)."""
 
     action: ClassVar[Action] = Action.SAVE_LINK
     link: LinkRecord
+    settles: EscalationSlot
 
 
 @dataclass(frozen=True)
