@@ -10,7 +10,7 @@ registry names, which reads its live system and answers with findings.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from bridge.config import Config, Route
@@ -102,14 +102,17 @@ def check_system(config: Config, system: str, enums_only: bool = False) -> list[
     return check_module(settings.type)(connector, usage_of(config, system), enums_only)
 
 
-def startup_warnings(config: Config) -> list[str]:
+def startup_warnings(config: Config, skip: Collection[str] = ()) -> list[str]:
     """The enum checks at worker start: one line per problem, never an exception.
 
     A system that cannot be reached is reported, not fatal: the worker still starts and
-    retries its jobs when the system is back.
+    retries its jobs when the system is back. Systems in `skip` (paused: nothing may be sent
+    to them) are not asked.
     """
-    lines: list[str] = []
+    lines: list[str] = [f"{name}: names not checked at start (paused)" for name in skip]
     for name in config.systems:
+        if name in skip:
+            continue
         try:
             findings = check_system(config, name, enums_only=True)
         except BridgeError as exc:

@@ -111,6 +111,7 @@ def worker(
     if fork and threads > 1:
         raise click.UsageError("--threads runs jobs in-process; it does not combine with --fork")
     from bridge.checks import startup_warnings
+    from bridge.pause import PauseStore
     from bridge.workers import run_workers
 
     config = _load(config_path)
@@ -118,8 +119,10 @@ def worker(
     configure_logging(secrets=secrets_of(config))
     redis = _redis_for_service(config, "worker", wait=not burst)
     # A status or priority name a system does not have would fail (or, on MantisBT, corrupt
-    # the issue) at the first write; say so now. An unreachable system does not stop the start.
-    for line in startup_warnings(config):
+    # the issue) at the first write; say so now. An unreachable system does not stop the start,
+    # a paused one is not asked (a worker may start in its maintenance window).
+    paused = [name for name in config.systems if PauseStore(redis).system_paused(name)]
+    for line in startup_warnings(config, skip=paused):
         log.warning("config check at start: %s", line)
     run_workers(config, redis, concurrency=concurrency, fork=fork, burst=burst, threads=threads)
 

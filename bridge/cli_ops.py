@@ -17,6 +17,8 @@ import click
 
 from bridge.checks import check_system
 from bridge.cli_failed import attach as attach_failed
+from bridge.cli_pause import attach as attach_pause
+from bridge.cli_pause import status_lines
 from bridge.cli_support import (
     ProblemFound,
     echo_json,
@@ -34,6 +36,7 @@ from bridge.findings import Level, worst
 from bridge.models import SystemRef
 from bridge.ops import actions
 from bridge.ops.inspect import Inspector, Match, OpsError, QueueOverview, SourceHealth, fmt_age
+from bridge.pause import PauseStore, ScopeKind, scope_states
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
 JSON_HELP = "Print one JSON document instead of the table."
@@ -94,7 +97,9 @@ def status_problems(overview: QueueOverview, sources: list[SourceHealth]) -> lis
     return problems
 
 
-def _status_text(o: QueueOverview, sources: list[SourceHealth], waiting: int) -> None:
+def _status_text(
+    o: QueueOverview, sources: list[SourceHealth], waiting: int, paused: set[str]
+) -> None:
     click.echo(
         f"queue {o.name}: {o.queued} queued, {o.started} running, {o.scheduled} scheduled, "
         f"{o.parked} parked, {o.failed - o.parked} failed, {len(o.workers)} live worker(s)"
@@ -113,7 +118,7 @@ def _status_text(o: QueueOverview, sources: list[SourceHealth], waiting: int) ->
             fmt_age(s.silent_for) + (" ago" if s.last_seen else ""),
             (fmt_age(s.poll_lag) + " ago") if s.poll_last_ok else "-",
             fmt_age(s.threshold),
-            "SILENT" if s.alert else "ok",
+            "PAUSED" if s.system in paused else "SILENT" if s.alert else "ok",
         ]
         for s in sources
     ]
@@ -121,6 +126,10 @@ def _status_text(o: QueueOverview, sources: list[SourceHealth], waiting: int) ->
         "\n" + table(["system", "how", "last seen", "poll lag", "alert after", "state"], rows)
     )
     click.echo(f"\n{waiting} escalation(s) waiting for data")
+
+
+def _source_json(s: SourceHealth, paused: bool) -> dict[str, Any]:
+    return {**asdict(s), "silent": s.alert and not paused, "paused": paused}
 
 
 def _match_json(m: Match) -> dict[str, Any]:
@@ -137,7 +146,11 @@ def _match_json(m: Match) -> dict[str, Any]:
 
 def require_ticket(ins: Inspector, ref: SystemRef) -> None:
     """Read the ticket on its system before an action queues anything for it: a mistyped id
-    is refused now, not parked with a 404 by the job later."""
+    is refused now, not parked with a 404 by the job later. A paused system is not asked
+    (nothing is sent to it during its maintenance window): the sync waits for its resume."""
+    if PauseStore(ins.redis, ins.clock).system_paused(ref.system) is not None:
+        click.echo(f"{ref.system} is paused: {ref} not read; its sync waits for the resume")
+        return
     try:
         exists = ins.ticket_exists(ref)
     except RetryableError as exc:
@@ -160,6 +173,7 @@ def attach(main: click.Group, load: Loader) -> None:
     config_option = click.option("--config", "config_path", help=CONFIG_HELP)
     json_option = click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
     attach_failed(main, connect, config_option, json_option)
+    attach_pause(main, connect, config_option, json_option)
 
     @main.command()
     @config_option
@@ -171,22 +185,28 @@ def attach(main: click.Group, load: Loader) -> None:
         Exits 1 when no live worker listens or a system is SILENT, 3 when Redis cannot be
         reached.
         """
-        _, ins = connect(config_path)
+        config, ins = connect(config_path)
         overview = ins.queue_overview()
         sources = ins.sources()
         waiting = ins.waiting()
-        problems = status_problems(overview, sources)
+        states = scope_states(PauseStore(ins.redis, ins.clock), config)
+        # A system in its maintenance window is quiet on purpose: not a SILENT problem.
+        paused = {s.scope.name for s in states if s.paused and s.scope.kind is ScopeKind.SYSTEM}
+        problems = status_problems(overview, [s for s in sources if s.system not in paused])
         if as_json:
             echo_json(
                 {
                     "queue": asdict(overview),
-                    "systems": [{**asdict(s), "silent": s.alert} for s in sources],
+                    "systems": [_source_json(s, s.system in paused) for s in sources],
+                    "pauses": [s.as_dict() for s in states if s.pause is not None or s.held],
                     "waiting_for_data": len(waiting),
                     "problems": problems,
                 }
             )
         else:
-            _status_text(overview, sources, len(waiting))
+            _status_text(overview, sources, len(waiting), paused)
+            for line in status_lines(states, ins.clock()):
+                click.echo(line)
             for problem in problems:
                 click.echo(f"PROBLEM: {problem}")
         if problems:
@@ -221,7 +241,7 @@ def attach(main: click.Group, load: Loader) -> None:
                 click.echo(f"{m.ref}: not escalated, waiting for {', '.join(m.waiting['missing'])}")
             else:
                 click.echo(f"{m.ref}: not linked")
-            click.echo(timeline_table(m.timeline))
+            click.echo(timeline_table(m.timeline, ins.config))
 
     @main.command()
     @config_option

@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bridge.config import Config
 from bridge.errors import RetryableError
 from bridge.exit_codes import ExitCode
+from bridge.ops.timeline import Narrator
 from bridge.redis_runtime import connect_cli, redact, resolve_url, socket_of
 
 _URL_KEY = "bridge.redis_url"  # in click's context meta: the URL a failure is about
@@ -168,15 +169,16 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def timeline_table(timeline: list[dict[str, Any]]) -> str:
-    """A sync log as rows: when, which side, what, and the details as `key=value`."""
+def timeline_table(timeline: list[dict[str, Any]], config: Config | None = None) -> str:
+    """A sync log as rows: when, which side, what happened in a sentence, and the details the
+    sentence leaves out as `label: value` (bridge.ops.timeline)."""
+    narrator = Narrator(config)
     rows = [
         [
-            e.get("at", ""),
-            e.get("ticket", ""),
-            e.get("action", ""),
-            ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("at", "action", "ticket")),
+            line.at[:19].replace("T", " "),
+            line.ticket,
+            line.sentence + "".join(f"; {k}: {v}" for k, v in line.fields),
         ]
-        for e in timeline
+        for line in narrator.lines(timeline)
     ]
-    return table(["at", "ticket", "action", "details"], rows, wrap_last=True)
+    return table(["at (UTC)", "ticket", "what happened"], rows, wrap_last=True)

@@ -27,6 +27,10 @@ from bridge.registry import build_connector
 
 log = logging.getLogger(__name__)
 
+# How often the cron ends pauses whose `until` has passed (bridge.resume): a window given as
+# "until 06:00" ends within this many seconds of it.
+RESUME_TICK = 60
+
 
 class JsonCronJob(CronJob):
     def enqueue(self, connection: Any) -> Job:
@@ -72,8 +76,9 @@ class BridgeCronScheduler(CronScheduler):
 
 
 def schedule_polls(scheduler: BridgeCronScheduler, config: Config) -> list[tuple[str, int]]:
-    """Register one poll per system that needs one; returns (system, interval) pairs."""
-    from bridge.jobs import poll_system
+    """Register one poll per system that needs one, and the pause tick; returns the polls'
+    (system, interval) pairs."""
+    from bridge.jobs import poll_system, resume_pauses
 
     planned: list[tuple[str, int]] = []
     for name, settings in config.systems.items():
@@ -90,6 +95,14 @@ def schedule_polls(scheduler: BridgeCronScheduler, config: Config) -> list[tuple
                 failure_ttl=24 * 3600,
             )
             planned.append((name, every))
+    scheduler.register(
+        resume_pauses,
+        config.queue_name,
+        interval=RESUME_TICK,
+        job_timeout=60,
+        name="resume-pauses",
+        failure_ttl=24 * 3600,
+    )
     return planned
 
 

@@ -14,6 +14,7 @@ Two words for a job in RQ's failed registry, each with one meaning:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -33,12 +34,16 @@ from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableErr
 from bridge.models import Event, EventKind, SystemRef
 from bridge.ops import hooks as ops_hooks  # metrics, logs, waiting list
 from bridge.ops.inspect import fmt_age
+from bridge.pause import Held, PauseStore, route_scopes
 from bridge.polling import poll_once
 from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, event_from_dict, get_queue
 from bridge.registry import build_connector
+from bridge.resume import resume_due
 from bridge.retry import Unreachable
 from bridge.store import RedisStore
+
+log = logging.getLogger("bridge")
 
 
 @dataclass
@@ -152,8 +157,30 @@ def poll_system(system: str) -> Any:
     return result
 
 
+def resume_pauses() -> Any:
+    """Cron: end pauses whose `until` has passed and sync what they held (bridge.resume)."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("resume_pauses must run inside an RQ worker")
+    rt = runtime(job.connection)
+    queue = get_queue(job.connection, rt.config)
+    done = resume_due(job.connection, rt.config, rt.connectors, queue)
+    for drained in done:
+        log.info("pause: %s", drained.summary())
+    return [d.as_dict() for d in done]
+
+
+def _held(job: Job, store: RedisStore, ref: SystemRef, held: Held) -> dict[str, Any]:
+    """The pair waits for the end of a pause: no remote call, no retry, not a failure."""
+    scope = held.pause.scope
+    if held.new:  # one timeline entry per pause, however many events arrive meanwhile
+        store.log(ref, "held", {"job": job.id, "scope": scope.label, "reason": held.pause.reason})
+    log.info("held: %s is paused (%s)", scope.label, held.pause.reason or "no reason given")
+    return {"action": "held", "paused": str(scope)}
+
+
 def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | None = None) -> Any:
-    """A first-level ticket changed: bring its route up to date."""
+    """A first-level ticket changed: bring its route up to date (unless it is paused)."""
     job = get_current_job()
     if job is None:
         raise RuntimeError("sync_first_level must run inside an RQ worker")
@@ -162,6 +189,10 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
     route = rt.config.route(route_name)
     ref = SystemRef(route.first, ticket_id)
     ops_hooks.job_started(job)  # log context
+    scopes = route_scopes(route.name, route.first, route.second)
+    held = PauseStore(job.connection).hold(scopes, route.name, ticket_id)
+    if held is not None:
+        return _held(job, store, ref, held)
     ctx = rt.context(route, store)
     try:
         decision = handle_first_level(ctx, ticket_id, event_from_dict(event), run_id=job.id)

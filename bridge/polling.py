@@ -22,6 +22,7 @@ from bridge.config import Config
 from bridge.lease import LEASE_SECONDS, Lease
 from bridge.models import Event, EventKind, SystemRef
 from bridge.ops.hooks import pairs_requeued
+from bridge.pause import PauseStore
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
 from bridge.queue import dispatch_event, enqueue_sync, job_id_for
 from bridge.store import PREFIX, RedisStore
@@ -61,6 +62,7 @@ class PollResult:
     cursor: str
     skipped: bool = False
     requeued: int = 0  # pairs that had given up on this system, queued again
+    paused: bool = False  # skipped: the system is paused (bridge.pause)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -71,6 +73,7 @@ class PollResult:
             "cursor": self.cursor,
             "skipped": self.skipped,
             "requeued": self.requeued,
+            "paused": self.paused,
         }
 
 
@@ -82,11 +85,14 @@ def poll_once(
     queue: Queue,
     clock: Clock = utc_now,
 ) -> PollResult:
-    """One poll of one system; overlapping polls of the same system are skipped.
+    """One poll of one system; overlapping polls of the same system are skipped, and so are
+    polls of a paused one (its cursor stays, so the first poll after the pause reads it all).
 
     `clock` gives the time a first poll starts from (the cursor afterwards comes from the
     system's own timestamps).
     """
+    if PauseStore(redis, clock).system_paused(system) is not None:
+        return PollResult(system, 0, 0, 0, "", skipped=True, paused=True)
     settings = connector.settings
     every = interval_for(settings, connector) or DEFAULT_POLL_INTERVAL
     # Every remote call has its own deadline, so a poll rarely outlasts the lease; if one does,

@@ -25,16 +25,19 @@ from flask import (
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge.config import Config
+from bridge.maintenance import PULSE_EVERY
 from bridge.ops.inspect import Inspector, OpsError, fmt_age
 from bridge.ops.logs import redact, secrets_of
 from bridge.ops.settings import session_secret
-from bridge.web import ops_auth
+from bridge.ops.timeline import Narrator
+from bridge.web import ops_auth, ops_pause
 from bridge.web.ops_limits import install_limits
 from bridge.web.ops_sessions import install_sessions
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates",
                static_folder="static/ops", static_url_path="/static")  # fmt: skip
 bp.before_request(ops_auth.guard)
+ops_pause.attach(bp)  # /ops/pauses: maintenance windows
 
 # No script and no inline style anywhere in the console: everything else is refused.
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -77,6 +80,7 @@ def index() -> Any:
         sources=ins.sources(),
         waiting=ins.waiting(),
         systems=list(ins.config.systems),
+        pulse_every=PULSE_EVERY,
     )
 
 
@@ -98,6 +102,7 @@ def search() -> Any:
         matches=matches,
         error=error,
         systems=list(ins.config.systems),
+        narrator=Narrator(ins.config),
     )
 
 
@@ -132,15 +137,16 @@ def retry_all() -> Any:
 def login() -> Any:
     ops = ops_auth.ops_settings()
     error = None
+    target = ops_auth.safe_next(request.values.get("next"))
     if request.method == "POST":
         form = request.form
         token, user = form.get("token", ""), form.get("username", "")
         if ops_auth.check_credentials(ops, user, form.get("password", ""), token):
             ops_auth.log_in(ops, ops_auth.TOKEN_USER if token else user)
-            return redirect(url_for("ops.index"), 303)
+            return redirect(target or url_for("ops.index"), 303)
         error = "Wrong credentials."  # a 401: counted by ops_limits
     status = 401 if error else 200
-    return render_template("ops/login.html", error=error, ops=ops), status
+    return render_template("ops/login.html", error=error, ops=ops, next=target), status
 
 
 @bp.post("/logout")

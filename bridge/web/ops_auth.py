@@ -2,7 +2,9 @@
 
 Accepted: `Authorization: Bearer <ops.token>`, HTTP Basic with ops.username/ops.password, or a
 console session from the login form (kept in Redis, see ops_sessions; it stops working when a
-credential changes and is deleted at logout). Every POST carries the per-session CSRF token,
+credential changes and is deleted at logout). Without a login, a browser (it asks for HTML and
+sends no Authorization header) is sent to the login page and back to where it was going; a
+script gets 401 with a Basic challenge, as before. Every POST carries the per-session CSRF token,
 or is refused with 400. Comparisons are constant-time; no credential is ever rendered or
 logged. Failed attempts are counted by ops_limits, using `attempted_user` to name them.
 """
@@ -13,8 +15,10 @@ import base64
 import hmac
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Response, current_app, render_template, request, session
+from flask import Response, current_app, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response as ResponseBase
 
 from bridge.ops.settings import OpsSettings
 from bridge.web.ops_sessions import ConsoleSessions
@@ -143,7 +147,35 @@ def csrf_ok() -> bool:
     return _same(given, session.get("csrf"))
 
 
-def unauthorized() -> Response:
+def wants_login_page() -> bool:
+    """A browser on its way in: it asks for HTML and presents no credentials of its own.
+
+    A script presents its Bearer or Basic header (a wrong one must be answered 401, and
+    counted), or asks for something other than HTML (curl sends `*/*`).
+    """
+    if request.headers.get("Authorization"):
+        return False
+    return any(
+        mime in ("text/html", "application/xhtml+xml") for mime, _ in request.accept_mimetypes
+    )
+
+
+def safe_next(target: str | None) -> str | None:
+    """Where to go after the login: a console path on this host, never another site."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or not target.startswith("/ops/"):
+        return None
+    return target
+
+
+def unauthorized() -> ResponseBase:
+    if wants_login_page():
+        # Back to the page after the login; a form post whose session ran out goes to the
+        # overview (its URL only takes a POST, and the console sends no Referer).
+        target = safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
+        return redirect(url_for("ops.login", next=target), 303)
     body = render_template("ops/message.html", title="Log in", status=401,
                            text="The operator console needs a login.", login=True)  # fmt: skip
     return Response(body, 401, {"WWW-Authenticate": REALM})

@@ -1,7 +1,7 @@
 """CI-sized fault run: a few hundred mixed changes while workers die (one right after taking
 the maintenance lease, one running ten minutes behind), Redis restarts and hangs, and the remote
 APIs fail, trickle and refuse one pair's comments. The large run is `python -m tests.faults.run`
-(README: Fault suite)."""
+(docs/fault-suite.md)."""
 
 from __future__ import annotations
 

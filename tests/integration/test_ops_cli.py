@@ -71,14 +71,16 @@ def test_links_show_and_resync(stack: Stack) -> None:
     for system, ticket in (("helpdesk", tid), ("vendor", issue["id"])):
         out = bridge(stack, "links", "show", system, str(ticket)).output
         assert f"helpdesk#{tid} <-> vendor#{issue['id']} on route acme" in out
-        assert "escalated" in out and "link_written" in out and "created_from" in out
+        assert f"Escalated: to vendor #{issue['id']} (MantisBT)" in out
+        assert "Link written: " in out and f"Created: from helpdesk #{tid} (Zendesk)" in out
+        assert "{" not in out  # sentences, not Python dicts
     assert bridge(stack, "links", "show", "vendor", "424242").exit_code == 1
 
     out = bridge(stack, "resync", "vendor", str(issue["id"])).output
     assert out.startswith("queued tb-acme-resync-")
     assert stack.settle()
     story = bridge(stack, "links", "show", "helpdesk", str(tid)).output
-    assert "operator_resync" in story and "in_sync" in story
+    assert "Resync: queued by an operator" in story and "In step: with vendor #" in story
     assert bridge(stack, "resync", "vendor", "424242").exit_code == 1
 
 
