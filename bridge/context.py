@@ -9,7 +9,7 @@ from typing import Any
 
 from bridge.mapping import RouteMapping
 from bridge.protocol import Connector
-from bridge.store import SyncStore
+from bridge.records import SyncStore
 
 
 def utc_now() -> datetime:

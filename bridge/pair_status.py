@@ -11,7 +11,7 @@ would reopen the vendor issue and, mirrored back, the helpdesk ticket. So the br
 - a status change planned from the first level that takes the issue out of waiting is likewise
   written before the comments;
 - anything else leaves the status as it was, and a status the tracker changed on its own after
-  the bridge's notes is set back;
+  the bridge's notes is set back (the one decision made on a re-read: `VerifyStatus`);
 - the pair state records the status the bridge left, so neither its own writes nor their side
   effects are ever mirrored to the other side.
 """
@@ -22,24 +22,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bridge.context import RouteContext
 from bridge.errors import PermanentError, ReadOnlyTicket
 from bridge.mapping import SyncRules
 from bridge.mapping_checks import SIDES
+from bridge.marks import EXPECT
 from bridge.models import Comment, Ticket, TicketChanges
 from bridge.protocol import is_bridge_actor
-from bridge.retry import blame
-from bridge.store import LinkRecord
+from bridge.records import LinkRecord, ParkedItem
+from bridge.snapshot import RouteFacts
+from bridge.steps import (
+    ExpectStatus,
+    Guard,
+    Log,
+    ParkItem,
+    Plan,
+    SetFields,
+    SetPairState,
+    Side,
+    StatusRead,
+    StatusSlot,
+    UnparkItem,
+    VerifyStatus,
+    ask,
+)
 
 # The first-level status a reply stands for: Zendesk and Zammad both reopen a waiting or solved
 # ticket to `open` when the customer answers, and the mapping says what `open` means upstream.
 REPLY_STATUS = "open"
 # First-level statuses of a finished ticket (Zendesk's solved and closed, Zammad's closed).
 FINISHED = frozenset({"solved", "closed"})
-# Pair-state key holding the status the second level must keep while the bridge's notes land on
-# it. Set before the first note, cleared once the status is checked: a worker killed in between
-# leaves it, so the next sync still tells the tracker's side effect from a vendor's change.
-EXPECT = "second_expect"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Prefix of the parked-item key of a refused status write ("#status:<system>"); `#` is in no
 # system name, so it never reads as a comment key ("<system>:<id>").
@@ -95,7 +106,7 @@ def plan_fields(
     second_set_by_other: bool = False,
 ) -> FieldPlan:
     """Copy status and priority to the side that did not change them since the last sync (the
-    newer change wins when both did). Pure: the writes happen in `SecondStatus`/`apply_fields`.
+    newer change wins when both did). The writes are planned by `SecondStatus`/`apply_fields`.
 
     `second_set_by_other`: the tracker says someone other than the bridge set the status it has
     now (None-safe: False where it does not tell)."""
@@ -141,12 +152,15 @@ def plan_fields(
 
 class SecondStatus:
     """The second-level status while one sync writes to the issue: reopens for a reply before
-    posting it, sets back what the tracker changed on its own, remembers refusals."""
+    posting it, sets back what the tracker changed on its own, remembers refusals.
+
+    Its methods are plans: they yield the writes, and what happened to them (a refusal, the
+    status re-read after the notes) decides what comes next."""
 
     def __init__(
-        self, ctx: RouteContext, link: LinkRecord, plan: FieldPlan, customer: str | None
+        self, facts: RouteFacts, link: LinkRecord, plan: FieldPlan, customer: str | None
     ) -> None:
-        self.ctx, self.link, self.plan = ctx, link, plan
+        self.facts, self.link, self.plan = facts, link, plan
         # The first-level requester: only their comments answer the vendor. An agent relaying
         # the vendor's question to the customer in public must not reopen the issue; where the
         # helpdesk does not say who the requester is, only its status change reopens.
@@ -160,7 +174,7 @@ class SecondStatus:
         self.noted = False  # the write-ahead EXPECT is stored
 
     def _waits(self, status: str) -> bool:
-        return waits(self.ctx.mapping.sync, self.ctx.second.settings.type, status)
+        return waits(self.facts.mapping.sync, self.facts.second.settings.type, status)
 
     def _target(self, comment: Comment) -> str | None:
         if not self._waits(self.current):
@@ -172,47 +186,45 @@ class SecondStatus:
         if moved_at is not None and (comment.created_at or _EPOCH) <= moved_at:
             return None  # written before the vendor's latest change: not an answer to it
         if comment.public and self.customer is not None and comment.author_id == self.customer:
-            return self.ctx.mapping.sync.status_to_second.get(REPLY_STATUS)
+            return self.facts.mapping.sync.status_to_second.get(REPLY_STATUS)
         return None
 
-    def before_copy(self, comment: Comment) -> None:
-        """Called right before a first-level comment is posted to the second level. A refusal
+    def before_copy(self, comment: Comment) -> Plan[None]:
+        """Planned right before a first-level comment is posted to the second level. A refusal
         raises, so the comment parks with the tracker's reason (read-only issue, for one)."""
         target = self._target(comment)
         if target and target != self.current:
             if target in self.refused:
                 raise self.refused[target]
             planned = target == self.plan.writes["second"].get("status")
-            self._write(
+            yield from self._write(
                 target, "planned, before the comments" if planned else "the customer replied"
             )
             self.reopened = self.reopened or not planned
         elif not self.noted:
-            self._expect(self.current)
+            self.noted = True
+            yield ExpectStatus(self.current)
         self.check_due = True
 
-    def _expect(self, status: str) -> None:
-        self.ctx.store.set_pair_state(self.ctx.name, self.link.first.id, {EXPECT: status})
+    def _write(self, status: str, why: str) -> Plan[None]:
+        # Write-ahead (the status slot): a worker killed after the PATCH must not mirror it; a
+        # refusal puts back the status the issue still has.
+        guard = Guard(StatusSlot(status, fallback=self.current))
         self.noted = True
-
-    def _write(self, status: str, why: str) -> None:
-        self._expect(status)  # write-ahead: a worker killed after the PATCH must not mirror it
         try:
-            with blame(self.ctx.second.settings.name):
-                self.ctx.second.update_ticket(self.link.second.id, TicketChanges(status=status))
+            yield SetFields(Side.SECOND, self.link.second.id, TicketChanges(status=status), guard)
         except PermanentError as exc:
-            self._expect(self.current)
             if exc.status != 401:
                 self.refused[status] = exc
             raise
         self.current = status
-        self.ctx.store.log(
+        yield Log(
             self.link.first,
             "status_set",
-            {"route": self.ctx.name, "second_status": status, "why": why},
+            {"route": self.facts.name, "second_status": status, "why": why},
         )
 
-    def after_copies(self) -> None:
+    def after_copies(self) -> Plan[None]:
         """After the bridge's notes: set back a status the tracker changed on its own.
 
         The status is re-read only when the bridge wrote to the issue. A vendor who changed it
@@ -222,32 +234,31 @@ class SecondStatus:
         if not self.check_due:
             # Left by an interrupted sync: the issue has it, or the vendor has moved on.
             if self.plan.expected or self.plan.dropped_expect:
-                self.ctx.store.set_pair_state(self.ctx.name, self.link.first.id, {EXPECT: ""})
+                yield ExpectStatus("")
             return
         planned = self.plan.writes["second"].get("status")
-        with blame(self.ctx.second.settings.name):
-            issue = self.ctx.second.get_ticket(self.link.second.id)
-        now = issue.status or ""
+        issue = yield from ask(VerifyStatus(self.link.second.id, self.current), StatusRead)
+        now = issue.status
         # The tracker's side effect is the note author's change, the bridge's; a status someone
         # else set meanwhile (the vendor resolving while the notes landed) is theirs and stays,
         # to be mirrored by the next sync. Unknown who: set back, as before.
-        by = issue.status_changed_by
-        flipped = by is None or is_bridge_actor(self.ctx.second.settings, by)
+        by = issue.changed_by
+        flipped = by is None or is_bridge_actor(self.facts.second.settings, by)
         # A planned write still to come sets the status explicitly anyway.
         later = planned and planned not in self.refused and planned != self.current
         if now != self.current and not later and flipped:
-            self._write(self.current, f"set back: the tracker changed it to {now}")
-            self.ctx.store.log(
+            yield from self._write(self.current, f"set back: the tracker changed it to {now}")
+            yield Log(
                 self.link.first,
                 "status_restored",
-                {"route": self.ctx.name, "tracker_set": now, "restored": self.current},
+                {"route": self.facts.name, "tracker_set": now, "restored": self.current},
             )
-        self.ctx.store.set_pair_state(self.ctx.name, self.link.first.id, {EXPECT: ""})
+        yield ExpectStatus("")
 
 
 def apply_fields(
-    ctx: RouteContext, link: LinkRecord, plan: FieldPlan, keeper: SecondStatus
-) -> dict[str, str]:
+    facts: RouteFacts, link: LinkRecord, plan: FieldPlan, keeper: SecondStatus
+) -> Plan[dict[str, str]]:
     """Write what the plan says, against what the issue has after this sync's own writes. A
     state is saved only after its write, so a failed write is redone by the retry."""
     state_update = dict(plan.settled)
@@ -258,41 +269,35 @@ def apply_fields(
         if keeper.reopened:
             state_update["first_status"] = plan.values["first_status"]
     if state_update:
-        ctx.store.set_pair_state(ctx.name, link.first.id, state_update)
+        yield SetPairState(state_update)
     if plan.baseline:
         return {}
     changed: dict[str, str] = {}
-    for side, connector, ticket_id in (
-        ("first", ctx.first, link.first.id),
-        ("second", ctx.second, link.second.id),
-    ):
+    for side, ticket_id in ((Side.FIRST, link.first.id), (Side.SECOND, link.second.id)):
         wanted = dict(plan.writes[side])
-        if side == "first" and keeper.reopened:
+        if side is Side.FIRST and keeper.reopened:
             # The customer's reply answered the vendor's question: nothing to mirror, but the
             # helpdesk must show the reply's status too (see `_after_reply`).
             wanted.pop("status", None)
-            wanted.update(_after_reply(ctx.mapping.sync, plan, keeper))
+            wanted.update(_after_reply(facts.mapping.sync, plan, keeper))
         done: dict[str, str] = {}
-        if side == "second":
-            wanted, done = _second_writes(ctx, link, plan, keeper, wanted)
+        if side is Side.SECOND:
+            wanted, done = yield from _second_writes(facts, link, plan, keeper, wanted)
         if wanted:
+            changes = TicketChanges(status=wanted.get("status"), priority=wanted.get("priority"))
             try:
-                with blame(connector.settings.name):
-                    connector.update_ticket(
-                        ticket_id,
-                        TicketChanges(status=wanted.get("status"), priority=wanted.get("priority")),
-                    )
+                yield SetFields(side, ticket_id, changes)
             except ReadOnlyTicket as exc:
-                if side == "first":
+                if side is Side.FIRST:
                     raise
                 # Kept unsettled: tried again at the pair's next sync, until the vendor moves
                 # the issue (their change wins) or the bridge user gets the rights.
-                _park_status(ctx, link, exc)
+                yield from _park_status(facts, link, exc)
                 wanted = {}
             else:
-                if side == "second":
-                    ctx.store.unpark_item(ctx.name, link.first.id, status_item(ctx))
-        other = "second" if side == "first" else "first"
+                if side is Side.SECOND:
+                    yield UnparkItem(status_item(facts))
+        other = "second" if side is Side.FIRST else "first"
         for attr, value in wanted.items():
             done[f"{side}_{attr}"] = value
             done[f"{other}_{attr}"] = (
@@ -301,10 +306,10 @@ def apply_fields(
                 else plan.values[f"{other}_{attr}"]
             )
             changed[f"{side}_{attr}"] = value
-        if side == "second" and "status" in wanted:
+        if side is Side.SECOND and "status" in wanted:
             keeper.current = wanted["status"]
         if done:
-            ctx.store.set_pair_state(ctx.name, link.first.id, done)
+            yield SetPairState(done)
     return changed
 
 
@@ -332,42 +337,42 @@ def _after_reply(rules: SyncRules, plan: FieldPlan, keeper: SecondStatus) -> dic
     return {"status": REPLY_STATUS}
 
 
-def status_item(ctx: RouteContext) -> str:
+def status_item(facts: RouteFacts) -> str:
     """The parked-item key of a status write the second level refused."""
-    return f"{STATUS_ITEM}{ctx.second.settings.name}"
+    return f"{STATUS_ITEM}{facts.second.settings.name}"
 
 
 def _second_writes(
-    ctx: RouteContext,
+    facts: RouteFacts,
     link: LinkRecord,
     plan: FieldPlan,
     keeper: SecondStatus,
     wanted: dict[str, str],
-) -> tuple[dict[str, str], dict[str, str]]:
+) -> Plan[tuple[dict[str, str], dict[str, str]]]:
     """What is still to write to the second level, and state already settled by the comments'
     writes (a reopen written before them, or refused there)."""
     done: dict[str, str] = {}
     status = wanted.get("status")
     if status is None:
         # Nothing to write (or the vendor's own change won): a refusal of before is moot.
-        ctx.store.unpark_item(ctx.name, link.first.id, status_item(ctx))
+        yield UnparkItem(status_item(facts))
     elif status == keeper.current:
         wanted.pop("status")
-        ctx.store.unpark_item(ctx.name, link.first.id, status_item(ctx))
+        yield UnparkItem(status_item(facts))
         done = {"second_status": keeper.current, "first_status": plan.values["first_status"]}
     elif status in keeper.refused:
         wanted.pop("status")  # refused already in this sync; the comment that needed it parked
-        _park_status(ctx, link, keeper.refused[status])
+        yield from _park_status(facts, link, keeper.refused[status])
     return wanted, done
 
 
-def _park_status(ctx: RouteContext, link: LinkRecord, exc: PermanentError) -> None:
-    key = status_item(ctx)
-    item = ctx.store.park_item(ctx.name, link.first.id, key, str(exc), ctx.clock())
+def _park_status(facts: RouteFacts, link: LinkRecord, exc: PermanentError) -> Plan[None]:
+    key = status_item(facts)
+    item = yield from ask(ParkItem(key, str(exc)), ParkedItem)
     if item.count == 1:
-        ctx.store.log(
+        yield Log(
             link.first,
             "not_copied",
-            {"route": ctx.name, "from": key, "to": ctx.second.settings.name,
+            {"route": facts.name, "from": key, "to": facts.second.settings.name,
              "reason": f"status not set: {exc}"},
         )  # fmt: skip

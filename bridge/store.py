@@ -11,110 +11,18 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 
 from bridge.models import SystemRef
+from bridge.records import Claim, LinkRecord, ParkedItem, SyncStore
+
+__all__ = ["Claim", "LinkRecord", "ParkedItem", "RedisStore", "SyncStore"]
 
 PREFIX = "tb"
 LOG_KEEP = 500
-
-
-@dataclass(frozen=True)
-class LinkRecord:
-    """A stored escalation plus the follow-up writes already done (so a retry finishes them)."""
-
-    route: str
-    first: SystemRef
-    second: SystemRef
-    second_url: str
-    created_at: str
-    first_marked: bool = False
-    note_id: str | None = None
-    history_marked: bool = False
-
-
-@dataclass(frozen=True)
-class Claim:
-    owner: str
-    at: float
-
-
-@dataclass(frozen=True)
-class ParkedItem:
-    """A comment the bridge stopped copying on purpose: one entry per item and cause.
-
-    The same cause seen again bumps `count` and `last_seen` instead of adding an entry, so an
-    operator reads "403 Forbidden, 4 times, last at ..." rather than a page of repeats.
-    """
-
-    key: str  # the source comment key ("<system>:<id>")
-    reason: str
-    count: int
-    first_seen: str
-    last_seen: str
-    # Refused because the target ticket was read-only in this status (a resolved MantisBT issue
-    # below MANAGER): tried again by itself once the ticket leaves it. Empty: waits for a resync.
-    while_status: str = ""
-
-
-class SyncStore(Protocol):
-    """What the engine needs from storage; Redis in production, a dict in pure unit tests."""
-
-    def get_link(self, route: str, first_id: str) -> LinkRecord | None: ...
-
-    def save_link(self, link: LinkRecord) -> None: ...
-
-    def update_link(self, route: str, first_id: str, **changes: Any) -> None: ...
-
-    def claim_escalation(self, route: str, first_id: str, owner: str) -> Claim | None:
-        """Take the claim; None when taken, else the claim that blocks us."""
-
-    def release_claim(self, route: str, first_id: str) -> None: ...
-
-    def take_over_claim(self, route: str, first_id: str, owner: str) -> None: ...
-
-    def swap_missing_request(self, route: str, first_id: str, fingerprint: str) -> str | None:
-        """Store the fingerprint of the data last asked for; return the previous one."""
-
-    def restore_missing_request(self, route: str, first_id: str, previous: str | None) -> None: ...
-
-    def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None: ...
-
-    def pair_state(self, route: str, first_id: str) -> dict[str, str]:
-        """Status/priority of both sides as last seen or written by the bridge ({} if new)."""
-
-    def set_pair_state(self, route: str, first_id: str, state: Mapping[str, str]) -> None: ...
-
-    def comment_marks(self, route: str, first_id: str) -> dict[str, str]:
-        """Source comment key ("<system>:<id>") -> the copy's key, UNSURE, "skip" or "before"."""
-
-    def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None: ...
-
-    def parked_items(self, route: str, first_id: str) -> dict[str, ParkedItem]:
-        """Items of the pair that are not copied, by source comment key."""
-
-    def park_item(
-        self,
-        route: str,
-        first_id: str,
-        key: str,
-        reason: str,
-        at: datetime,
-        while_status: str = "",
-    ) -> ParkedItem:
-        """Record that an item is not copied; the same reason again bumps its count."""
-
-    def unpark_item(self, route: str, first_id: str, key: str) -> None: ...
-
-    def agent_notes(self, route: str, first_id: str) -> dict[str, str]:
-        """Cause -> id of the note that told the agent (UNSURE while it is being written)."""
-
-    def set_agent_note(self, route: str, first_id: str, cause: str, value: str) -> None: ...
-
-    def clear_agent_notes(self, route: str, first_id: str, causes: Iterable[str]) -> None: ...
 
 
 def _text(value: Any) -> str:
@@ -288,16 +196,16 @@ class RedisStore:
         self.redis.set(key, json.dumps({"owner": owner, "at": time.time()}))
 
     # missing-data requests ------------------------------------------------------------------
-    def swap_missing_request(self, route: str, first_id: str, fingerprint: str) -> str | None:
-        old = self.redis.set(f"{PREFIX}:asked:{route}:{first_id}", fingerprint, get=True)
-        return _text(old) if old not in (None, True, False) else None
-
-    def restore_missing_request(self, route: str, first_id: str, previous: str | None) -> None:
+    def set_missing_request(self, route: str, first_id: str, mark: str | None) -> None:
         key = f"{PREFIX}:asked:{route}:{first_id}"
-        if previous is None:
+        if mark is None:
             self.redis.delete(key)
         else:
-            self.redis.set(key, previous)
+            self.redis.set(key, mark)
+
+    def missing_request(self, route: str, first_id: str) -> str | None:
+        raw = self.redis.get(f"{PREFIX}:asked:{route}:{first_id}")
+        return _text(raw) if raw is not None else None
 
     # pair sync state ------------------------------------------------------------------------
     def pair_state(self, route: str, first_id: str) -> dict[str, str]:

@@ -1,22 +1,21 @@
 """Writes that must happen once even when an answer is lost or a worker dies mid-write.
 
 A comment whose POST timed out, or whose worker was killed right after the POST, may exist on
-the remote without the bridge having recorded it. So an UNSURE marker is stored before the
-POST; the retry that finds it looks for the comment before posting again.
+the remote without the bridge having recorded it. So an unsure mark is stored before the
+POST; the retry that finds it looks for the comment before posting again. The executor
+(`bridge.executor`) applies this to every comment and note the bridge writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from bridge.marks import PARKED, UNSURE
 from bridge.models import NewComment
 from bridge.protocol import Connector, is_bridge_actor
 from bridge.retry import blame
 
-UNSURE = "?"  # prefix of a stored marker whose write may or may not have happened
-# Prefix of a comment mark whose copy was refused for good (followed by the source's
-# fingerprint): it is tried again only when the source changes or an operator resyncs.
-PARKED = "!"
+__all__ = ["PARKED", "UNSURE", "post_once", "posted_by_bridge"]
 
 
 def normalised(text: str) -> str:
@@ -39,13 +38,14 @@ def post_once(
     ticket_id: str,
     comment: NewComment,
     unsure: bool,
-    mark_unsure: Callable[[], None],
+    mark_unsure: Callable[[], object],
 ) -> str:
     """Post a comment once, across lost answers and workers killed mid-write.
 
-    Write-ahead: the caller's state is marked UNSURE before the POST, and only replaced by the
-    comment's id after it. A retry that finds UNSURE (the answer was lost, or the process died
-    between the POST and the record) looks for the comment on the remote before posting again.
+    Write-ahead: the caller's state is marked unsure before the POST, and only replaced by the
+    comment's id after it. A retry that finds it unsure (the answer was lost, or the process
+    died between the POST and the record) looks for the comment on the remote before posting
+    again.
     """
     with blame(connector.settings.name):
         if unsure:

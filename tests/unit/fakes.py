@@ -117,16 +117,14 @@ class MemoryStore:
     def take_over_claim(self, route: str, first_id: str, owner: str) -> None:
         self.claims[(route, first_id)] = Claim(owner, time.time())
 
-    def swap_missing_request(self, route: str, first_id: str, fingerprint: str) -> str | None:
-        old = self.asked.get((route, first_id))
-        self.asked[(route, first_id)] = fingerprint
-        return old
-
-    def restore_missing_request(self, route: str, first_id: str, previous: str | None) -> None:
-        if previous is None:
+    def set_missing_request(self, route: str, first_id: str, mark: str | None) -> None:
+        if mark is None:
             self.asked.pop((route, first_id), None)
         else:
-            self.asked[(route, first_id)] = previous
+            self.asked[(route, first_id)] = mark
+
+    def missing_request(self, route: str, first_id: str) -> str | None:
+        return self.asked.get((route, first_id))
 
     def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:
         self.entries.append((ref, action, dict(detail or {})))

@@ -238,10 +238,12 @@ def test_shipped_mappings_use_only_known_placeholders() -> None:
 def test_the_checked_placeholders_are_exactly_what_the_engine_renders() -> None:
     """The load-time check and the rendering cannot drift apart: a name the check allows is
     always filled, and a value the engine fills can be used."""
-    from bridge.engine import _description_values
     from bridge.mapping import REQUIRED_FIELDS
     from bridge.mapping_checks import DRAFT_VALUES
+    from bridge.plan_escalation import description_values
+    from bridge.snapshot import RouteFacts
 
     ctx, _, _ = make("en")
     gate = check_required(ticket(), MAPPING)
-    assert set(_description_values(ctx, ticket(), gate)) == {*REQUIRED_FIELDS, *DRAFT_VALUES}
+    facts = RouteFacts.of(ctx)
+    assert set(description_values(facts, ticket(), gate)) == {*REQUIRED_FIELDS, *DRAFT_VALUES}
