@@ -26,7 +26,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableError
-from bridge.protocol import SystemSettings
+from bridge.protocol import Hooks, SystemSettings
 from connectors.transport import (
     BODY_ERRORS,
     Call,
@@ -132,7 +132,7 @@ class HttpClient:
         timeout: float = 10.0,
         attempts: int = 3,
         wait_max: float = 2.0,
-        before_request: Callable[[], None] | None = None,
+        before_request: Callable[[], object] | None = None,
         *,
         system: str = "",
         deadline: float = REQUEST_DEADLINE,
@@ -169,9 +169,11 @@ class HttpClient:
         attempts: int = 3,
         wait_max: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        hooks: Hooks | None = None,
     ) -> HttpClient:
         """A client with the system's timeout and `options.request_deadline` /
-        `options.file_deadline` (seconds); a ConfigError names a bad value."""
+        `options.file_deadline` (seconds); a ConfigError names a bad value. `hooks` are the
+        bridge's (bridge.registry): `before_request` runs before every request sent."""
         return cls(
             base_url,
             headers=headers,
@@ -179,6 +181,7 @@ class HttpClient:
             timeout=settings.timeout,
             attempts=attempts,
             wait_max=wait_max,
+            before_request=hooks.before_request if hooks is not None else None,
             system=settings.name,
             deadline=_seconds(settings, "request_deadline", REQUEST_DEADLINE),
             file_deadline=_seconds(settings, "file_deadline", FILE_DEADLINE),

@@ -2,10 +2,10 @@
 endpoint and real RQ workers. `bridge demo` plays its story on it; integration tests reuse it.
 
 A route names its first and second level (`zendesk-mantis`, the default, `zammad-mantis`,
-`zendesk-zammad`, `zammad-zendesk`); the drivers in drivers.py seed each side and act on it, so
-one test runs on every route. The config always calls the first level "helpdesk", the second
-"vendor" and the route "acme"; `extra_first_level` adds a second helpdesk ("helpdesk2", route
-"globex") escalating into the same vendor system.
+`zendesk-zammad`, `zammad-zendesk`: bridge.sandbox.catalog finds them); the drivers in
+drivers.py seed each side and act on it, so one test runs on every route. The config always
+calls the first level "helpdesk", the second "vendor" and the route "acme"; `extra_first_level`
+adds a second helpdesk ("helpdesk2", route "globex") escalating into the same vendor system.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from bridge.polling import PollResult, poll_once
 from bridge.queue import get_queue
 from bridge.redis_runtime import EmbeddedRedis, connect
 from bridge.registry import build_connector
+from bridge.sandbox.catalog import driver_class, routes
 from bridge.sandbox.drivers import (
     CATEGORY,
     CONTACT,
@@ -60,24 +61,13 @@ __all__ = [
 ]  # fmt: skip
 
 # route -> (first level, second level); the route's name is also its shipped mapping file.
-ROUTES: dict[str, tuple[str, str]] = {
-    "zendesk-mantis": ("zendesk", "mantis"),
-    "zammad-mantis": ("zammad", "mantis"),
-    "zendesk-zammad": ("zendesk", "zammad"),
-    "zammad-zendesk": ("zammad", "zendesk"),
-}
-DRIVERS: dict[str, type[Driver]] = {
-    "zendesk": ZendeskDriver,
-    "zammad": ZammadDriver,
-    "mantis": MantisDriver,
-}
+ROUTES: dict[str, tuple[str, str]] = routes()
 
 
 def make_driver(kind: str, system: str, role: str) -> Driver:
-    """A driver of `kind` (zendesk, zammad, mantis) playing `role` as config system `system`."""
-    if kind not in DRIVERS:
-        raise ValueError(f"no sandbox driver for {kind!r}; known: {', '.join(sorted(DRIVERS))}")
-    return DRIVERS[kind](system, role)
+    """A driver of `kind` (a type whose connector names a sandbox) playing `role` as config
+    system `system`."""
+    return driver_class(kind)(system, role)
 
 
 class Stack:
