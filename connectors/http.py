@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -93,6 +93,33 @@ class _OutOfTime(stop_base):
 
 
 POOL_SIZE = 64
+
+
+class FileBody:
+    """A local file as a raw request body (an upload) that starts from byte 0 on every attempt.
+
+    requests measures a body with `len()` each time it prepares a request, and tenacity may
+    resend a request after a blip (a 503, a refused connection). Rewinding at that moment makes
+    the retry send the whole file instead of an empty body from a file already read to its end.
+    """
+
+    def __init__(self, handle: IO[bytes], size: int) -> None:
+        self._handle = handle
+        self._size = size
+
+    @classmethod
+    def of(cls, handle: IO[bytes]) -> FileBody:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(0)
+        return cls(handle, size)
+
+    def __len__(self) -> int:
+        self._handle.seek(0)
+        return self._size
+
+    def read(self, size: int = -1) -> bytes:
+        return self._handle.read(size)
 
 
 def _session(base_url: str) -> requests.Session:
