@@ -578,7 +578,8 @@ class RedmineCase(ContractCase):
     def mock_before_create(self, rsps: responses.RequestsMock) -> None:
         project = {"id": 1, "name": "Support", "identifier": "support"}
         rsps.get(f"{self.url}/projects.json", json={"projects": [project], "total_count": 1})
-        rsps.get(f"{self.url}/trackers.json", json={"trackers": [{"id": 1, "name": "Bug"}]})
+        trackers = [{"id": 1, "name": "Bug"}]
+        rsps.get(f"{self.url}/projects/1.json", json={"project": {**project, "trackers": trackers}})
         priorities = [{"id": 3, "name": "High", "is_default": False, "active": True}]
         rsps.get(
             f"{self.url}/enumerations/issue_priorities.json", json={"issue_priorities": priorities}
