@@ -91,8 +91,12 @@ class Stack:
         extra_first_level: str | None = None,
         web_redis: Callable[[str], Redis] | None = None,
         ops: dict[str, Any] | None = None,
+        second_level: Driver | None = None,
     ) -> None:
-        if route not in ROUTES:
+        """`second_level`: a driver for a real system already running (tests/redmine plays a
+        live Redmine this way); its `url` is set, so no sandbox is served for it, and `route`
+        is then `<first level>-<its kind>` (a shipped mapping)."""
+        if route not in ROUTES and second_level is None:
             raise ValueError(f"unknown route {route!r}; known: {', '.join(ROUTES)}")
         self.base = Path(base)
         self.route = route
@@ -109,9 +113,9 @@ class Stack:
         self._servers: list[BackgroundServer] = []
         self._embedded: EmbeddedRedis | None = None
         self._worker: subprocess.Popen[bytes] | None = None
-        first, second = ROUTES[route]
+        first, second = ROUTES.get(route) or tuple(route.split("-", 1))
         self.first_level = make_driver(first, "helpdesk", FIRST)
-        self.second_level = make_driver(second, "vendor", SECOND)
+        self.second_level = second_level or make_driver(second, "vendor", SECOND)
         self.extra_level = (
             make_driver(extra_first_level, "helpdesk2", FIRST) if extra_first_level else None
         )
@@ -182,7 +186,8 @@ class Stack:
         self.redis: Redis = connect(self._redis_url)
         for driver in self.drivers:
             driver.seed()
-            driver.url = self._serve(driver.sandbox.app)
+            if not driver.url:  # a real system's driver comes with its address
+                driver.url = self._serve(driver.sandbox.app)
         self.config_path = self._write_config()
         self.config: Config = load_config(self.config_path)
         os.environ["BRIDGE_CONFIG"] = str(self.config_path)
