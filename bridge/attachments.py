@@ -18,15 +18,12 @@ from bridge.models import Attachment
 from bridge.protocol import Capability, Connector, FetchesAttachments
 from bridge.texts import Language, system_title, text
 
-DEFAULT_MAX_BYTES = 5 * 1024 * 1024  # MantisBT's default max_file_size: the strictest we meet
-
 
 def max_bytes_for(connector: Connector) -> int:
-    """The target's limit: `options.max_attachment_bytes`, else the connector's own default."""
+    """The target's limit: `options.max_attachment_bytes` as given, else the connector's own
+    (its type's `limits`, narrowed by what the site reports: MantisBT's max_file_size)."""
     configured = connector.settings.options.get("max_attachment_bytes")
-    if configured:
-        return int(configured)
-    return int(getattr(connector, "max_attachment_bytes", DEFAULT_MAX_BYTES))
+    return int(configured) if configured else connector.max_attachment_bytes
 
 
 def _size(n: int, lang: Language) -> str:

@@ -3,23 +3,19 @@ worker start.
 
 This side knows the mappings: it collects, per system, every name the routes use there
 (statuses, priorities, projects, categories, fields, the link attribute) into a neutral
-`Usage`. The vendor side lives in connectors/<type>/check.py, found next to the connector the
-registry names, which reads its live system and answers with findings.
+`Usage`. The vendor side is each connector's `check_usage()` (bridge.protocol), which reads its
+live system and answers with findings.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Collection
 
 from bridge.config import Config, Route
 from bridge.errors import BridgeError
 from bridge.findings import Finding, Level, Usage
-from bridge.registry import CONNECTORS, build_connector
+from bridge.registry import build_connector
 
-# A check module's entry point: (connector, usage, enums_only) -> findings.
-CheckFn = Callable[[Any, Usage, bool], list[Finding]]
 FIELD = "field:"
 
 
@@ -87,19 +83,11 @@ def usage_of(config: Config, system: str) -> Usage:
     return usage
 
 
-def check_module(system_type: str) -> CheckFn:
-    """`check` of connectors/<type>/check.py, next to the connector the registry names."""
-    target = CONNECTORS[system_type]
-    module = importlib.import_module(target.partition(":")[0] + ".check")
-    fn: CheckFn = module.check
-    return fn
-
-
 def check_system(config: Config, system: str, enums_only: bool = False) -> list[Finding]:
-    """Findings for one system; a BridgeError (unreachable, refused) propagates."""
-    settings = config.systems[system]
-    connector = build_connector(settings)
-    return check_module(settings.type)(connector, usage_of(config, system), enums_only)
+    """Findings for one system (its connector's check_usage); a BridgeError (unreachable,
+    refused) propagates."""
+    connector = build_connector(config.systems[system])
+    return connector.check_usage(usage_of(config, system), enums_only)
 
 
 def startup_warnings(config: Config, skip: Collection[str] = ()) -> list[str]:

@@ -23,6 +23,8 @@ from bridge.config import Config, load_config
 from bridge.errors import ConfigError
 from bridge.exit_codes import ExitCode
 from bridge.ops.logs import configure_logging, secrets_of
+from bridge.sandbox.catalog import DEFAULT_ROUTE
+from bridge.sandbox.catalog import routes as sandbox_routes
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
 log = logging.getLogger("bridge.cli")
@@ -214,10 +216,10 @@ def _need_demo_extra(command: str) -> None:
 @click.option("--keep", type=click.Path(path_type=Path), help="Keep the demo's files here.")
 @click.option(
     "--route",
-    type=click.Choice(["zendesk-mantis", "zammad-mantis", "zendesk-zammad", "zammad-zendesk"]),
-    default="zendesk-mantis", show_default=True, help="First level -> second level.",
+    type=click.Choice(list(sandbox_routes())),
+    default=DEFAULT_ROUTE, show_default=True, help="First level -> second level.",
 )  # fmt: skip
-def demo(keep: Path | None, route: str = "zendesk-mantis") -> None:
+def demo(keep: Path | None, route: str = DEFAULT_ROUTE) -> None:
     """Play the escalation story against local sandboxes; exit 0 only if every step held."""
     _need_demo_extra("bridge demo")
     from bridge.demo import run_demo
@@ -233,8 +235,8 @@ def demo(keep: Path | None, route: str = "zendesk-mantis") -> None:
 )  # fmt: skip
 @click.option(
     "--route",
-    type=click.Choice(["zendesk-mantis", "zammad-mantis", "zendesk-zammad", "zammad-zendesk"]),
-    default="zendesk-mantis", show_default=True, help="First level -> second level.",
+    type=click.Choice(list(sandbox_routes())),
+    default=DEFAULT_ROUTE, show_default=True, help="First level -> second level.",
 )  # fmt: skip
 @click.option("--no-story", is_flag=True, help="Start an empty world (no demo traffic).")
 def sandbox(keep: Path | None, route: str, no_story: bool) -> None:

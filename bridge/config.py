@@ -15,22 +15,30 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from bridge import registry
 from bridge.errors import ConfigError
 from bridge.mapping import RouteMapping, load_mapping
 from bridge.ops.alert_settings import AlertSettings, AlertsSchema, alert_settings
 from bridge.ops.settings import OpsSchema, OpsSettings, ops_settings  # #5
 from bridge.protocol import SystemSettings
 from bridge.retry import Backoff, parse_duration
-from bridge.system_options import load_options
+from bridge.system_options import check_auth, load_options
 from bridge.texts import LANGUAGES
 from bridge.yamlfile import interpolate_env, load_located, validation_error
 
-SYSTEM_TYPES = ("zendesk", "mantis", "zammad")
 NAME = validate.Regexp(r"^[a-z0-9][a-z0-9_-]*$", error="use lower-case letters, digits, - and _")
 
 
+class _RegisteredType(validate.Validator):
+    """One of the registered connector types (bridge.registry), read when a config is loaded so
+    a connector installed after this module was imported still counts."""
+
+    def __call__(self, value: Any) -> Any:
+        return validate.OneOf(registry.kinds())(value)
+
+
 class SystemSchema(Schema):
-    type = fields.String(required=True, validate=validate.OneOf(SYSTEM_TYPES))
+    type = fields.String(required=True, validate=_RegisteredType())
     url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
     auth = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     webhook_secret = fields.String(load_default=None, allow_none=True)
@@ -42,29 +50,19 @@ class SystemSchema(Schema):
     display_name = fields.String(load_default="", validate=validate.Length(max=80))
     language = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LANGUAGES))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _auth_for_type(self, data: dict[str, Any], **_: Any) -> None:
-        auth = data.get("auth") or {}
-        if data.get("type") == "zendesk" and not (
-            ("email" in auth and "token" in auth) or "oauth_token" in auth
-        ):
-            raise ValidationError(
-                "zendesk needs auth.email + auth.token, or auth.oauth_token", "auth"
-            )
-        if data.get("type") == "mantis" and "token" not in auth:
-            raise ValidationError(
-                "mantis needs auth.token (an API token of the bridge user)", "auth"
-            )
-        if data.get("type") == "zammad" and not ("token" in auth or "oauth_token" in auth):
-            raise ValidationError(
-                "zammad needs auth.token (an access token of the bridge user) or auth.oauth_token",
-                "auth",
-            )
+        """The credentials the type's connector needs (its auth_schema)."""
+        if isinstance(data.get("auth"), dict) and data.get("type") in registry.kinds():
+            try:
+                check_auth(data["type"], data["auth"])
+            except ValidationError as exc:
+                raise ValidationError({"auth": exc.messages}) from exc
 
     @validates_schema(skip_on_field_errors=False)
     def _typed_options(self, data: dict[str, Any], **_: Any) -> None:
-        """Every option of the system's type is known and well typed (bridge.system_options)."""
-        if isinstance(data.get("options"), dict) and data.get("type") in SYSTEM_TYPES:
+        """Every option of the system's type is known and well typed (its options_schema)."""
+        if isinstance(data.get("options"), dict) and data.get("type") in registry.kinds():
             try:
                 load_options(data["type"], data["options"])
             except ValidationError as exc:

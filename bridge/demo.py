@@ -15,21 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from bridge.models import SystemRef
+from bridge.registry import statuses_of
 from bridge.sandbox.drivers import Driver
 from bridge.sandbox.stack import ROUTES, Stack
 from bridge.store import RedisStore
 
 Echo = Callable[[str], Any]
-# What the second level's own "project" and "category" are (None: it has no such thing).
-TARGETS: dict[str, tuple[str | None, str | None]] = {
-    "mantis": ("Support", "General"),
-    "zammad": ("Support", None),  # the group
-    "zendesk": (None, None),
-}
 RACE_DATA = {"customer_number": "40712", "domain": "b2b.kunde.example", "may_contact": False}
-# The first level's status once escalated (the shipped mappings' `escalated_status`): Zendesk's
-# on-hold, waiting on a third party; a fresh Zammad has no such state.
-ESCALATED = {"zendesk": "hold", "zammad": "open"}
 
 
 class Story:
@@ -99,7 +91,10 @@ class Story:
         if issues:
             self.check_issue(t1, issues[0])
             status = f.status(t1)
-            wanted = ESCALATED[f.kind]
+            # The shipped mappings' `escalated_status`: the first level's "waits on a third
+            # party" (Zendesk's on-hold; a fresh Zammad has none, so open).
+            side = statuses_of(f.kind)
+            wanted = side.escalated if side is not None else None
             self.check(status == wanted, f"the ticket waits on the vendor (status {status})")
 
             self.step(f"The vendor asks a question in {V}")
@@ -156,7 +151,7 @@ class Story:
     def check_issue(self, ticket_id: int, issue: dict[str, Any]) -> None:
         f, v = self.first, self.second
         self.echo(f"   {v.title} #{issue['id']}: {issue['subject']}")
-        project, category = TARGETS[v.kind]
+        project, category = v.target
         if project is not None:
             self.check(issue["project"] == project, f"in {project} ({issue['project']})")
         if category is not None:
@@ -209,9 +204,7 @@ def run_demo(
         echo(f"Route {route}: starting embedded Redis, sandbox {f} (first level) and {v}")
         echo(f"   (second level), web and worker in {base}")
         with stack:
-            if stack.second_level.kind == "mantis":
-                # Set up as the README asks: MANAGER, so resolved issues take the retest reply.
-                stack.mantis.set_access(stack.mt_bridge, "manager")
+            stack.second_level.set_up_as_documented()
             echo(f"   bridge at {stack.bridge_url}, config {stack.config_path}")
             ok = Story(stack, echo).play()
         if keep is not None:

@@ -9,37 +9,32 @@ site-configurable lists (MantisBT, Zammad) need the live system (`check-config -
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from bridge.errors import ConfigError
-from bridge.texts import TYPE_TITLES
+from bridge.protocol import SideStatuses
+from bridge.registry import kinds, statuses_of, title_of
 from bridge.yamlfile import KeyPath, LocatedYaml
 
-# Zendesk's API names (on-hold is `hold`); custom statuses are categories of these.
-ZENDESK_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+
+class _Sides(Mapping[str, SideStatuses]):
+    """Each registered type's statuses (its connector class's `statuses`), looked up lazily."""
+
+    def __getitem__(self, kind: str) -> SideStatuses:
+        side = statuses_of(kind)
+        if side is None:
+            raise KeyError(kind)
+        return side
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(kinds())
+
+    def __len__(self) -> int:
+        return len(kinds())
 
 
-@dataclass(frozen=True)
-class SideStatuses:
-    """How a system type's statuses say who a ticket waits on."""
-
-    fixed: tuple[str, ...] | None  # the only names there are; None: site-configurable
-    waiting_on_requester: frozenset[str]
-    ask_agent: str | None  # while an internal note asks the agent for data
-    ask_requester: str | None  # while a public comment asks the requester
-    escalated: str | None  # while the vendor works on it
-
-
-SIDES: Mapping[str, SideStatuses] = {
-    "zendesk": SideStatuses(ZENDESK_STATUSES, frozenset({"pending"}), "open", "pending", "hold"),
-    # A fresh Zammad's states; Zammad has no "waiting on a third party" state, so `open`.
-    "zammad": SideStatuses(
-        None, frozenset({"pending reminder", "pending close"}), "open", "pending reminder", "open"
-    ),
-    "mantis": SideStatuses(None, frozenset({"feedback"}), None, "feedback", None),
-}
+SIDES: Mapping[str, SideStatuses] = _Sides()
 
 # What each template may use: the values the engine renders it with.
 DRAFT_VALUES = (
@@ -111,7 +106,7 @@ def _status_problems(
         side = SIDES.get(kind or "")
         if side is None or side.fixed is None:
             continue
-        title = TYPE_TITLES.get(kind or "", kind)
+        title = title_of(kind or "") or kind
         for path, name in used:
             if name is not None and name.lower() not in side.fixed:
                 problems.append(

@@ -1,17 +1,24 @@
 """The contract between the engine and the connectors.
 
-The engine reaches connectors only through this protocol (looked up in a registry keyed by
-system type), so a connector can stand on either side of a route.
+The engine reaches connectors only through this protocol (looked up in bridge.registry, keyed
+by system type), so a connector can stand on either side of a route. A connector class also
+describes itself here: its type name, what it can do, the marshmallow schemas of its `auth` and
+`options`, its limits, how its statuses say who a ticket waits on and which hooks it takes, so
+config validation, the online check, the CLI and the sandbox world derive everything from the
+class and a new vendor is one package plus one entry-point line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+from marshmallow import Schema
+
+from bridge.findings import Finding, Usage
 from bridge.models import (
     Attachment,
     Comment,
@@ -32,6 +39,50 @@ class Capability(StrEnum):
     # get_ticket_and_comments(): the ticket and its comments in one request (MantisBT's issue
     # carries its notes), so a sync reads that side with one request instead of two
     READS_TOGETHER = "reads_together"
+
+
+class Hook(StrEnum):
+    """What the bridge can hand a connector when it builds one (the connector declares which
+    it honours, so a configured option that needs a hook it lacks is a config error)."""
+
+    # Called before every remote request: the request budget shared by all workers
+    # (`options.requests_per_minute`), which blocks until a slot is free.
+    BEFORE_REQUEST = "before_request"
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The hooks one connector instance receives (None: not in use for this system)."""
+
+    before_request: Callable[[], object] | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a system takes, before `options` narrow it."""
+
+    # The largest file the bridge copies into this system when `options.max_attachment_bytes`
+    # is not set (a site may still refuse less: MantisBT narrows it by its max_file_size).
+    max_attachment_bytes: int
+
+
+@dataclass(frozen=True)
+class SideStatuses:
+    """How a system type's statuses say who a ticket waits on (mapping checks, pair state)."""
+
+    fixed: tuple[str, ...] | None  # the only names there are; None: site-configurable
+    waiting_on_requester: frozenset[str]
+    ask_agent: str | None  # first level: while an internal note asks the agent for data
+    ask_requester: str | None  # first level: while a public comment asks the requester
+    escalated: str | None  # first level: while the vendor works on it
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The user a system's credentials belong to (`whoami()`), compared with `bridge_user`."""
+
+    id: str | None  # None: the system answered as an anonymous user
+    name: str
 
 
 @dataclass(frozen=True)
@@ -59,9 +110,38 @@ class SystemSettings:
 
 @runtime_checkable
 class Connector(Protocol):
-    kind: str
-    settings: SystemSettings
+    """One configured system. The class attributes describe the type; bridge.registry reads
+    them from the class before any instance exists (config validation, `bridge --help`)."""
+
+    kind: str  # the type name in the config (`type: redmine`), equal to its entry-point name
+    title: str  # what people call the product ("MantisBT"), when a system has no display_name
     capabilities: frozenset[Capability]
+    # marshmallow schemas of `auth` and `options`, checked when the config is loaded; an options
+    # schema extends bridge.option_fields.CommonOptions (the options every type understands).
+    auth_schema: type[Schema]
+    options_schema: type[Schema]
+    limits: Limits
+    statuses: SideStatuses
+    hooks: frozenset[Hook]
+    # "module:Class" of the sandbox driver that fakes this system in `bridge demo` and the
+    # integration tests; None: no sandbox (a demo route needs one on both sides).
+    sandbox: str | None
+    settings: SystemSettings
+
+    def __init__(self, settings: SystemSettings, *, hooks: Hooks = ...) -> None:
+        """Build from validated settings; nothing is read from the system yet."""
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        """The largest file this system takes now: `options.max_attachment_bytes`, else
+        `limits`, narrowed by what the site itself reports where it does."""
+
+    def whoami(self) -> Identity:
+        """The user the credentials belong to (one read); PermanentError when refused."""
+
+    def check_usage(self, usage: Usage, enums_only: bool = False) -> list[Finding]:
+        """Read-only: what the routes use on this system (statuses, fields, projects) against
+        what is there. `enums_only`: just the cheap name lists, for the check at worker start."""
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> None:
         """Raise SignatureError unless the request is signed by the configured secret."""
@@ -135,3 +215,10 @@ def is_bridge_actor(settings: SystemSettings, actor_id: str | None) -> bool:
         and actor_id is not None
         and str(actor_id) == str(settings.bridge_user)
     )
+
+
+def attachment_limit(settings: SystemSettings, limits: Limits) -> int:
+    """The largest file to copy into a system: `options.max_attachment_bytes`, else the type's
+    `limits` (a connector may narrow it further by what its site reports)."""
+    configured = settings.options.get("max_attachment_bytes")
+    return int(configured) if configured else limits.max_attachment_bytes

@@ -81,8 +81,7 @@ def serve_sandbox(
         echo(f"Route {route}: starting embedded Redis, the sandboxes, web and worker in {base}")
         ok = True
         with stack:
-            if stack.second_level.kind == "mantis":
-                stack.mantis.set_access(stack.mt_bridge, "manager")  # as the README asks
+            stack.second_level.set_up_as_documented()  # as the README asks
             if story:
                 ok = Story(stack, echo).play()
             cron = Children(stack.config_path, _env(stack), roles=("cron",), spawn=_logged(base))

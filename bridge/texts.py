@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from bridge.protocol import SystemSettings
+from bridge.registry import title_of
 
 
 class Language(StrEnum):
@@ -21,10 +22,6 @@ class Language(StrEnum):
 
 
 LANGUAGES = tuple(lang.value for lang in Language)
-
-# A readable name per system type, for link notes and comment headers when the config gives no
-# `display_name`: the config key ("vendor") means nothing to the person reading the ticket.
-TYPE_TITLES = {"zendesk": "Zendesk", "mantis": "MantisBT", "zammad": "Zammad"}
 
 _TEXTS: dict[Language, dict[str, str]] = {
     Language.EN: {
@@ -85,8 +82,10 @@ def text(lang: str | None, key: str, **values: object) -> str:
 
 
 def system_title(settings: SystemSettings) -> str:
-    """What a person calls the system: its `display_name`, else the name of its type."""
-    return settings.display_name or TYPE_TITLES.get(settings.type, settings.name)
+    """What a person calls the system: its `display_name`, else the title its connector class
+    declares ("MantisBT"), for link notes and comment headers: the config key ("vendor") means
+    nothing to the person reading the ticket."""
+    return settings.display_name or title_of(settings.type) or settings.name
 
 
 def side_language(settings: SystemSettings, route_language: str) -> Language:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -26,7 +26,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableError
-from bridge.protocol import SystemSettings
+from bridge.protocol import Hooks, SystemSettings
 from connectors.transport import (
     BODY_ERRORS,
     Call,
@@ -95,6 +95,33 @@ class _OutOfTime(stop_base):
 POOL_SIZE = 64
 
 
+class FileBody:
+    """A local file as a raw request body (an upload) that starts from byte 0 on every attempt.
+
+    requests measures a body with `len()` each time it prepares a request, and tenacity may
+    resend a request after a blip (a 503, a refused connection). Rewinding at that moment makes
+    the retry send the whole file instead of an empty body from a file already read to its end.
+    """
+
+    def __init__(self, handle: IO[bytes], size: int) -> None:
+        self._handle = handle
+        self._size = size
+
+    @classmethod
+    def of(cls, handle: IO[bytes]) -> FileBody:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(0)
+        return cls(handle, size)
+
+    def __len__(self) -> int:
+        self._handle.seek(0)
+        return self._size
+
+    def read(self, size: int = -1) -> bytes:
+        return self._handle.read(size)
+
+
 def _session(base_url: str) -> requests.Session:
     session = requests.Session()
     # One client serves every job of a worker process (`--threads`), each reading both
@@ -132,7 +159,7 @@ class HttpClient:
         timeout: float = 10.0,
         attempts: int = 3,
         wait_max: float = 2.0,
-        before_request: Callable[[], None] | None = None,
+        before_request: Callable[[], object] | None = None,
         *,
         system: str = "",
         deadline: float = REQUEST_DEADLINE,
@@ -169,9 +196,11 @@ class HttpClient:
         attempts: int = 3,
         wait_max: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        hooks: Hooks | None = None,
     ) -> HttpClient:
         """A client with the system's timeout and `options.request_deadline` /
-        `options.file_deadline` (seconds); a ConfigError names a bad value."""
+        `options.file_deadline` (seconds); a ConfigError names a bad value. `hooks` are the
+        bridge's (bridge.registry): `before_request` runs before every request sent."""
         return cls(
             base_url,
             headers=headers,
@@ -179,6 +208,7 @@ class HttpClient:
             timeout=settings.timeout,
             attempts=attempts,
             wait_max=wait_max,
+            before_request=hooks.before_request if hooks is not None else None,
             system=settings.name,
             deadline=_seconds(settings, "request_deadline", REQUEST_DEADLINE),
             file_deadline=_seconds(settings, "file_deadline", FILE_DEADLINE),

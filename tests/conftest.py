@@ -21,6 +21,8 @@ LANES = {
     "contract": "fast",
     "connectors": "fast",
     "integration": "integration",
+    # A live Redmine from Debian's packages, started fresh per session (tests/redmine/live.py).
+    "redmine": "integration",
     "faults": "faults",
 }
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from bridge.system_options import Duration
+from bridge.option_fields import Duration
 
 DEFAULT_COOLDOWN = 3600.0
 DEFAULT_CHECK_EVERY = 60.0

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from bridge.texts import TYPE_TITLES
+from bridge.registry import title_of
 
 GAVE_UP = re.compile(r"^gave up after \d+ attempts? over [^:]+: ")
 # The vendor's own text after the status carries ids and stays out of the cause; the phrase
@@ -102,7 +102,7 @@ def blamed_system(
     for name in names:
         if re.search(rf"(?<![\w-]){re.escape(name)}:", reason):
             return name
-    titled = [n for n in names if TYPE_TITLES.get(types.get(n, ""), "\0") in reason]
+    titled = [n for n in names if (title_of(types.get(n, "")) or "\0") in reason]
     if len(titled) == 1:
         return titled[0]
     return default

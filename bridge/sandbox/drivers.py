@@ -44,6 +44,9 @@ class Driver:
     waiting_status = ""  # first level: where the bridge parks a ticket while data is missing
     ask_status = ""  # second level: "the vendor asks the customer something"
     priorities: Mapping[str, str] = {"low": "low", "normal": "normal", "high": "high"}
+    # Second level: the project (or group) and category the shipped mappings send tickets to
+    # here (None: the system has no such thing).
+    target: tuple[str | None, str | None] = (None, None)
 
     def __init__(self, system: str, role: str) -> None:
         if role not in (FIRST, SECOND):
@@ -72,6 +75,11 @@ class Driver:
 
     def wait_for_deliveries(self, timeout: float) -> bool:
         return True
+
+    def set_up_as_documented(self) -> None:
+        """Give the bridge user what the README's set-up asks for (the demo runs that way;
+        tests start from a stock install)."""
+        return None
 
     def close(self) -> None:
         return None
@@ -309,6 +317,7 @@ class MantisDriver(Driver):
     title = "MantisBT"
     polled = True
     ask_status = "feedback"
+    target = ("Support", "General")
 
     def __init__(self, system: str, role: str, bridge_access: str = "developer") -> None:
         """`bridge_access` is the bridge user's level. DEVELOPER by default, the level most
@@ -343,6 +352,10 @@ class MantisDriver(Driver):
 
     def configure_webhook(self, bridge_url: str, secret: str, style: str = "trigger") -> None:
         return None  # MantisBT has no webhooks: the stack polls it
+
+    def set_up_as_documented(self) -> None:
+        """MANAGER, so resolved issues take the retest reply (README, MantisBT)."""
+        self.mantis.set_access(self.bridge, "manager")
 
     def comment(self, ticket_id: int, text: str, public: bool = True) -> None:
         self.mantis.add_note_as(self.developer, ticket_id, text, private=not public)

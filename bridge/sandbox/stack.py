@@ -2,10 +2,10 @@
 endpoint and real RQ workers. `bridge demo` plays its story on it; integration tests reuse it.
 
 A route names its first and second level (`zendesk-mantis`, the default, `zammad-mantis`,
-`zendesk-zammad`, `zammad-zendesk`); the drivers in drivers.py seed each side and act on it, so
-one test runs on every route. The config always calls the first level "helpdesk", the second
-"vendor" and the route "acme"; `extra_first_level` adds a second helpdesk ("helpdesk2", route
-"globex") escalating into the same vendor system.
+`zendesk-zammad`, `zammad-zendesk`: bridge.sandbox.catalog finds them); the drivers in
+drivers.py seed each side and act on it, so one test runs on every route. The config always
+calls the first level "helpdesk", the second "vendor" and the route "acme"; `extra_first_level`
+adds a second helpdesk ("helpdesk2", route "globex") escalating into the same vendor system.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from bridge.polling import PollResult, poll_once
 from bridge.queue import get_queue
 from bridge.redis_runtime import EmbeddedRedis, connect
 from bridge.registry import build_connector
+from bridge.sandbox.catalog import driver_class, routes
 from bridge.sandbox.drivers import (
     CATEGORY,
     CONTACT,
@@ -60,24 +61,13 @@ __all__ = [
 ]  # fmt: skip
 
 # route -> (first level, second level); the route's name is also its shipped mapping file.
-ROUTES: dict[str, tuple[str, str]] = {
-    "zendesk-mantis": ("zendesk", "mantis"),
-    "zammad-mantis": ("zammad", "mantis"),
-    "zendesk-zammad": ("zendesk", "zammad"),
-    "zammad-zendesk": ("zammad", "zendesk"),
-}
-DRIVERS: dict[str, type[Driver]] = {
-    "zendesk": ZendeskDriver,
-    "zammad": ZammadDriver,
-    "mantis": MantisDriver,
-}
+ROUTES: dict[str, tuple[str, str]] = routes()
 
 
 def make_driver(kind: str, system: str, role: str) -> Driver:
-    """A driver of `kind` (zendesk, zammad, mantis) playing `role` as config system `system`."""
-    if kind not in DRIVERS:
-        raise ValueError(f"no sandbox driver for {kind!r}; known: {', '.join(sorted(DRIVERS))}")
-    return DRIVERS[kind](system, role)
+    """A driver of `kind` (a type whose connector names a sandbox) playing `role` as config
+    system `system`."""
+    return driver_class(kind)(system, role)
 
 
 class Stack:
@@ -101,8 +91,12 @@ class Stack:
         extra_first_level: str | None = None,
         web_redis: Callable[[str], Redis] | None = None,
         ops: dict[str, Any] | None = None,
+        second_level: Driver | None = None,
     ) -> None:
-        if route not in ROUTES:
+        """`second_level`: a driver for a real system already running (tests/redmine plays a
+        live Redmine this way); its `url` is set, so no sandbox is served for it, and `route`
+        is then `<first level>-<its kind>` (a shipped mapping)."""
+        if route not in ROUTES and second_level is None:
             raise ValueError(f"unknown route {route!r}; known: {', '.join(ROUTES)}")
         self.base = Path(base)
         self.route = route
@@ -119,9 +113,9 @@ class Stack:
         self._servers: list[BackgroundServer] = []
         self._embedded: EmbeddedRedis | None = None
         self._worker: subprocess.Popen[bytes] | None = None
-        first, second = ROUTES[route]
+        first, second = ROUTES.get(route) or tuple(route.split("-", 1))
         self.first_level = make_driver(first, "helpdesk", FIRST)
-        self.second_level = make_driver(second, "vendor", SECOND)
+        self.second_level = second_level or make_driver(second, "vendor", SECOND)
         self.extra_level = (
             make_driver(extra_first_level, "helpdesk2", FIRST) if extra_first_level else None
         )
@@ -192,7 +186,8 @@ class Stack:
         self.redis: Redis = connect(self._redis_url)
         for driver in self.drivers:
             driver.seed()
-            driver.url = self._serve(driver.sandbox.app)
+            if not driver.url:  # a real system's driver comes with its address
+                driver.url = self._serve(driver.sandbox.app)
         self.config_path = self._write_config()
         self.config: Config = load_config(self.config_path)
         os.environ["BRIDGE_CONFIG"] = str(self.config_path)

@@ -35,6 +35,7 @@ class ZammadDriver(Driver):
     delivery_header = "X-Zammad-Delivery"
     waiting_status = ask_status = "pending reminder"
     priorities: Mapping[str, str] = {"low": "1 low", "normal": "2 normal", "high": "3 high"}
+    target = ("Support", None)  # the group; Zammad has no categories
 
     def __init__(self, system: str, role: str) -> None:
         super().__init__(system, role)

@@ -15,6 +15,7 @@ from bridge.findings import Finding, Usage, identity, unknown_names
 from connectors.http import HttpClient
 from connectors.mantis.connector import MantisConnector
 from connectors.mantis.enums import EnumKind, load_enums
+from connectors.mantis.parse import identity_of
 
 # Access levels and the thresholds of a stock 2.28 that the bridge meets (config_defaults_inc.php,
 # mantis-real.md). A site may change the thresholds; these are what a fresh install does.
@@ -196,8 +197,8 @@ def check(connector: MantisConnector, usage: Usage, enums_only: bool = False) ->
         return _enum_findings(http, usage)
     data = http.json("GET", "users/me", "check mantis credentials")
     me = data if isinstance(data, dict) else {}
-    label = str(me.get("real_name") or me.get("name") or "")
-    out = [identity(me.get("id"), label, connector.settings.bridge_user)]
-    if me.get("id") is None:
+    who = identity_of(me)  # the same reading as connector.whoami(), keeping `me` for below
+    out = [identity(who.id, who.name, connector.settings.bridge_user)]
+    if who.id is None:
         return out
     return out + _enum_findings(http, usage) + _project_findings(http, me, usage)

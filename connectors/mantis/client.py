@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from bridge.errors import ConfigError
-from bridge.protocol import SystemSettings
+from bridge.protocol import Hooks, SystemSettings
 from connectors.http import HttpClient
 
 
@@ -25,6 +25,7 @@ def build_http_client(
     attempts: int = 3,
     wait_max: float = 2.0,
     monotonic: Callable[[], float] = time.monotonic,
+    hooks: Hooks | None = None,
 ) -> HttpClient:
     """An HttpClient that authenticates as the bridge's MantisBT user.
 
@@ -41,4 +42,5 @@ def build_http_client(
         attempts=attempts,
         wait_max=wait_max,
         monotonic=monotonic,
+        hooks=hooks,
     )

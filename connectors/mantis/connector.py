@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 from bridge.errors import BridgeError, FilesLeftOut, PayloadError, PermanentError
+from bridge.findings import Finding, Usage
 from bridge.models import (
     Attachment,
     Comment,
@@ -22,15 +23,26 @@ from bridge.models import (
     TicketChanges,
     TicketDraft,
 )
-from bridge.protocol import Capability, SystemSettings
+from bridge.protocol import (
+    Capability,
+    Hook,
+    Hooks,
+    Identity,
+    Limits,
+    SideStatuses,
+    SystemSettings,
+    attachment_limit,
+)
 from connectors.http import HttpClient
 from connectors.mantis import files, guards, poll
 from connectors.mantis.bodies import body_with_files, field_value, object_ref
 from connectors.mantis.client import api_base, build_http_client
+from connectors.mantis.config import MantisAuth, MantisOptions
 from connectors.mantis.enums import EnumKind, MantisEnums, load_enums
 from connectors.mantis.parse import (
     custom_field_ids,
     custom_field_values,
+    identity_of,
     parse_issue,
     parse_note,
     parse_time,
@@ -52,6 +64,7 @@ class MantisConnector:
     """The `bridge.protocol.Connector` for MantisBT's REST API (2.x)."""
 
     kind = "mantis"
+    title = "MantisBT"
     capabilities = frozenset(
         {
             Capability.POLLING,
@@ -60,6 +73,14 @@ class MantisConnector:
             Capability.READS_TOGETHER,
         }
     )
+    auth_schema = MantisAuth
+    options_schema = MantisOptions
+    # A stock PHP's upload_max_filesize; the site's max_file_size narrows it further.
+    limits = Limits(max_attachment_bytes=guards.DEFAULT_MAX_ATTACHMENT_BYTES)
+    # `feedback`: the developer asked the reporter. MantisBT stands on the second level only.
+    statuses = SideStatuses(None, frozenset({"feedback"}), None, "feedback", None)
+    hooks = frozenset({Hook.BEFORE_REQUEST})
+    sandbox = "bridge.sandbox.drivers:MantisDriver"
 
     def __init__(
         self,
@@ -67,13 +88,15 @@ class MantisConnector:
         http: HttpClient | None = None,
         clock: Callable[[], datetime] = _utc_now,
         enums: MantisEnums | None = None,
+        *,
+        hooks: Hooks | None = None,
     ) -> None:
         """`enums` may be given (tests, a check that read them already); otherwise they are
         read from the site on first use."""
         self.settings = settings
         self.clock = clock
         self._enums: MantisEnums | None = enums
-        self.http = http if http is not None else build_http_client(settings)
+        self.http = http if http is not None else build_http_client(settings, hooks=hooks)
         self.api_url = api_base(settings)
         options = settings.options or {}
         ext = options.get("external_id_field")
@@ -81,6 +104,16 @@ class MantisConnector:
         self.poll_projects = poll.project_ids(options.get("projects"), settings.name)
         self.poll_history = bool(options.get("poll_history", False))
         self.poll_page_size = int(options.get("poll_page_size", 50))
+
+    # -- identity and the online check ----------------------------------------------------
+
+    def whoami(self) -> Identity:
+        return identity_of(self.http.json("GET", "users/me", "check mantis credentials"))
+
+    def check_usage(self, usage: Usage, enums_only: bool = False) -> list[Finding]:
+        from connectors.mantis import check  # it imports this module for its types
+
+        return check.check(self, usage, enums_only)
 
     # -- the site's own lists and limits -------------------------------------------------
 
@@ -95,8 +128,7 @@ class MantisConnector:
     def max_attachment_bytes(self) -> int:
         """The largest file this MantisBT takes: `options.max_attachment_bytes` (default 2 MiB,
         a stock PHP's upload_max_filesize), never above the site's `max_file_size`."""
-        configured = (self.settings.options or {}).get("max_attachment_bytes")
-        limit = int(configured) if configured else guards.DEFAULT_MAX_ATTACHMENT_BYTES
+        limit = attachment_limit(self.settings, self.limits)
         try:
             site = self.enums().max_file_size
         except BridgeError as exc:

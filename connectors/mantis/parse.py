@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.models import Attachment, Comment, SystemRef, Ticket
+from bridge.protocol import Identity
 from connectors.common import parse_utc
 
 # Default MantisBT codes (core/constant_inc.php); only a fallback when an enum object arrives
@@ -152,3 +153,10 @@ def parse_issue(
         ),
         status_changed_by=str(changed_by) if changed_by is not None else None,
     )
+
+
+def identity_of(data: Any) -> Identity:
+    """Whom `GET /users/me` says the token belongs to."""
+    me = data if isinstance(data, Mapping) else {}
+    label = str(me.get("real_name") or me.get("name") or "")
+    return Identity(None if me.get("id") is None else str(me["id"]), label)

@@ -91,13 +91,9 @@ def check(connector: ZammadConnector, usage: Usage, enums_only: bool = False) ->
     """Credentials, states and priorities, groups, then the custom attributes."""
     if enums_only:
         return _enum_findings(connector, usage)
-    data = connector.http.json("GET", "users/me", "check zammad credentials")
-    me = data if isinstance(data, dict) else {}
-    name = " ".join(str(me.get(k) or "") for k in ("firstname", "lastname")).strip()
-    out = [
-        identity(me.get("id"), name or str(me.get("login") or ""), connector.settings.bridge_user)
-    ]
-    if me.get("id") is None:
+    me = connector.whoami()
+    out = [identity(me.id, me.name, connector.settings.bridge_user)]
+    if me.id is None:
         return out
     return (
         out

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 from bridge.errors import PermanentError
+from bridge.findings import Finding, Usage
 from bridge.models import (
     Attachment,
     Comment,
@@ -26,10 +27,20 @@ from bridge.models import (
     TicketChanges,
     TicketDraft,
 )
-from bridge.protocol import Capability, SystemSettings
+from bridge.protocol import (
+    Capability,
+    Hook,
+    Hooks,
+    Identity,
+    Limits,
+    SideStatuses,
+    SystemSettings,
+    attachment_limit,
+)
 from connectors.http import HttpClient
 from connectors.zammad import parse, webhook
 from connectors.zammad.client import api_base, build_http_client
+from connectors.zammad.config import ZammadAuth, ZammadOptions
 from connectors.zammad.lookups import Lookups
 
 log = logging.getLogger(__name__)
@@ -43,6 +54,7 @@ class ZammadConnector:
     """One configured Zammad instance, usable on either side of a route."""
 
     kind = "zammad"
+    title = "Zammad"
     capabilities = frozenset(
         {
             Capability.WEBHOOKS,
@@ -51,22 +63,52 @@ class ZammadConnector:
             Capability.FIND_CREATED,
         }
     )
+    auth_schema = ZammadAuth
+    options_schema = ZammadOptions
+    # Zammad takes larger files; 5 MiB keeps inline base64 articles of a sane size.
+    limits = Limits(max_attachment_bytes=5 * 1024 * 1024)
+    # A fresh Zammad's states; Zammad has no "waiting on a third party" state, so `open`.
+    statuses = SideStatuses(
+        None, frozenset({"pending reminder", "pending close"}), "open", "pending reminder", "open"
+    )
+    hooks = frozenset({Hook.BEFORE_REQUEST})
+    sandbox = "bridge.sandbox.zammad_driver:ZammadDriver"
 
     def __init__(
         self,
         settings: SystemSettings,
         http: HttpClient | None = None,
         clock: Callable[[], datetime] | None = None,
+        *,
+        hooks: Hooks | None = None,
     ) -> None:
         """`http` and `clock` are injectable so tests run without retries, sleeps or real time."""
         self.settings = settings
-        self.http = http if http is not None else build_http_client(settings)
+        self.http = http if http is not None else build_http_client(settings, hooks=hooks)
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.api_url = api_base(settings)
         options = settings.options or {}
         ext = options.get("external_id_field")
         self.external_id_field: str | None = str(ext) if ext else None
         self.lookups = Lookups(self.http, settings.name)
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        return attachment_limit(self.settings, self.limits)
+
+    # ----------------------------------------------------------------- identity, check
+
+    def whoami(self) -> Identity:
+        data = self.http.json("GET", "users/me", "check zammad credentials")
+        me = data if isinstance(data, dict) else {}
+        name = " ".join(str(me.get(k) or "") for k in ("firstname", "lastname")).strip()
+        label = name or str(me.get("login") or "")
+        return Identity(None if me.get("id") is None else str(me["id"]), label)
+
+    def check_usage(self, usage: Usage, enums_only: bool = False) -> list[Finding]:
+        from connectors.zammad import check  # it imports this module for its types
+
+        return check.check(self, usage, enums_only)
 
     # ----------------------------------------------------------------- webhooks
 

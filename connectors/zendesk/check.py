@@ -11,16 +11,15 @@ from typing import Any
 
 from bridge.errors import PermanentError
 from bridge.findings import Finding, Usage, identity, unknown_names
-from connectors.zendesk.connector import ZendeskConnector
+from connectors.zendesk.connector import STATUSES, ZendeskConnector
 
-STATUSES = ["new", "open", "pending", "hold", "solved", "closed"]
 PRIORITIES = ["low", "normal", "high", "urgent"]
 
 
 def _enum_findings(usage: Usage) -> list[Finding]:
     refused = "Zendesk refuses the update (422)"
     return [
-        *unknown_names("status", usage.statuses, STATUSES, refused, fold=True),
+        *unknown_names("status", usage.statuses, list(STATUSES), refused, fold=True),
         *unknown_names("priority", usage.priorities, PRIORITIES, refused, fold=True),
     ]
 
@@ -58,11 +57,8 @@ def check(connector: ZendeskConnector, usage: Usage, enums_only: bool = False) -
     """Credentials (`GET /users/me`), statuses and priorities, then the custom field ids."""
     if enums_only:
         return _enum_findings(usage)
-    data = connector.http.json("GET", "users/me", "check zendesk credentials")
-    user = data.get("user") if isinstance(data, dict) else None
-    user = user if isinstance(user, dict) else {}
-    label = str(user.get("name") or user.get("email") or "")
-    out = [identity(user.get("id"), label, connector.settings.bridge_user)]
-    if user.get("id") is None:
+    me = connector.whoami()
+    out = [identity(me.id, me.name, connector.settings.bridge_user)]
+    if me.id is None:
         return out
     return out + _enum_findings(usage) + _field_findings(connector, usage)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from bridge.errors import ConfigError
-from bridge.protocol import SystemSettings
+from bridge.protocol import Hooks, SystemSettings
 from connectors.http import HttpClient
 
 API_PREFIX = "/api/v2"
@@ -46,6 +46,7 @@ def build_http_client(
     attempts: int = 3,
     wait_max: float = 2.0,
     monotonic: Callable[[], float] = time.monotonic,
+    hooks: Hooks | None = None,
 ) -> HttpClient:
     """An HttpClient for one Zendesk account.
 
@@ -61,4 +62,5 @@ def build_http_client(
         attempts=attempts,
         wait_max=wait_max,
         monotonic=monotonic,
+        hooks=hooks,
     )

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 from bridge.errors import PermanentError
+from bridge.findings import Finding, Usage
 from bridge.models import (
     Attachment,
     Comment,
@@ -24,33 +25,73 @@ from bridge.models import (
     TicketChanges,
     TicketDraft,
 )
-from bridge.protocol import Capability, SystemSettings
+from bridge.protocol import (
+    Capability,
+    Hook,
+    Hooks,
+    Identity,
+    Limits,
+    SideStatuses,
+    SystemSettings,
+    attachment_limit,
+)
 from connectors.http import HttpClient
 from connectors.zendesk import files, poll, webhook
 from connectors.zendesk.client import build_http_client
+from connectors.zendesk.config import ZendeskAuth, ZendeskOptions
 
 PAGE_SIZE = 100  # the cursor-pagination maximum for ticket comments
+# Zendesk's API names (on-hold is `hold`); custom statuses are categories of these.
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 
 
 class ZendeskConnector:
     """One configured Zendesk account, usable on either side of a route."""
 
     kind = "zendesk"
+    title = "Zendesk"
     # POLLING: the reconciler sweeps the incremental export for webhooks that never came.
     capabilities = frozenset({Capability.WEBHOOKS, Capability.POLLING, Capability.ATTACHMENTS})
-    # Zendesk takes files up to 50 MB per upload; the bridge's default cap is MantisBT's 5 MiB.
-    max_attachment_bytes = 50 * 1024 * 1024
+    auth_schema = ZendeskAuth
+    options_schema = ZendeskOptions
+    # Zendesk takes files up to 50 MB per upload.
+    limits = Limits(max_attachment_bytes=50 * 1024 * 1024)
+    # While the bridge asks for data in an internal note the agent works on it (`open`); a
+    # public question waits on the requester (`pending`); escalated, it waits on a third party.
+    statuses = SideStatuses(STATUSES, frozenset({"pending"}), "open", "pending", "hold")
+    hooks = frozenset({Hook.BEFORE_REQUEST})
+    sandbox = "bridge.sandbox.drivers:ZendeskDriver"
 
     def __init__(
         self,
         settings: SystemSettings,
         http: HttpClient | None = None,
         clock: Callable[[], datetime] | None = None,
+        *,
+        hooks: Hooks | None = None,
     ) -> None:
         """`http` and `clock` are injectable so tests run without retries, sleeps or real time."""
         self.settings = settings
-        self.http = http if http is not None else build_http_client(settings)
+        self.http = http if http is not None else build_http_client(settings, hooks=hooks)
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        return attachment_limit(self.settings, self.limits)
+
+    # ----------------------------------------------------------------- identity, check
+
+    def whoami(self) -> Identity:
+        data = self.http.json("GET", "users/me", "check zendesk credentials")
+        user = data.get("user") if isinstance(data, dict) else None
+        user = user if isinstance(user, dict) else {}
+        label = str(user.get("name") or user.get("email") or "")
+        return Identity(None if user.get("id") is None else str(user["id"]), label)
+
+    def check_usage(self, usage: Usage, enums_only: bool = False) -> list[Finding]:
+        from connectors.zendesk import check  # it imports this module for its types
+
+        return check.check(self, usage, enums_only)
 
     # ----------------------------------------------------------------- webhooks
 

@@ -11,34 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from bridge.errors import PermanentError
 from bridge.models import Attachment
-from connectors.http import HttpClient
+from connectors.http import FileBody, HttpClient
 from connectors.transport import ForeignHost
 
 log = logging.getLogger(__name__)
-
-
-class FileBody:
-    """A local file as a request body that starts from byte 0 on every attempt.
-
-    requests measures a body with `len()` each time it prepares a request, and tenacity may
-    resend a request after a blip (a 503, a refused connection). Rewinding at that moment makes
-    the retry send the whole file instead of an empty body from a file already read to its end.
-    """
-
-    def __init__(self, handle: IO[bytes], size: int) -> None:
-        self._handle = handle
-        self._size = size
-
-    def __len__(self) -> int:
-        self._handle.seek(0)
-        return self._size
-
-    def read(self, size: int = -1) -> bytes:
-        return self._handle.read(size)
 
 
 def upload_all(http: HttpClient, attachments: Iterable[Attachment]) -> str | None:
@@ -64,21 +44,13 @@ def upload_all(http: HttpClient, attachments: Iterable[Attachment]) -> str | Non
             data = http.json("POST", "uploads", what, data=attachment.content, **kwargs)
         else:
             with open(str(attachment.path), "rb") as handle:
-                size = _size_of(handle)
-                data = http.json("POST", "uploads", what, data=FileBody(handle, size), **kwargs)
+                data = http.json("POST", "uploads", what, data=FileBody.of(handle), **kwargs)
         upload = data.get("upload") if isinstance(data, Mapping) else None
         new_token = upload.get("token") if isinstance(upload, Mapping) else None
         if not new_token:
             raise PermanentError(f"zendesk upload of {attachment.filename}: no token returned")
         token = str(new_token)
     return token
-
-
-def _size_of(handle: IO[bytes]) -> int:
-    handle.seek(0, 2)
-    size = handle.tell()
-    handle.seek(0)
-    return size
 
 
 def fetch(

@@ -515,7 +515,131 @@ class ZammadCase(ContractCase):
         return headers, body
 
 
+# ---------------------------------------------------------------------------------- Redmine
+
+
+def _redmine_time(moment: datetime) -> str:
+    """Redmine sends UTC to the second with `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RedmineCase(ContractCase):
+    name = "redmine"
+    url = "https://redmine.vendor.example"
+    status = "in progress"
+    page_size = 2
+
+    def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
+        from connectors.redmine import RedmineConnector
+        from connectors.redmine.client import build_http_client
+
+        settings = SystemSettings(
+            name="vendor",
+            type="redmine",
+            url=self.url,
+            auth={"api_key": "redmine-key"},
+            bridge_user="5",
+            options={"project": "Support", "tracker": "Bug", "poll_page_size": self.page_size},
+        )
+        http = build_http_client(settings, attempts=1, wait_max=0, monotonic=monotonic)
+        return RedmineConnector(settings, http)
+
+    def file_url(self) -> str:
+        return f"{self.url}/attachments/download/31/trace.log"
+
+    def first_read(self, ticket_id: str) -> tuple[str, str]:
+        return "GET", f"{self.url}/issues/{ticket_id}.json"
+
+    def issue(self, ticket_id: str, status: str = "in progress") -> dict[str, Any]:
+        return {
+            "id": int(ticket_id),
+            "project": {"id": 1, "name": "Support"},
+            "tracker": {"id": 1, "name": "Bug"},
+            "status": {"id": 2, "name": status.title(), "is_closed": False},
+            "priority": {"id": 3, "name": "High"},
+            "author": {"id": 5, "name": "Ticket Bridge"},
+            "subject": "Export crashes",
+            "description": "Steps",
+            "custom_fields": [{"id": 1, "name": "Kundennummer", "value": "40711"}],
+            "created_on": "2025-03-04T09:15:00Z",
+            "updated_on": "2025-03-05T07:00:30Z",
+            "attachments": [],
+            "journals": [],
+        }
+
+    def mock_ticket(self, rsps: responses.RequestsMock, ticket_id: str, status: str) -> None:
+        rsps.get(
+            f"{self.url}/issues/{ticket_id}.json", json={"issue": self.issue(ticket_id, status)}
+        )
+
+    def create_call(self) -> tuple[str, str]:
+        return "POST", f"{self.url}/issues.json"
+
+    def mock_before_create(self, rsps: responses.RequestsMock) -> None:
+        project = {"id": 1, "name": "Support", "identifier": "support"}
+        rsps.get(f"{self.url}/projects.json", json={"projects": [project], "total_count": 1})
+        trackers = [{"id": 1, "name": "Bug"}]
+        rsps.get(f"{self.url}/projects/1.json", json={"project": {**project, "trackers": trackers}})
+        priorities = [{"id": 3, "name": "High", "is_default": False, "active": True}]
+        rsps.get(
+            f"{self.url}/enumerations/issue_priorities.json", json={"issue_priorities": priorities}
+        )
+
+    def error_body(self, status: int) -> Any:
+        if status == 422:
+            return {"errors": ["Subject cannot be blank"]}
+        return None  # 401, 403 and 404 come with an empty body, 5xx with an HTML page
+
+    def mock_comments(
+        self,
+        rsps: responses.RequestsMock,
+        ticket_id: str,
+        pages: Sequence[Sequence[Item]],
+        repeat_last: bool,
+    ) -> None:
+        """Redmine does not page journals: one issue read with `include=journals` has them."""
+        issue = self.issue(ticket_id)
+        issue["journals"] = [
+            {
+                "id": journal_id,
+                "user": {"id": 9, "name": "Dana Developer"},
+                "notes": f"note {journal_id}",
+                "created_on": _redmine_time(created),
+                "private_notes": False,
+                "details": [],
+            }
+            for page in pages
+            for journal_id, created in page
+        ]
+        rsps.get(f"{self.url}/issues/{ticket_id}.json", json={"issue": issue})
+
+    def mock_changes(
+        self, rsps: responses.RequestsMock, items: Sequence[Item], repeat: bool
+    ) -> None:
+        """`GET /issues.json`, newest update first, `offset`/`limit` pages with `total_count`;
+        with `repeat`, `offset` is ignored and the count never reached."""
+        ordered = sorted(items, key=lambda item: item[1], reverse=True)
+
+        def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+            query = _query(request)
+            assert query["status_id"] == "*" and query["updated_on"].startswith(">=")
+            offset = 0 if repeat else int(query.get("offset", "0"))
+            limit = int(query.get("limit", "25"))
+            chunk = ordered[offset : offset + limit]
+            issues = [
+                {"id": issue_id, "status": {"id": 2, "name": "In Progress"},
+                 "updated_on": _redmine_time(moment)}
+                for issue_id, moment in chunk
+            ]  # fmt: skip
+            total = 10_000 if repeat else len(ordered)
+            return _json({"issues": issues, "total_count": total, "offset": offset,
+                          "limit": limit})  # fmt: skip
+
+        url = re.compile(re.escape(f"{self.url}/issues.json") + r"(\?.*)?$")
+        rsps.add_callback("GET", url, bounded(answer))
+
+
 # ------------------------------------------------------------------------------------ cases
 
 # A new connector: one ContractCase subclass above, one entry here.
-CASES: list[ContractCase] = [ZendeskCase(), MantisCase(), ZammadCase()]
+CASES: list[ContractCase] = [ZendeskCase(), MantisCase(), ZammadCase(), RedmineCase()]

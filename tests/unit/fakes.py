@@ -163,6 +163,7 @@ class FakeConnector:
     files: dict[str, bytes] = field(default_factory=dict)
     uploaded: list[tuple[str, bytes]] = field(default_factory=list)
     clock: float = 1_000_000.0
+    max_attachment_bytes: int = 5 * 1024 * 1024  # bridge.protocol.Connector's limit
 
     def __post_init__(self) -> None:
         self.settings = SystemSettings(

@@ -130,4 +130,6 @@ def test_every_option_the_code_reads_is_declared() -> None:
     assert option_keys("zendesk") == common
     assert option_keys("mantis") == common | mantis
     assert option_keys("zammad") == common | zammad
-    assert set(SCHEMAS) == {"zendesk", "mantis", "zammad"}
+    redmine = {"project", "tracker", "external_id_field", "projects", "poll_page_size"}
+    assert option_keys("redmine") == common | redmine
+    assert set(SCHEMAS) == {"zendesk", "mantis", "zammad", "redmine"}
