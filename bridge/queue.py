@@ -26,6 +26,8 @@ from bridge.store import RedisStore
 log = logging.getLogger("bridge")
 
 SYNC_FIRST_LEVEL = "bridge.jobs.sync_first_level"
+POLL_SYSTEM = "bridge.jobs.poll_system"
+PAIR_KEY_PREFIX = "tb:pair:"  # RQ rate-limit keys of the per-ticket slots (pair_key)
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
 
@@ -115,7 +117,7 @@ def event_from_dict(data: dict[str, Any] | None) -> Event | None:
 
 def pair_key(route: str, ticket_id: str) -> str:
     """The per-ticket concurrency key: jobs for one linked pair never run side by side."""
-    return f"tb:pair:{route}:{ticket_id}"
+    return f"{PAIR_KEY_PREFIX}{route}:{ticket_id}"
 
 
 def job_id_for(route: str, system: str, delivery_id: str) -> str:

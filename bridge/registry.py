@@ -12,6 +12,7 @@ from redis import Redis
 
 from bridge.budget import RequestBudget
 from bridge.errors import ConfigError
+from bridge.ops.metrics import request_recorder
 from bridge.protocol import Connector, SystemSettings
 
 CONNECTORS: dict[str, str] = {
@@ -22,7 +23,8 @@ CONNECTORS: dict[str, str] = {
 
 
 def build_connector(settings: SystemSettings, redis: Redis | None = None) -> Connector:
-    """Build a system's connector; with Redis, its requests share the system's budget.
+    """Build a system's connector; with Redis, its requests share the system's budget and
+    are counted and timed in the metrics (bridge.ops.metrics).
 
     `options.requests_per_minute` (e.g. the Zendesk plan limit, minus a margin for other
     integrations) is enforced across all workers through Redis.
@@ -33,11 +35,13 @@ def build_connector(settings: SystemSettings, redis: Redis | None = None) -> Con
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     connector: Connector = cls(settings)
+    if redis is not None:
+        # Every connector sends through one connectors.http.HttpClient, kept as `.http`.
+        connector.http.observe = request_recorder(redis)  # type: ignore[attr-defined]
     per_minute = settings.options.get("requests_per_minute")
     if redis is not None and per_minute:
         budget = RequestBudget(
             redis, settings.name, float(per_minute), int(settings.options.get("burst", 1))
         )
-        # Every connector sends through one connectors.http.HttpClient, kept as `.http`.
         connector.http.before_request = budget.acquire  # type: ignore[attr-defined]
     return connector

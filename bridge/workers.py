@@ -26,8 +26,9 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
-from rq.exceptions import StopRequested
+from rq.exceptions import AbandonedJobError, StopRequested
 from rq.job import Job
+from rq.job_lifecycle import call_exception_handlers
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now as rq_now
@@ -35,6 +36,8 @@ from rq.worker_pool import WorkerPool
 
 from bridge.config import Config
 from bridge.maintenance import PULSE_EVERY, clean_queue, forget_pulse, pulse
+from bridge.ops import hooks as ops_hooks
+from bridge.ops.logs import clear_context
 from bridge.queue import JsonQueue
 from bridge.reconnect import wait_for_redis
 
@@ -57,8 +60,8 @@ HUNG_GRACE = 30
 
 class _BridgeDefaults:
     """What every bridge worker changes in RQ's: maintenance under the bridge's short lease,
-    judged by pulses (bridge.maintenance), the pulse itself, and the heartbeat's three commands
-    in one round trip."""
+    judged by pulses (bridge.maintenance), the pulse itself, the heartbeat's three commands
+    in one round trip, and failures counted and logged by the bridge (ops_hooks.job_failed)."""
 
     # Set by RQ's worker, which this class is mixed into.
     name: str
@@ -70,6 +73,8 @@ class _BridgeDefaults:
     ) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
+        # Also called by the maintenance for jobs whose worker died (clean_queue).
+        self.push_exc_handler(ops_hooks.job_failed)  # type: ignore[attr-defined]
         self.clock = clock
         self.stop_asked = False
         self.hung = False
@@ -117,10 +122,22 @@ class _BridgeDefaults:
     def execute_job(self, job: Job, queue: Queue) -> None:
         limit = job.timeout if job.timeout and job.timeout > 0 else None
         self._job_deadline = None if limit is None else self.clock() + limit + HUNG_GRACE
+        ops_hooks.job_started(job)  # RQ's own lines about this job carry its ticket too
         try:
             super().execute_job(job, queue)  # type: ignore[misc]
         finally:
             self._job_deadline = None
+            clear_context()  # the next job's first lines must not carry this one's ticket
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """RQ logs every failed job at error with its whole traceback, a planned retry too;
+        the bridge's handler (pushed in __init__) decides what is worth a traceback."""
+        call_exception_handlers(self._exc_handlers, job, *exc_info)  # type: ignore[attr-defined]
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """A fork worker's work horse died mid-job (killed, out of memory): failed."""
+        cause = AbandonedJobError(f"work horse terminated, waitpid returned {ret_val}")
+        ops_hooks.job_failed(job, AbandonedJobError, cause, None)
 
     # -- maintenance and stopping -------------------------------------------------------------
     def clean_registries(self) -> None:

@@ -33,6 +33,8 @@ from connectors.transport import (
     Deadline,
     ForeignHost,
     Phase,
+    RequestObserver,
+    observed_send,
     raise_for_status,
     same_origin,
     too_big,
@@ -134,6 +136,7 @@ class HttpClient:
         wait_max: float = 2.0,
         before_request: Callable[[], None] | None = None,
         *,
+        observe: RequestObserver | None = None,
         system: str = "",
         deadline: float = REQUEST_DEADLINE,
         file_deadline: float = FILE_DEADLINE,
@@ -144,6 +147,8 @@ class HttpClient:
         self.attempts = attempts
         self.wait_max = wait_max
         self.before_request = before_request
+        # Told of every request sent; bridge.registry attaches the metrics recorder.
+        self.observe = observe
         self.system = system or urlsplit(self.base_url).netloc
         self.deadline = deadline
         self.file_deadline = file_deadline
@@ -343,7 +348,12 @@ class HttpClient:
         wait = min(self.timeout, deadline.remaining())
         kwargs.setdefault("timeout", (wait, wait))
         try:
-            response = session.request(call.method, call.url, stream=True, **kwargs)
+            response = observed_send(
+                call,
+                lambda: session.request(call.method, call.url, stream=True, **kwargs),
+                self.observe,
+                self.monotonic,
+            )
         except requests.RequestException as exc:
             raise transport_error(exc, call) from exc
         try:

@@ -127,6 +127,62 @@ class Deadline:
             )
 
 
+class StatusClass(Enum):
+    """What one request got back, as the request metrics count it."""
+
+    SUCCESS = "2xx"
+    REDIRECT = "3xx"
+    CLIENT_ERROR = "4xx"
+    SERVER_ERROR = "5xx"
+    ERROR = "error"  # no answer at all: refused, DNS, timeout, reset, TLS
+
+    @classmethod
+    def of(cls, status: int) -> StatusClass:
+        """A status code's class; a code outside 200-599 (1xx after Expect, nonsense) is an
+        error: nothing usable came back."""
+        return {2: cls.SUCCESS, 3: cls.REDIRECT, 4: cls.CLIENT_ERROR, 5: cls.SERVER_ERROR}.get(
+            status // 100, cls.ERROR
+        )
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request on the wire and what came of it: the unit the request metrics record.
+
+    `seconds` runs from sending until the status line and headers are in (or the send failed);
+    the body is read afterwards, under the call's deadline."""
+
+    system: str
+    method: str
+    status: StatusClass
+    seconds: float
+
+
+RequestObserver = Callable[[Exchange], None]
+
+
+def observed_send(
+    call: Call,
+    send: Callable[[], requests.Response],
+    observe: RequestObserver | None,
+    monotonic: Callable[[], float],
+) -> requests.Response:
+    """Send once and report the exchange to `observe`: every request a connector makes (API
+    calls, each inline retry, each redirect hop of a download) passes here, so the counters
+    see exactly what went over the wire."""
+    started = monotonic()
+    try:
+        response = send()
+    except BaseException:
+        if observe is not None:
+            observe(Exchange(call.system, call.method, StatusClass.ERROR, monotonic() - started))
+        raise
+    if observe is not None:
+        status = StatusClass.of(response.status_code)
+        observe(Exchange(call.system, call.method, status, monotonic() - started))
+    return response
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception and everything it wraps: requests keeps urllib3's error in `args[0]`,
     urllib3's MaxRetryError keeps the real one in `reason`, Python in __cause__/__context__."""
