@@ -36,7 +36,7 @@ class JsonCronJob(CronJob):
         job = queue.enqueue(
             self.func, args=self.args, kwargs=self.kwargs, **self.job_options
         )  # fmt: skip
-        logging.getLogger(__name__).info("enqueued %s %s", self.name, job.id)
+        log.info("enqueued %s %s", self.name, job.id, extra={"job": job.id})
         return job
 
 
@@ -93,7 +93,7 @@ def schedule_polls(scheduler: BridgeCronScheduler, config: Config) -> list[tuple
     return planned
 
 
-def run_cron(config: Config, redis: Redis, echo: Callable[[str], None] = print) -> None:
+def run_cron(config: Config, redis: Redis) -> None:
     """RQ's cron scheduler until a stop is asked for (SIGTERM / Ctrl-C).
 
     RQ's scheduler raises when Redis goes away and would leave the process down; a new one is
@@ -106,7 +106,7 @@ def run_cron(config: Config, redis: Redis, echo: Callable[[str], None] = print) 
         planned = schedule_polls(scheduler, config)
         if generation == 1:
             for system, every in planned:
-                echo(f"poll {system} every {every} s")
+                log.info("poll %s every %d s", system, every, extra={"system": system})
         try:
             scheduler.start()
             return  # stopped on request

@@ -47,9 +47,8 @@ from bridge.reconnect import wait_for_redis
 # ticket's sync that long.
 MAINTENANCE_INTERVAL = 30
 
-# How long an idle sibling thread blocks waiting for a job before it looks for a stop request
-# again (RQ's own dequeue timeout is minutes: a signal interrupts the main thread's wait, but
-# nothing interrupts a thread's).
+# How long an idle worker blocks waiting for a job before it looks for a stop request again
+# (RQ's own dequeue timeout is minutes; see _BridgeDefaults.dequeue_job_and_maintain_ttl).
 IDLE_POLL_SECONDS = 2
 
 # A job still running this long past its own time limit is hung (stuck in a call that no
@@ -147,9 +146,37 @@ class _BridgeDefaults:
             clean_queue(queue, worker, worker._exc_handlers)
         worker.last_cleaned_at = rq_now()
 
+    def stopping(self) -> bool:
+        worker: Any = self
+        return bool(worker._stop_requested)
+
     def request_stop(self, signum: Any, frame: Any) -> None:
+        """RQ stops an idle worker by raising StopRequested from its signal handler. A signal
+        that lands while a finalizer runs (urllib3 closing a pool) has that exception
+        swallowed ("Exception ignored in: <finalize object>"), and the worker waited on for
+        minutes until killed, its scheduler process orphaned. The flag set first is seen
+        whatever happens to the exception: at the loop's top, and by the sliced wait below."""
         self.stop_asked = True
+        worker: Any = self
+        worker._stop_requested = True
         super().request_stop(signum, frame)  # type: ignore[misc]
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> Any:
+        """Wait for a job in short slices, looking for a stop request between them: RQ's
+        own wait lasts minutes, nothing interrupts a sibling thread's wait the way a signal
+        interrupts the main thread's, and the main thread's interruption can be lost
+        (request_stop)."""
+        if timeout is None or max_idle_time is not None:  # burst mode does not block
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)  # type: ignore[misc]
+        while not self.stopping():
+            found = super().dequeue_job_and_maintain_ttl(  # type: ignore[misc]
+                IDLE_POLL_SECONDS, IDLE_POLL_SECONDS
+            )
+            if found is not None:
+                return found
+        raise StopRequested()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat is three commands; sent alone (several times per job) that is three
@@ -189,19 +216,8 @@ class _SiblingWorker(_BridgeDefaults, SimpleWorker):
     def _install_signal_handlers(self) -> None:
         """Python delivers signals to the main thread only; its worker stops this one."""
 
-    def dequeue_job_and_maintain_ttl(
-        self, timeout: int | None, max_idle_time: int | None = None
-    ) -> Any:
-        """Wait for a job in short slices, looking for a stop request between them: RQ's
-        own wait lasts minutes, and nothing interrupts a thread's wait the way a signal
-        interrupts the main thread's."""
-        if timeout is None or max_idle_time is not None:  # burst mode does not block
-            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-        while not self._stop_event.is_set():
-            found = super().dequeue_job_and_maintain_ttl(IDLE_POLL_SECONDS, IDLE_POLL_SECONDS)
-            if found is not None:
-                return found
-        raise StopRequested()
+    def stopping(self) -> bool:
+        return self._stop_event.is_set() or super().stopping()
 
 
 class BridgeWorker(_BridgeDefaults, SimpleWorker):

@@ -77,7 +77,6 @@ def webhook_received(
 
 
 def poll_done(redis: Redis, system: str, result: dict[str, Any]) -> None:
-    bind(replace=True, system=system)
     if result.get("skipped"):
         metrics.incr(redis, "polls", (system, PollOutcome.SKIPPED.value))
         return
