@@ -76,6 +76,7 @@ class _BridgeDefaults:
         self.push_exc_handler(ops_hooks.job_failed)  # type: ignore[attr-defined]
         self.clock = clock
         self.stop_asked = False
+        self.interrupt_on_stop = False  # see request_stop
         self.hung = False
         self._job_deadline: float | None = None
         self._pulse_stop = threading.Event()
@@ -151,15 +152,23 @@ class _BridgeDefaults:
         return bool(worker._stop_requested)
 
     def request_stop(self, signum: Any, frame: Any) -> None:
-        """RQ stops an idle worker by raising StopRequested from its signal handler. A signal
-        that lands while a finalizer runs (urllib3 closing a pool) has that exception
-        swallowed ("Exception ignored in: <finalize object>"), and the worker waited on for
-        minutes until killed, its scheduler process orphaned. The flag set first is seen
-        whatever happens to the exception: at the loop's top, and by the sliced wait below."""
+        """A warm stop by flag: seen at the work loop's top and by the sliced wait below.
+
+        RQ stops an idle worker by raising StopRequested from its signal handler, wherever the
+        main thread is. Landing in a finalizer (urllib3 closing a pool) the exception was
+        swallowed ("Exception ignored in: <finalize object>") and the worker waited on until
+        killed, its scheduler process orphaned; landing in RQ's start-up (before its loop) it
+        ended the process with a traceback. Only a wait that checks nothing else is still
+        interrupted that way (`interrupt_on_stop`: waiting for Redis).
+        """
         self.stop_asked = True
         worker: Any = self
         worker._stop_requested = True
-        super().request_stop(signum, frame)  # type: ignore[misc]
+        try:
+            super().request_stop(signum, frame)  # type: ignore[misc]
+        except StopRequested:
+            if self.interrupt_on_stop:
+                raise
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
@@ -238,11 +247,14 @@ class BridgeWorker(_BridgeDefaults, SimpleWorker):
         # handlers; a SIGTERM in that window would kill the process with the default action and
         # leave its registrations behind. Installed first, it is a warm stop like any other.
         self._install_signal_handlers()
+        self.interrupt_on_stop = True
         try:
             if not wait_for_redis(self.connection, lambda: self.stop_asked, f"worker {self.name}"):
                 return False
         except StopRequested:  # a signal while waiting for Redis
             return False
+        finally:
+            self.interrupt_on_stop = False
         for n in range(1, self.threads):
             self._start_sibling(n, kwargs.get("burst", False), kwargs.get("logging_level"))
         try:
@@ -370,4 +382,6 @@ def _work_until_stopped(
         try:
             time.sleep(1)  # never a tight loop, whatever made it stop
         except StopRequested:  # the old worker's signal handler: a stop while pausing
+            return
+        if worker.stop_asked:  # ... which asks by flag (request_stop)
             return

@@ -145,7 +145,7 @@ def test_colour_codes_are_stripped_from_json_messages() -> None:
     stream = io.StringIO()
     handler = configure_logging("json", stream=stream)
     try:
-        logging.getLogger("rq.worker").info("\x1b[32mbridge\x1b[39;49;00m: job ok")
+        logging.getLogger("bridge.test").warning("\x1b[32mbridge\x1b[39;49;00m: job ok")
     finally:
         logging.getLogger().removeHandler(handler)
     assert json.loads(stream.getvalue())["message"] == "bridge: job ok"
