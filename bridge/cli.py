@@ -54,7 +54,7 @@ def _redis_for_service(config: Config, what: str, wait: bool = True) -> Redis:
         if not wait:
             raise
         message = redis_failure(exc).message
-        click.echo(f"{what}: {message}; waiting for it (Ctrl-C stops)", err=True)
+        log.warning("%s: %s; waiting for it (Ctrl-C stops)", what, message)
         if not wait_for_redis(redis, what=what):
             sys.exit(ExitCode.UNREACHABLE)
     return redis
@@ -136,7 +136,8 @@ def cron(config_path: str | None) -> None:
     from bridge.cron import run_cron
 
     config = _load(config_path)
-    run_cron(config, _redis_for_service(config, "cron"), echo=click.echo)
+    configure_logging(secrets=secrets_of(config))
+    run_cron(config, _redis_for_service(config, "cron"))
 
 
 @main.command()
@@ -151,9 +152,16 @@ def web(config_path: str | None, host: str | None, port: int | None) -> None:
     from bridge.redis_runtime import connect_web
 
     url = find_redis(config)  # no embedded socket: one line and exit; a down Redis: 503s
+    from bridge.web.serving import QuietRequestHandler
+
     configure_logging(secrets=secrets_of(config))
     app = create_app(config, connect_web(url))
-    app.run(host=host or config.web_host, port=port or config.web_port, threaded=True)
+    app.run(
+        host=host or config.web_host,
+        port=port or config.web_port,
+        threaded=True,
+        request_handler=QuietRequestHandler,
+    )
 
 
 @main.command()
@@ -165,6 +173,7 @@ def run(config_path: str | None) -> None:
     from bridge.redis_runtime import EmbeddedRedis, connect_web, embedded_socket
     from bridge.runner import Children
     from bridge.web import create_app
+    from bridge.web.serving import QuietRequestHandler
 
     config = _load(config_path)
     configure_logging(secrets=secrets_of(config))
@@ -177,19 +186,23 @@ def run(config_path: str | None) -> None:
             url = embedded.start()
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
-        click.echo(f"embedded Redis at {url}, data in {embedded.data_dir}")
+        log.info("embedded Redis at %s, data in %s", url, embedded.data_dir)
     env = {**os.environ, "BRIDGE_REDIS_URL": url, "BRIDGE_CONFIG": str(config.path.resolve())}
     children = Children(config.path, env, embedded)
     children.start()
     server = make_server(
-        config.web_host, config.web_port, create_app(config, connect_web(url)), threaded=True
+        config.web_host,
+        config.web_port,
+        create_app(config, connect_web(url)),
+        threaded=True,
+        request_handler=QuietRequestHandler,
     )
 
     def stop(*_: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    click.echo(f"webhooks at http://{config.web_host}:{config.web_port}/webhooks/<system>")
+    log.info("webhooks at http://%s:%s/webhooks/<system>", config.web_host, config.web_port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -44,7 +44,7 @@ class JsonCronJob(CronJob):
         job = queue.enqueue(
             self.func, args=self.args, kwargs=self.kwargs, **self.job_options
         )  # fmt: skip
-        logging.getLogger(__name__).info("enqueued %s %s", self.name, job.id)
+        log.info("enqueued %s %s", self.name, job.id, extra={"job": job.id})
         return job
 
 
@@ -141,7 +141,6 @@ def alert_loop(
 def run_cron(
     config: Config,
     redis: Redis,
-    echo: Callable[[str], None] = print,
     clock: Callable[[], datetime] = utc_now,
 ) -> None:
     """RQ's cron scheduler until a stop is asked for (SIGTERM / Ctrl-C).
@@ -158,9 +157,9 @@ def run_cron(
         planned = schedule_polls(scheduler, config)
         if generation == 1:
             for system, every in planned:
-                echo(f"poll {system} every {every} s")
+                log.info("poll %s every %d s", system, every, extra={"system": system})
             if alerts is not None:
-                echo(f"alerts checked every {alerts.settings.check_every:g} s")
+                log.info("alerts checked every %g s", alerts.settings.check_every)
         try:
             scheduler.start()
             return  # stopped on request

@@ -148,6 +148,7 @@ def poll_system(system: str) -> Any:
     job = get_current_job()
     if job is None:
         raise RuntimeError("poll_system must run inside an RQ worker")
+    ops_hooks.job_started(job)  # log context
     rt = runtime(job.connection)
     connector = rt.connectors.get(system)
     if connector is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from marshmallow import Schema
@@ -48,6 +48,42 @@ class Hook(StrEnum):
     # Called before every remote request: the request budget shared by all workers
     # (`options.requests_per_minute`), which blocks until a slot is free.
     BEFORE_REQUEST = "before_request"
+    # Told of every request sent and what came of it: the per-system request metrics.
+    OBSERVE_REQUEST = "observe_request"
+
+
+class StatusClass(Enum):
+    """What one request got back, as the request metrics count it."""
+
+    SUCCESS = "2xx"
+    REDIRECT = "3xx"
+    CLIENT_ERROR = "4xx"
+    SERVER_ERROR = "5xx"
+    ERROR = "error"  # no answer at all: refused, DNS, timeout, reset, TLS
+
+    @classmethod
+    def of(cls, status: int) -> StatusClass:
+        """A status code's class; a code outside 200-599 (1xx after Expect, nonsense) is an
+        error: nothing usable came back."""
+        return {2: cls.SUCCESS, 3: cls.REDIRECT, 4: cls.CLIENT_ERROR, 5: cls.SERVER_ERROR}.get(
+            status // 100, cls.ERROR
+        )
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request on the wire and what came of it: the unit the request metrics record.
+
+    `seconds` runs from sending until the status line and headers are in (or the send failed);
+    the body is read afterwards, under the call's deadline."""
+
+    system: str
+    method: str
+    status: StatusClass
+    seconds: float
+
+
+RequestObserver = Callable[[Exchange], None]
 
 
 @dataclass(frozen=True)
@@ -55,6 +91,7 @@ class Hooks:
     """The hooks one connector instance receives (None: not in use for this system)."""
 
     before_request: Callable[[], object] | None = None
+    observe: RequestObserver | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ SYNC_FIRST_LEVEL = "bridge.jobs.sync_first_level"
 # success: they keep the failure inbox (bridge.ops.inbox) in step with the jobs.
 ON_FAILURE = Callback("bridge.jobs.on_sync_failure")
 ON_SUCCESS = Callback("bridge.jobs.on_sync_success")
+POLL_SYSTEM = "bridge.jobs.poll_system"
+PAIR_KEY_PREFIX = "tb:pair:"  # RQ rate-limit keys of the per-ticket slots (pair_key)
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
 
@@ -119,7 +121,7 @@ def event_from_dict(data: dict[str, Any] | None) -> Event | None:
 
 def pair_key(route: str, ticket_id: str) -> str:
     """The per-ticket concurrency key: jobs for one linked pair never run side by side."""
-    return f"tb:pair:{route}:{ticket_id}"
+    return f"{PAIR_KEY_PREFIX}{route}:{ticket_id}"
 
 
 def job_id_for(route: str, system: str, delivery_id: str) -> str:

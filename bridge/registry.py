@@ -115,7 +115,8 @@ class Registry:
         return cls
 
     def build(self, settings: SystemSettings, redis: Redis | None = None) -> Connector:
-        """A system's connector; with Redis, its requests share the system's request budget.
+        """A system's connector; with Redis, its requests share the system's request budget
+        and are counted and timed in the metrics (bridge.ops.metrics).
 
         `options.requests_per_minute` (e.g. the Zendesk plan limit, minus a margin for other
         integrations) is enforced across all workers through Redis, by the BEFORE_REQUEST hook.
@@ -137,7 +138,13 @@ class Registry:
                 redis, settings.name, float(per_minute), int(settings.options.get("burst", 1))
             )
             before_request = budget.acquire
-        return cls(settings, hooks=Hooks(before_request=before_request))
+        observe = None
+        if redis is not None and Hook.OBSERVE_REQUEST in cls.hooks:
+            # Imported here for the same reason: the metrics live in Redis.
+            from bridge.ops.metrics import request_recorder
+
+            observe = request_recorder(redis)
+        return cls(settings, hooks=Hooks(before_request=before_request, observe=observe))
 
 
 def _checked(kind: str, target: str, loaded: Any) -> type[Connector]:

@@ -26,8 +26,9 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
-from rq.exceptions import StopRequested
+from rq.exceptions import AbandonedJobError, StopRequested
 from rq.job import Job
+from rq.job_lifecycle import call_exception_handlers
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now as rq_now
@@ -35,6 +36,8 @@ from rq.worker_pool import WorkerPool
 
 from bridge.config import Config
 from bridge.maintenance import PULSE_EVERY, clean_queue, forget_pulse, pulse
+from bridge.ops import hooks as ops_hooks
+from bridge.ops.logs import clear_context
 from bridge.queue import JsonQueue
 from bridge.reconnect import wait_for_redis
 
@@ -44,9 +47,8 @@ from bridge.reconnect import wait_for_redis
 # ticket's sync that long.
 MAINTENANCE_INTERVAL = 30
 
-# How long an idle sibling thread blocks waiting for a job before it looks for a stop request
-# again (RQ's own dequeue timeout is minutes: a signal interrupts the main thread's wait, but
-# nothing interrupts a thread's).
+# How long an idle worker blocks waiting for a job before it looks for a stop request again
+# (RQ's own dequeue timeout is minutes; see _BridgeDefaults.dequeue_job_and_maintain_ttl).
 IDLE_POLL_SECONDS = 2
 
 # A job still running this long past its own time limit is hung (stuck in a call that no
@@ -57,8 +59,8 @@ HUNG_GRACE = 30
 
 class _BridgeDefaults:
     """What every bridge worker changes in RQ's: maintenance under the bridge's short lease,
-    judged by pulses (bridge.maintenance), the pulse itself, and the heartbeat's three commands
-    in one round trip."""
+    judged by pulses (bridge.maintenance), the pulse itself, the heartbeat's three commands
+    in one round trip, and failures counted and logged by the bridge (ops_hooks.job_failed)."""
 
     # Set by RQ's worker, which this class is mixed into.
     name: str
@@ -70,8 +72,11 @@ class _BridgeDefaults:
     ) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
+        # Also called by the maintenance for jobs whose worker died (clean_queue).
+        self.push_exc_handler(ops_hooks.job_failed)  # type: ignore[attr-defined]
         self.clock = clock
         self.stop_asked = False
+        self.interrupt_on_stop = False  # see request_stop
         self.hung = False
         self._job_deadline: float | None = None
         self._pulse_stop = threading.Event()
@@ -117,10 +122,22 @@ class _BridgeDefaults:
     def execute_job(self, job: Job, queue: Queue) -> None:
         limit = job.timeout if job.timeout and job.timeout > 0 else None
         self._job_deadline = None if limit is None else self.clock() + limit + HUNG_GRACE
+        ops_hooks.job_started(job)  # RQ's own lines about this job carry its ticket too
         try:
             super().execute_job(job, queue)  # type: ignore[misc]
         finally:
             self._job_deadline = None
+            clear_context()  # the next job's first lines must not carry this one's ticket
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """RQ logs every failed job at error with its whole traceback, a planned retry too;
+        the bridge's handler (pushed in __init__) decides what is worth a traceback."""
+        call_exception_handlers(self._exc_handlers, job, *exc_info)  # type: ignore[attr-defined]
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """A fork worker's work horse died mid-job (killed, out of memory): failed."""
+        cause = AbandonedJobError(f"work horse terminated, waitpid returned {ret_val}")
+        ops_hooks.job_failed(job, AbandonedJobError, cause, None)
 
     # -- maintenance and stopping -------------------------------------------------------------
     def clean_registries(self) -> None:
@@ -130,9 +147,45 @@ class _BridgeDefaults:
             clean_queue(queue, worker, worker._exc_handlers)
         worker.last_cleaned_at = rq_now()
 
+    def stopping(self) -> bool:
+        worker: Any = self
+        return bool(worker._stop_requested)
+
     def request_stop(self, signum: Any, frame: Any) -> None:
+        """A warm stop by flag: seen at the work loop's top and by the sliced wait below.
+
+        RQ stops an idle worker by raising StopRequested from its signal handler, wherever the
+        main thread is. Landing in a finalizer (urllib3 closing a pool) the exception was
+        swallowed ("Exception ignored in: <finalize object>") and the worker waited on until
+        killed, its scheduler process orphaned; landing in RQ's start-up (before its loop) it
+        ended the process with a traceback. Only a wait that checks nothing else is still
+        interrupted that way (`interrupt_on_stop`: waiting for Redis).
+        """
         self.stop_asked = True
-        super().request_stop(signum, frame)  # type: ignore[misc]
+        worker: Any = self
+        worker._stop_requested = True
+        try:
+            super().request_stop(signum, frame)  # type: ignore[misc]
+        except StopRequested:
+            if self.interrupt_on_stop:
+                raise
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> Any:
+        """Wait for a job in short slices, looking for a stop request between them: RQ's
+        own wait lasts minutes, nothing interrupts a sibling thread's wait the way a signal
+        interrupts the main thread's, and the main thread's interruption can be lost
+        (request_stop)."""
+        if timeout is None or max_idle_time is not None:  # burst mode does not block
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)  # type: ignore[misc]
+        while not self.stopping():
+            found = super().dequeue_job_and_maintain_ttl(  # type: ignore[misc]
+                IDLE_POLL_SECONDS, IDLE_POLL_SECONDS
+            )
+            if found is not None:
+                return found
+        raise StopRequested()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat is three commands; sent alone (several times per job) that is three
@@ -172,19 +225,8 @@ class _SiblingWorker(_BridgeDefaults, SimpleWorker):
     def _install_signal_handlers(self) -> None:
         """Python delivers signals to the main thread only; its worker stops this one."""
 
-    def dequeue_job_and_maintain_ttl(
-        self, timeout: int | None, max_idle_time: int | None = None
-    ) -> Any:
-        """Wait for a job in short slices, looking for a stop request between them: RQ's
-        own wait lasts minutes, and nothing interrupts a thread's wait the way a signal
-        interrupts the main thread's."""
-        if timeout is None or max_idle_time is not None:  # burst mode does not block
-            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-        while not self._stop_event.is_set():
-            found = super().dequeue_job_and_maintain_ttl(IDLE_POLL_SECONDS, IDLE_POLL_SECONDS)
-            if found is not None:
-                return found
-        raise StopRequested()
+    def stopping(self) -> bool:
+        return self._stop_event.is_set() or super().stopping()
 
 
 class BridgeWorker(_BridgeDefaults, SimpleWorker):
@@ -205,11 +247,14 @@ class BridgeWorker(_BridgeDefaults, SimpleWorker):
         # handlers; a SIGTERM in that window would kill the process with the default action and
         # leave its registrations behind. Installed first, it is a warm stop like any other.
         self._install_signal_handlers()
+        self.interrupt_on_stop = True
         try:
             if not wait_for_redis(self.connection, lambda: self.stop_asked, f"worker {self.name}"):
                 return False
         except StopRequested:  # a signal while waiting for Redis
             return False
+        finally:
+            self.interrupt_on_stop = False
         for n in range(1, self.threads):
             self._start_sibling(n, kwargs.get("burst", False), kwargs.get("logging_level"))
         try:
@@ -337,4 +382,6 @@ def _work_until_stopped(
         try:
             time.sleep(1)  # never a tight loop, whatever made it stop
         except StopRequested:  # the old worker's signal handler: a stop while pausing
+            return
+        if worker.stop_asked:  # ... which asks by flag (request_stop)
             return

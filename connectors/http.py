@@ -26,13 +26,14 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableError
-from bridge.protocol import Hooks, SystemSettings
+from bridge.protocol import Hooks, RequestObserver, SystemSettings
 from connectors.transport import (
     BODY_ERRORS,
     Call,
     Deadline,
     ForeignHost,
     Phase,
+    observed_send,
     raise_for_status,
     same_origin,
     too_big,
@@ -161,6 +162,7 @@ class HttpClient:
         wait_max: float = 2.0,
         before_request: Callable[[], object] | None = None,
         *,
+        observe: RequestObserver | None = None,
         system: str = "",
         deadline: float = REQUEST_DEADLINE,
         file_deadline: float = FILE_DEADLINE,
@@ -171,6 +173,8 @@ class HttpClient:
         self.attempts = attempts
         self.wait_max = wait_max
         self.before_request = before_request
+        # Told of every request sent; bridge.registry attaches the metrics recorder.
+        self.observe = observe
         self.system = system or urlsplit(self.base_url).netloc
         self.deadline = deadline
         self.file_deadline = file_deadline
@@ -209,6 +213,7 @@ class HttpClient:
             attempts=attempts,
             wait_max=wait_max,
             before_request=hooks.before_request if hooks is not None else None,
+            observe=hooks.observe if hooks is not None else None,
             system=settings.name,
             deadline=_seconds(settings, "request_deadline", REQUEST_DEADLINE),
             file_deadline=_seconds(settings, "file_deadline", FILE_DEADLINE),
@@ -373,7 +378,12 @@ class HttpClient:
         wait = min(self.timeout, deadline.remaining())
         kwargs.setdefault("timeout", (wait, wait))
         try:
-            response = session.request(call.method, call.url, stream=True, **kwargs)
+            response = observed_send(
+                call,
+                lambda: session.request(call.method, call.url, stream=True, **kwargs),
+                self.observe,
+                self.monotonic,
+            )
         except requests.RequestException as exc:
             raise transport_error(exc, call) from exc
         try:

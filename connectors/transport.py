@@ -23,6 +23,7 @@ import requests
 import urllib3.exceptions as u3
 
 from bridge.errors import BridgeError, PermanentError, RateLimited, RetryableError
+from bridge.protocol import Exchange, RequestObserver, StatusClass
 
 # Faults that no retry can fix: the request itself is malformed or points nowhere usable.
 _MALFORMED = (
@@ -125,6 +126,28 @@ class Deadline:
                 f"{self.seconds:g} s deadline (connect plus the whole answer)",
                 maybe_applied=call.maybe_applied(phase),
             )
+
+
+def observed_send(
+    call: Call,
+    send: Callable[[], requests.Response],
+    observe: RequestObserver | None,
+    monotonic: Callable[[], float],
+) -> requests.Response:
+    """Send once and report the exchange to `observe`: every request a connector makes (API
+    calls, each inline retry, each redirect hop of a download) passes here, so the counters
+    see exactly what went over the wire."""
+    started = monotonic()
+    try:
+        response = send()
+    except BaseException:
+        if observe is not None:
+            observe(Exchange(call.system, call.method, StatusClass.ERROR, monotonic() - started))
+        raise
+    if observe is not None:
+        status = StatusClass.of(response.status_code)
+        observe(Exchange(call.system, call.method, status, monotonic() - started))
+    return response
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

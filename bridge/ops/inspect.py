@@ -16,6 +16,7 @@ from redis import Redis
 from rq import Worker
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
+from rq.rate_limit import RateLimitRegistry
 from rq.registry import (
     DeferredJobRegistry,
     FailedJobRegistry,
@@ -34,7 +35,7 @@ from bridge.ops.metrics import since
 from bridge.ops.settings import DEFAULT_WEBHOOK_SILENCE, POLL_SILENCE_FACTOR
 from bridge.polling import interval_for, poll_status
 from bridge.protocol import Capability, Connector
-from bridge.queue import get_queue
+from bridge.queue import PAIR_KEY_PREFIX, get_queue
 from bridge.registry import build_connector
 from bridge.store import PREFIX, LinkRecord, ParkedItem, RedisStore
 
@@ -83,6 +84,7 @@ class QueueOverview:
     parked: int
     workers: list[WorkerInfo]  # the live ones
     stale_workers: list[WorkerInfo] = field(default_factory=list)  # registered, pulse expired
+    waiting_slot: int = 0  # held back until the job before them on their ticket is done
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,24 @@ class Inspector:
             parked=parked,
             workers=sorted((w for w in workers if w.alive), key=lambda w: w.name),
             stale_workers=sorted((w for w in workers if not w.alive), key=lambda w: w.name),
+            waiting_slot=self.waiting_for_slot(),
         )
+
+    def waiting_for_slot(self) -> int:
+        """Jobs RQ holds back for their ticket's concurrency slot (status `rate_limited`):
+        in neither the queue nor a registry, so `queued` leaves them out.
+
+        RQ's RateLimitRegistry names the keys; the counts are read in one round trip
+        (`get_rate_limited_job_count` is one per ticket)."""
+        registries = [
+            r for r in RateLimitRegistry.all(self.redis) if r.key.startswith(PAIR_KEY_PREFIX)
+        ]
+        if not registries:
+            return 0
+        with self.redis.pipeline(transaction=False) as pipe:
+            for registry in registries:
+                pipe.zcard(registry.rate_limited_key)
+            return sum(int(n) for n in pipe.execute())
 
     def _worker_info(self, worker: BaseWorker) -> WorkerInfo:
         """Liveness by the pulse (bridge.maintenance), which has a Redis-side expiry: the same

@@ -1,9 +1,13 @@
 """Structured logs: one JSON object per line (or readable text), never a secret.
 
-`bridge run`, `worker` and `web` call configure_logging(); BRIDGE_LOG_FORMAT=json|text picks the
-format (json by default, for log shippers). Jobs bind system, ticket, link and job id once with
-bind(); every line logged afterwards in that job carries them. Every configured credential is
-replaced by `***` in the message and the traceback before the line is written.
+`bridge run`, `worker`, `cron` and `web` (and gunicorn, through bridge.web.gunicorn_conf) call
+configure_logging(); BRIDGE_LOG_FORMAT=json|text picks the format (json by default, for log
+shippers). Every line of every library goes through the one root handler, so RQ's, werkzeug's
+and the start-up lines are JSON too (terminal colour codes stripped). A worker binds system,
+ticket, link and job id at the start of each job and clears them after it, so every line of
+that job carries them and no line of the next one does. A traceback is kept to
+MAX_TRACEBACK characters (its start and its end, where the error is). Every configured
+credential is replaced by `***` in the message and the traceback before the line is written.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
+import threading
 from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -19,6 +25,9 @@ from typing import Any, TextIO
 
 FIELDS = ("system", "ticket", "link", "job")
 FORMATS = ("json", "text")
+MAX_TRACEBACK = 4096  # characters; a DNS failure's chained traceback is about 8 KB
+_TRACEBACK_HEAD = 1024  # where it started; the rest of the budget goes to where it ended
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _context: ContextVar[dict[str, str] | None] = ContextVar("bridge_log_context", default=None)
 
 
@@ -58,10 +67,28 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def cap(text: str, limit: int = MAX_TRACEBACK) -> str:
+    """`text` within `limit` characters: its start and its end, with what was cut in between
+    counted (the end of a traceback names the error, the start the first frames)."""
+    if len(text) <= limit:
+        return text
+    tail = limit - _TRACEBACK_HEAD
+    left_out = len(text) - _TRACEBACK_HEAD - tail
+    return f"{text[:_TRACEBACK_HEAD]}\n... {left_out} characters left out ...\n{text[-tail:]}"
+
+
 class _Base(logging.Formatter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self.secrets = list(secrets)
+
+    def message(self, record: logging.LogRecord) -> str:
+        return redact(_ANSI.sub("", record.getMessage()), self.secrets)
+
+    def traceback(self, record: logging.LogRecord) -> str | None:
+        if not record.exc_info:
+            return None
+        return cap(redact(self.formatException(record.exc_info), self.secrets))
 
     def fields(self, record: logging.LogRecord) -> dict[str, str]:
         ctx = _context.get() or {}
@@ -80,12 +107,13 @@ class JsonFormatter(_Base):
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
-            "message": redact(record.getMessage(), self.secrets),
+            "message": self.message(record),
             "logger": record.name,
             **self.fields(record),
         }
-        if record.exc_info:
-            entry["exc"] = redact(self.formatException(record.exc_info), self.secrets)
+        exc = self.traceback(record)
+        if exc:
+            entry["exc"] = exc
         return json.dumps(entry, default=str)
 
 
@@ -93,11 +121,12 @@ class TextFormatter(_Base):
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%d %H:%M:%S")
         ctx = " ".join(f"{k}={v}" for k, v in self.fields(record).items())
-        line = f"{when} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = f"{when} {record.levelname:<7} {record.name}: {self.message(record)}"
         if ctx:
             line += f" [{ctx}]"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        exc = self.traceback(record)
+        if exc:
+            line += "\n" + exc
         return redact(line, self.secrets)
 
 
@@ -126,4 +155,43 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    _route_python_reports()
     return handler
+
+
+_python = logging.getLogger("bridge.python")
+
+
+def _route_python_reports() -> None:
+    """What Python itself prints to stderr (an uncaught exception, in the main thread or
+    another one; an exception a finalizer could not raise) goes through the handler too, so
+    it is a JSON line with a capped traceback like every other."""
+
+    def uncaught(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, exc, tb)
+            return
+        _python.critical("uncaught %s: %s", kind.__name__, exc, exc_info=(kind, exc, tb))
+
+    def in_thread(args: Any) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        _python.error(
+            "uncaught in thread %s: %s: %s", name, args.exc_type.__name__, args.exc_value,
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )  # fmt: skip
+
+    def unraisable(args: Any) -> None:
+        where = args.err_msg or "Exception ignored in"
+        what = f"{type(args.exc_value).__name__}: {args.exc_value}" if args.exc_value else "?"
+        # A stop signal that lands in a finalizer (RQ raises StopRequested from its handler)
+        # is expected and handled by the worker's flag; anything else is worth a look.
+        level = (
+            logging.DEBUG if type(args.exc_value).__name__ == "StopRequested" else logging.WARNING
+        )
+        _python.log(level, "%s %r: %s", where, args.object, what)
+
+    sys.excepthook = uncaught
+    threading.excepthook = in_thread
+    sys.unraisablehook = unraisable

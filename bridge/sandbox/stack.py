@@ -25,7 +25,6 @@ from typing import Any
 import requests
 import yaml
 from redis import Redis
-from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
@@ -54,6 +53,7 @@ from bridge.sandbox.zammad import ZammadSandbox
 from bridge.sandbox.zammad_driver import ZammadDriver
 from bridge.sandbox.zendesk import ZendeskSandbox
 from bridge.web import create_app
+from bridge.workers import BridgeWorker
 
 __all__ = [
     "CATEGORY", "CONTACT", "CUSTOMER_NUMBER", "DOMAIN", "MAY_CONTACT", "ROUTES", "Stack",
@@ -273,9 +273,10 @@ class Stack:
         )
 
     def work_burst(self) -> None:
-        """Run a burst worker in this process until the queue is empty."""
+        """Run a burst worker (the bridge's own, as `bridge worker` runs it) in this process
+        until the queue is empty."""
         queue = get_queue(self.redis, self.config)
-        SimpleWorker([queue], connection=self.redis, serializer=JSONSerializer).work(
+        BridgeWorker([queue], connection=self.redis, serializer=JSONSerializer).work(
             burst=True, with_scheduler=True, logging_level="WARNING"
         )
 

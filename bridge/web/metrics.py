@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus exposition of the counters workers keep in Redis.
+"""GET /metrics: Prometheus exposition of the metrics every process keeps in Redis.
 
 The registry is per app (never prometheus_client's global one) and holds one collector that
 reads Redis at scrape time, so every web replica reports the same totals. Open by default, as
@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bridge.ops.metrics import registry_for
+from bridge.ops.metrics_scrape import registry_for
 from bridge.web import ops_auth
 
 bp = Blueprint("metrics", __name__)

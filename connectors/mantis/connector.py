@@ -79,7 +79,7 @@ class MantisConnector:
     limits = Limits(max_attachment_bytes=guards.DEFAULT_MAX_ATTACHMENT_BYTES)
     # `feedback`: the developer asked the reporter. MantisBT stands on the second level only.
     statuses = SideStatuses(None, frozenset({"feedback"}), None, "feedback", None)
-    hooks = frozenset({Hook.BEFORE_REQUEST})
+    hooks = frozenset({Hook.BEFORE_REQUEST, Hook.OBSERVE_REQUEST})
     sandbox = "bridge.sandbox.drivers:MantisDriver"
 
     def __init__(

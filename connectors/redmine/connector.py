@@ -79,7 +79,7 @@ class RedmineConnector:
     limits = Limits(max_attachment_bytes=5 * 1024 * 1024)
     # A fresh Redmine's "Feedback" waits on the reporter. Redmine stands on the second level.
     statuses = SideStatuses(None, frozenset({"feedback"}), None, "feedback", None)
-    hooks = frozenset({Hook.BEFORE_REQUEST})
+    hooks = frozenset({Hook.BEFORE_REQUEST, Hook.OBSERVE_REQUEST})
     sandbox = None  # tested against a real Redmine from Debian's packages (tests/redmine)
 
     def __init__(

@@ -71,7 +71,7 @@ class ZammadConnector:
     statuses = SideStatuses(
         None, frozenset({"pending reminder", "pending close"}), "open", "pending reminder", "open"
     )
-    hooks = frozenset({Hook.BEFORE_REQUEST})
+    hooks = frozenset({Hook.BEFORE_REQUEST, Hook.OBSERVE_REQUEST})
     sandbox = "bridge.sandbox.zammad_driver:ZammadDriver"
 
     def __init__(

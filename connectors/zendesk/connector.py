@@ -59,7 +59,7 @@ class ZendeskConnector:
     # While the bridge asks for data in an internal note the agent works on it (`open`); a
     # public question waits on the requester (`pending`); escalated, it waits on a third party.
     statuses = SideStatuses(STATUSES, frozenset({"pending"}), "open", "pending", "hold")
-    hooks = frozenset({Hook.BEFORE_REQUEST})
+    hooks = frozenset({Hook.BEFORE_REQUEST, Hook.OBSERVE_REQUEST})
     sandbox = "bridge.sandbox.drivers:ZendeskDriver"
 
     def __init__(

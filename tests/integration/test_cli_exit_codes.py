@@ -96,7 +96,8 @@ def test_without_redis_url_and_no_embedded_redis_running(stack: Stack, tmp_path:
 
 
 def test_a_waiting_worker_says_so_once_and_stops_on_sigterm(stack: Stack, tmp_path: Path) -> None:
-    """A long-running worker rides out an outage, also at start: one line, then it waits."""
+    """A long-running worker rides out an outage, also at start: one (JSON) line, then it
+    waits."""
     config = variant(stack, tmp_path, "down", redis_url=f"redis://127.0.0.1:{closed_port()}/0")
     process = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "worker", "--config", str(config)],
@@ -106,12 +107,13 @@ def test_a_waiting_worker_says_so_once_and_stops_on_sigterm(stack: Stack, tmp_pa
     seen = []
     for line in process.stderr:  # the line comes before any wait
         seen.append(line)
-        if not line.startswith("{"):
+        if "waiting for it" in line:
             break
     process.terminate()
     rest = process.communicate(timeout=30)[1]
-    assert "worker: cannot reach Redis at redis://127.0.0.1" in seen[-1]
-    assert "waiting for it" in seen[-1]
+    said = json.loads(seen[-1])
+    assert said["level"] == "warning"
+    assert "worker: cannot reach Redis at redis://127.0.0.1" in said["message"]
     assert "Traceback" not in "".join(seen) + rest
 
 

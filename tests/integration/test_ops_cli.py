@@ -177,5 +177,5 @@ def test_worker_writes_json_logs_without_secrets_and_its_metrics_count(stack: St
     assert len(stack.mantis.issues()) == 1
     out = bridge(stack, "status").output
     assert "0 parked" in out
-    raw = stack.redis.hget("tb:metrics:jobs", json.dumps(["acme", "succeeded"]))
+    raw = stack.redis.hget("tb:metrics:jobs", json.dumps(["acme", "synced"]))
     assert raw is not None and int(raw) == 1  # counted in the worker process, seen here

@@ -13,7 +13,7 @@ import pytest
 from bridge.config import load_config
 from bridge.errors import ConfigError
 from bridge.ops.inspect import fmt_age
-from bridge.ops.logs import bind, clear_context, configure_logging, secrets_of
+from bridge.ops.logs import MAX_TRACEBACK, bind, cap, clear_context, configure_logging, secrets_of
 from tests.unit.test_config import GOOD, write
 
 OPS = """\
@@ -106,3 +106,80 @@ def test_text_format_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 )  # fmt: skip
 def test_ages_read_at_a_glance(seconds: float | None, text: str) -> None:
     assert fmt_age(seconds) == text
+
+
+def _chained(n: int) -> None:
+    """An exception wrapped `n` times, each layer with its own traceback (as urllib3's is by
+    requests, and that by the bridge's transport)."""
+    if n == 0:
+        raise ConnectionError("Failed to resolve 'mantis.example' (Name or service not known)")
+    try:
+        _chained(n - 1)
+    except Exception as exc:
+        raise RuntimeError(f"layer {n}") from exc
+
+
+def test_a_long_traceback_keeps_its_start_and_the_error_within_the_cap() -> None:
+    stream = io.StringIO()
+    handler = configure_logging("json", stream=stream)
+    try:
+        try:
+            _chained(30)
+        except RuntimeError:
+            logging.getLogger("bridge.test").exception("unexpected")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    (line,) = (json.loads(text) for text in stream.getvalue().splitlines())
+    assert len(line["exc"]) <= MAX_TRACEBACK + len("\n...  characters left out ...\n") + 6
+    assert line["exc"].startswith("Traceback (most recent call last):")
+    assert re.search(r"\n\.\.\. \d+ characters left out \.\.\.\n", line["exc"])
+    assert line["exc"].rstrip().endswith("RuntimeError: layer 30")
+
+
+def test_a_short_traceback_is_left_whole() -> None:
+    text = "Traceback (most recent call last):\n  File x\nValueError: bad\n"
+    assert cap(text) == text
+
+
+def test_colour_codes_are_stripped_from_json_messages() -> None:
+    stream = io.StringIO()
+    handler = configure_logging("json", stream=stream)
+    try:
+        logging.getLogger("bridge.test").warning("\x1b[32mbridge\x1b[39;49;00m: job ok")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert json.loads(stream.getvalue())["message"] == "bridge: job ok"
+
+
+def test_what_python_prints_itself_becomes_a_json_line() -> None:
+    """An exception in a thread, and one a finalizer could not raise: JSON, not stderr text."""
+    import gc
+    import sys
+    import threading
+
+    stream = io.StringIO()
+    saved = (sys.excepthook, threading.excepthook, sys.unraisablehook)
+    handler = configure_logging("json", stream=stream)
+    try:
+
+        def crash() -> None:
+            raise ValueError("in a thread")
+
+        thread = threading.Thread(target=crash, name="pulse-test")
+        thread.start()
+        thread.join()
+
+        class Leaky:
+            def __del__(self) -> None:
+                raise OSError("in a finalizer")
+
+        Leaky()
+        gc.collect()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        sys.excepthook, threading.excepthook, sys.unraisablehook = saved
+    lines = [json.loads(text) for text in stream.getvalue().splitlines()]
+    threaded, ignored = lines
+    assert threaded["level"] == "error" and "pulse-test" in threaded["message"]
+    assert "ValueError: in a thread" in threaded["exc"]
+    assert ignored["level"] == "warning" and "OSError: in a finalizer" in ignored["message"]
