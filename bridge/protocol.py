@@ -10,7 +10,7 @@ class and a new vendor is one package plus one entry-point line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, StrEnum
@@ -197,7 +197,16 @@ class Connector(Protocol):
         """Write a comment/note and return its remote id. Raises `FilesLeftOut` when the
         comment was written but some of its files were refused after it."""
 
-    def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]: ...
+    def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
+        """Comments oldest first: all of them, or only those created after `since` (a sync
+        reads from its cursor, so its cost does not grow with the ticket's history). Reading
+        stops where the system lets it: Zendesk pages newest first down to `since`; a system
+        whose ticket read carries all its comments skips the older ones unparsed."""
+
+    def recent_comments(self, ticket_id: str) -> Iterator[Comment]:
+        """Comments newest first, read lazily: a caller that stops early reads no further
+        (the lookup for the bridge's own write after a lost answer finds it among the newest).
+        """
 
     def stored_text(self, text: str) -> str:
         """`text` as this system will give it back (a store that drops what it cannot keep,
@@ -234,8 +243,10 @@ class FetchesAttachments(Protocol):
 class ReadsTogether(Protocol):
     """Connectors with Capability.READS_TOGETHER also offer this."""
 
-    def get_ticket_and_comments(self, ticket_id: str) -> tuple[Ticket, list[Comment]]:
-        """What get_ticket and list_comments would answer, from one remote read."""
+    def get_ticket_and_comments(
+        self, ticket_id: str, since: datetime | None = None
+    ) -> tuple[Ticket, list[Comment]]:
+        """What get_ticket and list_comments(ticket_id, since) would answer, from one read."""
 
 
 class FindsCreated(Protocol):

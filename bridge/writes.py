@@ -23,9 +23,12 @@ def normalised(text: str) -> str:
 
 
 def posted_by_bridge(connector: Connector, ticket_id: str, body: str) -> str | None:
-    """Id of a comment the bridge already wrote with this text (after an unanswered write)."""
+    """Id of a comment the bridge already wrote with this text (after an unanswered write).
+
+    Read newest first, stopping at the match: the write looked for is one of the ticket's
+    latest, so a long history is read only when the write never happened."""
     wanted = normalised(connector.stored_text(body))
-    for comment in connector.list_comments(ticket_id):
+    for comment in connector.recent_comments(ticket_id):
         if is_bridge_actor(connector.settings, comment.author_id) and (
             normalised(comment.body) == wanted
         ):

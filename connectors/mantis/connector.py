@@ -8,7 +8,7 @@ adds history entries that vendor developers see and that the next poll would rea
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
@@ -190,22 +190,33 @@ class MantisConnector:
         """
         return self._notes(self._fetch_issue(ticket_id, select="id,notes"), ticket_id, since)
 
-    def get_ticket_and_comments(self, ticket_id: str) -> tuple[Ticket, list[Comment]]:
+    def recent_comments(self, ticket_id: str) -> Iterator[Comment]:
+        """Newest first; the one issue read carries every note, so nothing is saved by
+        stopping early but the parsing."""
+        return reversed(self.list_comments(ticket_id))
+
+    def get_ticket_and_comments(
+        self, ticket_id: str, since: datetime | None = None
+    ) -> tuple[Ticket, list[Comment]]:
         """The full issue carries its notes: one GET instead of two per sync."""
         issue = self._fetch_issue(ticket_id)
-        return self._ticket(issue), self._notes(issue, ticket_id)
+        return self._ticket(issue), self._notes(issue, ticket_id, since)
 
     def _notes(
         self, issue: Mapping[str, Any], ticket_id: str, since: datetime | None = None
     ) -> list[Comment]:
+        """The issue's notes, oldest first; with `since`, those created after it. The issue
+        answer always carries every note, so the older ones are passed over on their time
+        alone, before anything else of them is read."""
         comments = []
         for note in issue.get("notes") or ():
             if note.get("type", "note") != "note":
                 continue
-            comment = parse_note(note, self.api_url, str(ticket_id))
-            if since is not None and (comment.created_at is None or comment.created_at <= since):
-                continue
-            comments.append(comment)
+            if since is not None:
+                created = parse_time(note.get("created_at"))
+                if created is None or created <= since:
+                    continue
+            comments.append(parse_note(note, self.api_url, str(ticket_id)))
         comments.sort(key=lambda c: (c.created_at is None, c.created_at, _int_or_str(c.id)))
         return comments
 

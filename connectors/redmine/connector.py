@@ -17,7 +17,7 @@ that the bridge must decide explicitly (tests/redmine runs against one):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -147,17 +147,21 @@ class RedmineConnector:
     def get_ticket(self, ticket_id: str) -> Ticket:
         return self._ticket(self._issue(ticket_id))
 
-    def get_ticket_and_comments(self, ticket_id: str) -> tuple[Ticket, list[Comment]]:
+    def get_ticket_and_comments(
+        self, ticket_id: str, since: datetime | None = None
+    ) -> tuple[Ticket, list[Comment]]:
         issue = self._issue(ticket_id)
-        return self._ticket(issue), comments_of(issue, self.base)
+        return self._ticket(issue), comments_of(issue, self.base, since)
 
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
         """Journals with notes or files, oldest first; `since` is exclusive. Redmine does not
         page journals: one issue read carries them all."""
-        comments = comments_of(self._issue(ticket_id), self.base)
-        if since is None:
-            return comments
-        return [c for c in comments if c.created_at is not None and c.created_at > since]
+        return comments_of(self._issue(ticket_id), self.base, since)
+
+    def recent_comments(self, ticket_id: str) -> Iterator[Comment]:
+        """Newest first (one issue read carries every journal, so stopping early saves only
+        the parsing)."""
+        return reversed(self.list_comments(ticket_id))
 
     def stored_text(self, text: str) -> str:
         """Redmine keeps notes as sent (line ends and trailing space included)."""

@@ -79,9 +79,12 @@ def _attachment_ids(journal: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def comments_of(issue: Mapping[str, Any], base: str) -> list[Comment]:
+def comments_of(
+    issue: Mapping[str, Any], base: str, since: datetime | None = None
+) -> list[Comment]:
     """The issue's journals that carry notes or files, oldest first (`include=journals,
-    attachments`); `private_notes` journals are internal comments."""
+    attachments`); `private_notes` journals are internal comments. With `since`, only those
+    created after it: the older ones are passed over on their time alone."""
     files = {
         str(a.get("id")): attachment_of(a, base)
         for a in issue.get("attachments") or []
@@ -89,6 +92,9 @@ def comments_of(issue: Mapping[str, Any], base: str) -> list[Comment]:
     }
     comments = []
     for journal in _journals(issue):
+        created = parse_time(journal.get("created_on"))
+        if since is not None and (created is None or created <= since):
+            continue
         notes = str(journal.get("notes") or "")
         attached = tuple(files[i] for i in _attachment_ids(journal) if i in files)
         if not notes and not attached:
@@ -101,7 +107,7 @@ def comments_of(issue: Mapping[str, Any], base: str) -> list[Comment]:
                 public=not bool(journal.get("private_notes")),
                 author_id=id_of(user),
                 author_name=str(user.get("name")) if isinstance(user, Mapping) else None,
-                created_at=parse_time(journal.get("created_on")),
+                created_at=created,
                 attachments=attached,
             )
         )

@@ -9,7 +9,7 @@ top-level ticket keys, Elasticsearch-backed search for polling and lost-create r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -137,18 +137,26 @@ class ZammadConnector:
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
         """All articles, oldest first, the first one (the description) included.
 
-        Zammad has no paging on this endpoint; `since` filters on `created_at` (exclusive).
+        Zammad has no paging on this endpoint: one request carries every article. `since`
+        filters on `created_at` (exclusive), before the older articles are parsed any further.
         """
         since = parse.utc(since) if since is not None else None
+        number = str(parse.ticket_number(ticket_id))
         comments = []
         for article in self._articles(ticket_id):
-            comment = parse.parse_article(
-                article, self.api_url, str(parse.ticket_number(ticket_id))
-            )
-            if since is not None and (comment.created_at is None or comment.created_at <= since):
-                continue
-            comments.append(comment)
+            if since is not None:
+                created = parse.time_of(article.get("created_at"))
+                if created is None or created <= since:
+                    continue
+            comments.append(parse.parse_article(article, self.api_url, number))
         return comments
+
+    def recent_comments(self, ticket_id: str) -> Iterator[Comment]:
+        """Newest first (one request carries every article, so stopping early saves only the
+        parsing)."""
+        number = str(parse.ticket_number(ticket_id))
+        for article in reversed(self._articles(ticket_id)):
+            yield parse.parse_article(article, self.api_url, number)
 
     def changes_since(self, since: datetime) -> list[Event]:
         """Tickets updated at or after `since`, newest first, as TICKET_UPDATED events.

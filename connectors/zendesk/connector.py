@@ -8,7 +8,7 @@ pagination and write-only-what-differs updates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
@@ -41,6 +41,9 @@ from connectors.zendesk.client import build_http_client
 from connectors.zendesk.config import ZendeskAuth, ZendeskOptions
 
 PAGE_SIZE = 100  # the cursor-pagination maximum for ticket comments
+# Newest first, a sync needs the few comments since its last read: a small first page keeps
+# its answer small (a burst of comments just costs more pages).
+RECENT_PAGE_SIZE = 20
 # Zendesk's API names (on-hold is `hold`); custom statuses are categories of these.
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 
@@ -206,20 +209,46 @@ class ZendeskConnector:
         return text  # Zendesk keeps the plain body as sent
 
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
-        """All comments, oldest first, following cursor pagination to the end.
+        """Comments oldest first: all of them, or those created after `since`.
 
-        A repeated next link stops with an error instead of looping forever.
+        A full read follows cursor pagination oldest first to the end. With `since` the pages
+        come newest first (`sort=-created_at`) and reading stops at the first page that
+        reaches back to `since`, so a sync reads one page however long the ticket's history.
         """
-        if since is not None and since.tzinfo is None:
+        if since is None:
+            params = {"page[size]": PAGE_SIZE, "include": "users"}
+            return [c for page in self._comment_pages(ticket_id, params) for c in page]
+        if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
+        newer: list[Comment] = []
+        newest_first, previous = True, None
+        for page in self._comment_pages(ticket_id, _recent(RECENT_PAGE_SIZE)):
+            times = [c.created_at for c in page if c.created_at is not None]
+            # A server that ignored the sort (an older API, a proxy) is read to the end.
+            newest_first = newest_first and all(
+                a >= b for a, b in zip([previous, *times], times, strict=False) if a is not None
+            )
+            previous = times[-1] if times else previous
+            newer += [c for c in page if c.created_at is None or c.created_at > since]
+            if newest_first and any(t <= since for t in times):
+                break  # every later page is older still
+        return sorted(newer, key=_comment_order)
+
+    def recent_comments(self, ticket_id: str) -> Iterator[Comment]:
+        """Comments newest first, one page at a time: a caller that stops early reads no
+        older page (the bridge's own comment after a lost answer is among the newest)."""
+        for page in self._comment_pages(ticket_id, _recent(PAGE_SIZE)):
+            yield from page
+
+    def _comment_pages(self, ticket_id: str, params: dict[str, Any]) -> Iterator[list[Comment]]:
+        """The comments page by page in the server's order, following the cursor pagination's
+        next links. A repeated next link stops with an error instead of looping forever."""
         path: str = f"{_ticket_path(ticket_id)}/comments"
-        # Sideloaded users give each comment its author's name (for "Anna (helpdesk) wrote:").
-        params: dict[str, Any] | None = {"page[size]": PAGE_SIZE, "include": "users"}
+        query: dict[str, Any] | None = params
         seen: set[str] = set()
-        result: list[Comment] = []
         while True:
             data = self.http.json(
-                "GET", path, f"list comments of zendesk ticket {ticket_id}", params=params
+                "GET", path, f"list comments of zendesk ticket {ticket_id}", params=query
             )
             if not isinstance(data, Mapping):
                 raise PermanentError(f"zendesk ticket {ticket_id}: comments answer is not JSON")
@@ -228,16 +257,13 @@ class ZendeskConnector:
                 for u in data.get("users") or ()
                 if isinstance(u, Mapping) and u.get("name")
             }
-            for raw in data.get("comments") or ():
-                comment = _to_comment(raw, names)
-                if since is None or (comment.created_at is not None and comment.created_at > since):
-                    result.append(comment)
+            yield [_to_comment(raw, names) for raw in data.get("comments") or ()]
             meta, links = data.get("meta"), data.get("links")
             has_more = isinstance(meta, Mapping) and bool(meta.get("has_more"))
             next_url = links.get("next") if isinstance(links, Mapping) else None
             if not has_more or not next_url:
-                return result
-            path, params = self._next_page(str(next_url), seen), None
+                return
+            path, query = self._next_page(str(next_url), seen), None
 
     # ----------------------------------------------------- polling, attachments
 
@@ -315,6 +341,12 @@ class ZendeskConnector:
             raise PermanentError(f"zendesk pagination repeats the same page: {url}")
         seen.add(url)
         return url
+
+
+def _recent(page_size: int) -> dict[str, Any]:
+    """The query of a newest-first read. Sideloaded users give each comment its author's
+    name (for "Anna (helpdesk) wrote:"); the next links carry the sort on."""
+    return {"page[size]": page_size, "include": "users", "sort": "-created_at"}
 
 
 def _ticket_path(ticket_id: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -48,9 +49,26 @@ class Env:
         )
 
 
+class Clock:
+    """The sandbox's clock, moved by the test: comments a minute apart, history made fast."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @pytest.fixture
-def env() -> Iterator[Env]:
-    sandbox = ZendeskSandbox()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def env(request: pytest.FixtureRequest) -> Iterator[Env]:
+    # A test that asks for the clock gets a sandbox that keeps it.
+    clock = request.getfixturevalue("clock") if "clock" in request.fixturenames else None
+    sandbox = ZendeskSandbox(clock=clock)
     bridge_id = sandbox.add_user("Bridge", "bridge@acme.test", role="agent", token="bridge-token")
     agent_id = sandbox.add_user("Alice Agent", "alice@acme.test", role="agent", token="alice-tok")
     customer_id = sandbox.add_user("Jane Doe", "jane@example.com", token="enduser-tok")
@@ -205,6 +223,41 @@ def test_comment_pagination_over_many_pages(env: Env) -> None:
     pages = [e for e in env.sandbox.request_log if e["path"].endswith("/comments")]
     pages += [e for e in env.sandbox.request_log if e["path"].endswith("/comments.json")]
     assert len(pages) == 3
+
+
+def _comment_reads(env: Env) -> list[dict[str, object]]:
+    return [e for e in env.sandbox.request_log if "/comments" in str(e["path"])]
+
+
+def test_a_read_since_a_time_pages_newest_first_and_stops(clock: Clock, env: Env) -> None:
+    """However long the history, a read from a sync's cursor costs one small page."""
+    tid = env.sandbox.create_ticket_as(env.customer_id, "S", "first")["id"]
+    for i in range(230):
+        clock.now += timedelta(minutes=1)
+        env.sandbox.update_ticket_as(env.agent_id, tid, comment=f"c{i}", public=True)
+    since = clock.now - timedelta(minutes=3)  # c227, c228 and c229 are newer
+    newer = env.connector().list_comments(str(tid), since=since)
+    assert [c.body for c in newer] == ["c227", "c228", "c229"]
+    (read,) = _comment_reads(env)
+    assert read["query"] == {"page[size]": "20", "include": "users", "sort": "-created_at"}
+
+    # Further back than a page: the next links keep the order, and reading stops at `since`.
+    before = len(_comment_reads(env))
+    older = env.connector().list_comments(str(tid), since=clock.now - timedelta(minutes=45))
+    assert [c.body for c in older] == [f"c{i}" for i in range(185, 230)]
+    pages = _comment_reads(env)[before:]
+    assert len(pages) == 3 and all(p["query"].get("sort") == "-created_at" for p in pages)
+
+
+def test_recent_comments_read_one_page_when_the_caller_stops(env: Env) -> None:
+    tid = env.sandbox.create_ticket_as(env.customer_id, "S", "first")["id"]
+    for i in range(150):
+        env.sandbox.update_ticket_as(env.agent_id, tid, comment=f"c{i}", public=True)
+    recent = env.connector().recent_comments(str(tid))
+    assert [next(recent).body, next(recent).body] == ["c149", "c148"]
+    assert len(_comment_reads(env)) == 1
+    assert [c.body for c in recent][-1] == "first"  # read on, it pages to the first one
+    assert len(_comment_reads(env)) == 2
 
 
 def test_errors_from_the_sandbox(env: Env) -> None:

@@ -201,10 +201,14 @@ class ZendeskCase(ContractCase):
         path = f"{self.api}/tickets/{ticket_id}/comments"
 
         def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-            index = int(_query(request).get("page[after]", "0"))
+            query = _query(request)
+            index = int(query.get("page[after]", "0"))
             index = min(index, len(pages) - 1)
             more = index + 1 < len(pages) or repeat_last
             following = index + 1 if index + 1 < len(pages) else index
+            # Newest first on request, the sort carried on in the next link, as Zendesk does.
+            newest_first = query.get("sort") == "-created_at"
+            served = [list(reversed(p)) for p in reversed(pages)] if newest_first else pages
             comments = [
                 {
                     "id": comment_id,
@@ -215,9 +219,10 @@ class ZendeskCase(ContractCase):
                     "attachments": [],
                     "created_at": created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 }
-                for comment_id, created in pages[index]
+                for comment_id, created in served[index]
             ]
-            next_url = f"{path}.json?page[size]=100&page[after]={following}" if more else None
+            sort = "&sort=-created_at" if newest_first else ""
+            next_url = f"{path}.json?page[size]=100{sort}&page[after]={following}" if more else None
             return _json(
                 {"comments": comments, "meta": {"has_more": more}, "links": {"next": next_url}}
             )

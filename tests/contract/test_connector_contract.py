@@ -385,3 +385,31 @@ def test_webhook_signatures_are_enforced(case: ContractCase) -> None:
     missing = {k: v for k, v in headers.items() if k.lower() != case.signature_header.lower()}
     with pytest.raises(SignatureError):
         connector.verify_webhook(missing, body)
+
+
+def test_a_read_since_a_time_reads_no_page_before_it(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    """A sync reads from its cursor: a vendor that pages serves the newest pages only."""
+    case.mock_comments(rsps, "17", comment_pages(), repeat_last=False)
+    case.connector().list_comments("17")
+    full = len(rsps.calls)
+    later = case.connector().list_comments("17", since=T0 + timedelta(minutes=3))
+    assert [c.id for c in later] == ["105"]
+    since = len(rsps.calls) - full
+    assert since <= full
+    if full > 1:  # a vendor that pages
+        assert since < full
+
+
+def test_recent_comments_come_newest_first_and_stop_when_the_caller_does(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    case.mock_comments(rsps, "17", comment_pages(), repeat_last=False)
+    assert [c.id for c in case.connector().recent_comments("17")] == [
+        "105", "104", "103", "102", "101"
+    ]  # fmt: skip
+    every = len(rsps.calls)
+    newest = next(iter(case.connector().recent_comments("17")))
+    assert newest.id == "105"
+    assert len(rsps.calls) - every == 1  # one request, whatever the history

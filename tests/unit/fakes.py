@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +28,26 @@ from bridge.models import (
 from bridge.protocol import Capability, SystemSettings
 from bridge.store import Claim, LinkRecord, ParkedItem
 
+
 # One time line for every fake: a comment on one side and a status change on the other compare
 # by when they happened, as on real systems (the values are arbitrary, only their order counts).
-_TIME = (float(t) for t in itertools.count(1_000_001))
+class _TimeLine:
+    """A second per event; `time_passes` jumps ahead (history made long ago)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __next__(self) -> float:
+        self.now += 1
+        return self.now
+
+
+_TIME = _TimeLine()
+
+
+def time_passes(seconds: float) -> None:
+    """Every fake's next event happens `seconds` later."""
+    _TIME.now += seconds
 
 
 class WorkerDied(BaseException):
@@ -56,6 +73,10 @@ class MemoryStore:
 
     def comment_marks(self, route: str, first_id: str) -> dict[str, str]:
         return dict(self.marks.get((route, first_id), {}))
+
+    def comment_marks_of(self, route: str, first_id: str, keys: Iterable[str]) -> dict[str, str]:
+        marks = self.marks.get((route, first_id), {})
+        return {key: marks[key] for key in keys if key in marks}
 
     def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None:
         self.marks.setdefault((route, first_id), {})[key] = value
@@ -163,6 +184,9 @@ class FakeConnector:
     files: dict[str, bytes] = field(default_factory=dict)
     uploaded: list[tuple[str, bytes]] = field(default_factory=list)
     clock: float = 1_000_000.0
+    # Each list_comments: where it started (None: all) and how many comments it returned.
+    comment_reads: list[tuple[datetime | None, int]] = field(default_factory=list)
+    recent_read: int = 0  # comments recent_comments handed out, newest first
     max_attachment_bytes: int = 5 * 1024 * 1024  # bridge.protocol.Connector's limit
 
     def __post_init__(self) -> None:
@@ -295,7 +319,16 @@ class FakeConnector:
         return text
 
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
-        return list(self.comments.get(ticket_id, []))
+        comments = self.comments.get(ticket_id, [])
+        if since is not None:
+            comments = [c for c in comments if c.created_at is None or c.created_at > since]
+        self.comment_reads.append((since, len(comments)))
+        return list(comments)
+
+    def recent_comments(self, ticket_id: str) -> Iterator[Comment]:
+        for comment in reversed(self.comments.get(ticket_id, [])):
+            self.recent_read += 1
+            yield comment
 
     def ticket_url(self, ticket_id: str) -> str:
         return f"https://{self.name}.example/t/{ticket_id}"

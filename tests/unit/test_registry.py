@@ -3,7 +3,7 @@ everything else (config validation, titles, statuses, demo routes) asks it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -90,6 +90,9 @@ class AcmeConnector:
 
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
         return []
+
+    def recent_comments(self, ticket_id: str) -> Iterator[Comment]:
+        return iter(())
 
     def stored_text(self, text: str) -> str:
         return text

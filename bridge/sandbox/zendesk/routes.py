@@ -126,8 +126,14 @@ def build_app(store: ZendeskStore) -> Flask:
             if ticket_id not in store._comments:
                 return not_found()
             comments = copy.deepcopy(store._comments[ticket_id])
-        if request.args.get("sort") == "-created_at":
-            comments.reverse()
+        # Cursor pagination sorts by `created_at` (the default) or newest first; the next link
+        # carries the sort on, as Zendesk's does.
+        sort = request.args.get("sort", "created_at")
+        if sort not in ("created_at", "-created_at"):
+            return error(
+                400, "InvalidPaginationParameter", "sort must be created_at or -created_at"
+            )
+        comments.sort(key=lambda c: (c["created_at"], c["id"]), reverse=sort == "-created_at")
         size_text = request.args.get("page[size]")
         if size_text is None:
             return ok(
@@ -163,6 +169,8 @@ def build_app(store: ZendeskStore) -> Flask:
 
         after_cursor = cursor(page[-1]) if page else None
         base = f"{request.base_url}?page[size]={size}"
+        if sort != "created_at":
+            base += f"&sort={sort}"
         sideload: dict[str, Any] = {}
         if "users" in request.args.get("include", "").split(","):
             base += "&include=users"
