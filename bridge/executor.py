@@ -21,6 +21,7 @@ from bridge.errors import FilesLeftOut, PermanentError, RetryableError
 from bridge.marks import (
     EXPECT,
     Copied,
+    Echo,
     History,
     Unsure,
     Written,
@@ -121,6 +122,9 @@ class WriteAhead:
         match slot:
             case CommentSlot(key):
                 copy = Copied(item_key(system, written))
+                # The copy is marked too, first: a read from a cursor sees only the marks of
+                # what it reads, so the copy's own mark keeps it from crossing back.
+                store.mark_comment(route, first_id, copy.key, format_comment_mark(Echo(key)))
                 store.mark_comment(route, first_id, key, format_comment_mark(copy))
             case LinkNoteSlot():
                 store.update_link(route, first_id, note_id=format_write_mark(Written(written)))

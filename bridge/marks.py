@@ -19,6 +19,9 @@ PARKED = "!"
 # worker killed in between leaves it, so the next sync still tells the tracker's side effect
 # from a vendor's change.
 EXPECT = "second_expect"
+# Prefix of the mark a copy the bridge made carries (followed by its source's key): a system
+# name starts with a letter or digit, so no copy key (`Copied`) starts with it.
+_ECHO = "="
 _SKIPPED = "skip"  # the spelling of Visibility.SKIP, kept so existing stores read the same
 _HISTORY = "before"
 
@@ -63,7 +66,16 @@ class Written:
     value: str
 
 
-CommentMark = History | Skipped | Unsure | Parked | Copied
+@dataclass(frozen=True)
+class Echo:
+    """This comment is the bridge's own copy of `source`: never copied back. The author says
+    so too, but an incremental read sees only the marks of the comments it read, not the
+    source's `Copied` mark that names this one."""
+
+    source: str
+
+
+CommentMark = History | Skipped | Unsure | Parked | Copied | Echo
 
 
 def item_key(system: str, item_id: str) -> str:
@@ -83,6 +95,8 @@ def parse_comment_mark(raw: str) -> CommentMark:
         return Unsure(raw.removeprefix(UNSURE))
     if raw.startswith(PARKED):
         return Parked(raw.removeprefix(PARKED))
+    if raw.startswith(_ECHO):
+        return Echo(raw.removeprefix(_ECHO))
     return Copied(raw)
 
 
@@ -98,6 +112,8 @@ def format_comment_mark(mark: CommentMark) -> str:
             return PARKED + fingerprint
         case Copied(key):
             return key
+        case Echo(source):
+            return _ECHO + source
 
 
 def parse_write_mark(raw: str) -> WriteMark:

@@ -9,16 +9,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
 from typing import TypeVar, cast
 
 from bridge.context import RouteContext
-from bridge.marks import WriteMark, parse_comment_mark, parse_write_mark
+from bridge.marks import CommentMark, WriteMark, parse_comment_mark, parse_write_mark
 from bridge.models import Comment, Ticket
+from bridge.plan_reads import incremental, mark_keys, read_since
 from bridge.protocol import Capability, Connector, ReadsTogether
 from bridge.records import LinkRecord
 from bridge.retry import blame
 from bridge.snapshot import FirstSnapshot, NotesSnapshot, PairSnapshot
-from bridge.steps import HistoryRead
+from bridge.steps import HistoryRead, Side
 
 # Reads of the two sides are independent: fetching them side by side makes a sync cost one
 # remote round trip instead of four. Threads, because the work is waiting on sockets. Shared by
@@ -39,26 +42,36 @@ def _blamed(system: str, read: Callable[[str], T]) -> Callable[[str], T]:
     return call
 
 
-def _read_side(connector: Connector, ticket_id: str) -> Callable[[], tuple[Ticket, list[Comment]]]:
-    """Start reading a side's ticket and comments in the background; the call waits for them."""
+def _read_side(
+    connector: Connector, ticket_id: str, since: datetime | None
+) -> Callable[[], tuple[Ticket, list[Comment]]]:
+    """Start reading a side's ticket and its comments after `since` (None: all) in the
+    background; the call waits for them."""
     name = connector.settings.name
     if Capability.READS_TOGETHER in connector.capabilities:
-        together = cast(ReadsTogether, connector).get_ticket_and_comments
+        together = partial(cast(ReadsTogether, connector).get_ticket_and_comments, since=since)
         both = _READERS.submit(_blamed(name, together), ticket_id)
         return both.result
     ticket = _READERS.submit(_blamed(name, connector.get_ticket), ticket_id)
-    comments = _READERS.submit(_blamed(name, connector.list_comments), ticket_id)
+    listed = partial(connector.list_comments, since=since)
+    comments = _READERS.submit(_blamed(name, listed), ticket_id)
     return lambda: (ticket.result(), comments.result())
 
 
 def read_pair(ctx: RouteContext, link: LinkRecord) -> PairSnapshot:
-    first_read = _read_side(ctx.first, link.first.id)
-    second_read = _read_side(ctx.second, link.second.id)
-    marks = ctx.store.comment_marks(ctx.name, link.first.id)
+    """Both tickets, their comments since each side's cursor, and what the store says of
+    them. Without both cursors (a pair's first sync) every comment and every mark is read."""
     state = ctx.store.pair_state(ctx.name, link.first.id)
+    first_read = _read_side(ctx.first, link.first.id, read_since(state, Side.FIRST))
+    second_read = _read_side(ctx.second, link.second.id, read_since(state, Side.SECOND))
     parked = ctx.store.parked_items(ctx.name, link.first.id)
+    marks = ctx.store.comment_marks(ctx.name, link.first.id) if not incremental(state) else None
     first, first_comments = first_read()
     second, second_comments = second_read()
+    if marks is None:
+        marks = ctx.store.comment_marks_of(ctx.name, link.first.id, mark_keys(
+            ctx.first.settings.name, first_comments, ctx.second.settings.name, second_comments
+        ))  # fmt: skip
     return PairSnapshot(
         link=link,
         first=first,
@@ -69,6 +82,14 @@ def read_pair(ctx: RouteContext, link: LinkRecord) -> PairSnapshot:
         state=state,
         parked=parked,
     )
+
+
+def read_marks(ctx: RouteContext, snap: PairSnapshot) -> dict[str, CommentMark]:
+    """The marks of the comments a snapshot holds, as stored now (after its sync)."""
+    keys = mark_keys(ctx.first.settings.name, snap.first_comments,
+                     ctx.second.settings.name, snap.second_comments)  # fmt: skip
+    raw = ctx.store.comment_marks_of(ctx.name, snap.link.first.id, keys)
+    return {key: parse_comment_mark(value) for key, value in raw.items()}
 
 
 def read_first(ctx: RouteContext, ticket_id: str) -> FirstSnapshot:

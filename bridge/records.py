@@ -84,6 +84,10 @@ class SyncStore(Protocol):
     def comment_marks(self, route: str, first_id: str) -> dict[str, str]:
         """Source comment key ("<system>:<id>") -> its mark as stored (`bridge.marks` parses it)."""
 
+    def comment_marks_of(self, route: str, first_id: str, keys: Iterable[str]) -> dict[str, str]:
+        """The marks of just these keys (those without a mark are left out): what an
+        incremental read needs, at a cost that does not grow with the pair's history."""
+
     def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None: ...
 
     def parked_items(self, route: str, first_id: str) -> dict[str, ParkedItem]:

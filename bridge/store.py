@@ -221,6 +221,13 @@ class RedisStore:
         raw = self.redis.hgetall(f"{PREFIX}:comments:{route}:{first_id}")
         return {_text(k): _text(v) for k, v in raw.items()}
 
+    def comment_marks_of(self, route: str, first_id: str, keys: Iterable[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        raw = self.redis.hmget(f"{PREFIX}:comments:{route}:{first_id}", wanted)
+        return {key: _text(value) for key, value in zip(wanted, raw, strict=True) if value}
+
     def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None:
         self.redis.hset(f"{PREFIX}:comments:{route}:{first_id}", key, value)
 
