@@ -125,7 +125,7 @@ def build_app(store: ZendeskStore) -> Flask:
         with store._lock:
             if ticket_id not in store._comments:
                 return not_found()
-            comments = copy.deepcopy(store._comments[ticket_id])
+            comments = list(store._comments[ticket_id])  # copied page by page, below
         # Cursor pagination sorts by `created_at` (the default) or newest first; the next link
         # carries the sort on, as Zendesk's does.
         sort = request.args.get("sort", "created_at")
@@ -136,6 +136,8 @@ def build_app(store: ZendeskStore) -> Flask:
         comments.sort(key=lambda c: (c["created_at"], c["id"]), reverse=sort == "-created_at")
         size_text = request.args.get("page[size]")
         if size_text is None:
+            with store._lock:
+                comments = copy.deepcopy(comments)
             return ok(
                 {
                     "comments": comments,
@@ -161,7 +163,8 @@ def build_app(store: ZendeskStore) -> Flask:
                 return error(400, "InvalidPaginationParameter", "page[after] is invalid")
             ids = [c["id"] for c in comments]
             start = ids.index(after_id) + 1 if after_id in ids else len(ids)
-        page = comments[start : start + size]
+        with store._lock:  # only the page: a long ticket costs a page's work, as on Zendesk
+            page = copy.deepcopy(comments[start : start + size])
         has_more = start + size < len(comments)
 
         def cursor(comment: Mapping[str, Any]) -> str:
