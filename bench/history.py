@@ -81,13 +81,12 @@ class Meter:
 
 
 def _world(base: str, redis_url: str, conn: Any) -> None:
-    """The child: sandboxes behind meters, answering the parent's commands."""
-    from bench.world import COMPLETE
-    from bridge.engine import handle_first_level
-    from bridge.jobs import Runtime
-    from bridge.registry import build_connector
+    """The child: sandboxes behind meters, answering the parent's commands.
+
+    Always this checkout's sandboxes (the code measured is the parent's), so both sides of a
+    comparison meet the same remote."""
+    sys.path.insert(0, str(HERE.parent.parent))
     from bridge.sandbox.stack import Stack
-    from bridge.store import RedisStore
 
     clock = Clock()
     stack = Stack(Path(base), redis_url=redis_url, worker_process=False)
@@ -97,32 +96,26 @@ def _world(base: str, redis_url: str, conn: Any) -> None:
     zd, mt = Meter(stack.zendesk.app), Meter(stack.mantis.app)
     stack.zendesk.app, stack.mantis.app = zd, mt  # type: ignore[assignment]
     stack.start()
-    runtime = Runtime(
-        stack.config, {n: build_connector(s) for n, s in stack.config.systems.items()}
-    )
-    ctx = runtime.context(stack.config.routes[0], RedisStore(stack.redis))
-    conn.send(str(stack.config_path))
+    conn.send((str(stack.config_path), stack.zd_customer))
     while True:
         command, arg = conn.recv()
-        if command == "pair":  # `arg` old comments: half the customer's, then the vendor's
+        if command == "ticket":  # a ticket with these fields and `n` comments of the customer
+            fields, n = arg
             tid = stack.zendesk.create_ticket_as(
                 stack.zd_customer, "Checkout fails", "Error 500 for every order.",
-                custom_fields=COMPLETE, priority="normal",
+                custom_fields=fields, priority="normal",
             )["id"]  # fmt: skip
-            for n in range(arg // 2):
-                stack.zendesk.update_ticket_as(stack.zd_customer, tid, comment=f"old {n}")
-            handle_first_level(ctx, str(tid))
-            link = ctx.store.get_link(ctx.name, str(tid))
-            assert link is not None
-            for n in range(arg - arg // 2):
-                stack.mantis.add_note_as(stack.mt_developer, int(link.second.id), f"vendor {n}")
-            conn.send((tid, int(link.second.id)))
+            for i in range(n):
+                stack.zendesk.update_ticket_as(stack.zd_customer, tid, comment=f"old {i}")
+            conn.send(tid)
+        elif command == "notes":  # `n` vendor notes on an issue
+            issue, n = arg
+            for i in range(n):
+                stack.mantis.add_note_as(stack.mt_developer, issue, f"vendor {i}")
+            zd.take(), mt.take()
+            conn.send(None)
         elif command == "now":
             clock.past = None
-            conn.send(None)
-        elif command == "note":
-            stack.mantis.add_note_as(stack.mt_developer, arg, f"new vendor note {time.time()}")
-            zd.take(), mt.take()
             conn.send(None)
         elif command == "take":
             conn.send((zd.take(), mt.take()))
@@ -133,8 +126,12 @@ def _world(base: str, redis_url: str, conn: Any) -> None:
 
 
 def measure(sizes: list[int], pairs: int, syncs: int) -> dict[str, Any]:
+    from redis import Redis
+
     from bench.common import redis_server
+    from bench.world import COMPLETE
     from bridge.config import load_config
+    from bridge.engine import handle_first_level
     from bridge.jobs import Runtime
     from bridge.registry import build_connector
     from bridge.store import RedisStore
@@ -155,12 +152,22 @@ def measure(sizes: list[int], pairs: int, syncs: int) -> dict[str, Any]:
             return ours.recv()
 
         try:
-            config = load_config(ours.recv())
+            config_path, _ = ours.recv()
+            config = load_config(config_path)
             runtime = Runtime(config, {n: build_connector(s) for n, s in config.systems.items()})
-            from redis import Redis
-
             ctx = runtime.context(config.routes[0], RedisStore(Redis.from_url(url)))
-            made = {size: [ask("pair", size) for _ in range(pairs)] for size in sizes}
+
+            def pair(size: int) -> tuple[int, int]:
+                """Half the old comments the customer's before the escalation, then the
+                vendor's (copied to the helpdesk by the first sync below)."""
+                tid = ask("ticket", (COMPLETE, size // 2))
+                handle_first_level(ctx, str(tid))
+                link = ctx.store.get_link(ctx.name, str(tid))
+                assert link is not None
+                ask("notes", (int(link.second.id), size - size // 2))
+                return tid, int(link.second.id)
+
+            made = {size: [pair(size) for _ in range(pairs)] for size in sizes}
 
             def sync(tid: int) -> None:
                 link = ctx.store.get_link(ctx.name, str(tid))
@@ -174,14 +181,14 @@ def measure(sizes: list[int], pairs: int, syncs: int) -> dict[str, Any]:
             for group in made.values():  # settle: what a pair's life so far has left
                 for tid, issue in group:
                     for _ in range(2):
-                        ask("note", issue)
+                        ask("notes", (issue, 1))
                         sync(tid)
             rows = []
             for size, group in made.items():
                 samples: list[dict[str, float]] = []
                 for _ in range(syncs):
                     for tid, issue in group:
-                        ask("note", issue)
+                        ask("notes", (issue, 1))
                         cpu = time.process_time()
                         sync(tid)
                         cpu = time.process_time() - cpu
