@@ -413,3 +413,16 @@ def test_recent_comments_come_newest_first_and_stop_when_the_caller_does(
     newest = next(iter(case.connector().recent_comments("17")))
     assert newest.id == "105"
     assert len(rsps.calls) - every == 1  # one request, whatever the history
+
+
+def test_a_ticket_read_with_its_comments_reads_from_a_time_too(
+    case: ContractCase, rsps: responses.RequestsMock
+) -> None:
+    connector = case.connector()
+    if Capability.READS_TOGETHER not in connector.capabilities:
+        pytest.skip(f"{case.name} reads a ticket and its comments apart")
+    case.mock_comments(rsps, "17", comment_pages(), repeat_last=False)
+    _, every = connector.get_ticket_and_comments("17")
+    _, later = connector.get_ticket_and_comments("17", since=T0 + timedelta(minutes=2))
+    assert [c.id for c in every] == ["101", "102", "103", "104", "105"]
+    assert [c.id for c in later] == ["104", "105"]
