@@ -38,8 +38,7 @@ def exit_code(deliveries: list[Delivery]) -> ExitCode:
 def line(d: Delivery) -> str:
     if d.ok:
         return f"{d.channel.value} {d.target}: sent"
-    what = "cannot reach it" if d.unreachable else "NOT sent"
-    return f"{d.channel.value} {d.target}: {what}: {d.error}"
+    return f"{d.channel.value} {d.target}: NOT sent: {d.error}"
 
 
 def _redis_or_none(config: Config) -> Redis | None:

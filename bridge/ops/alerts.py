@@ -164,6 +164,9 @@ def check(
         return []
     sent = message(ready)
     deliveries = deliver(settings, sent, env)
+    for d in deliveries:
+        if not d.ok:
+            log.warning("alert not sent by %s: %s", d.channel.value, d.error)
     alert_log.record(ins.redis, titles(ready), now, deliveries)
     if not any(d.ok for d in deliveries):
         return []  # no channel took it: the next check tries again

@@ -9,7 +9,6 @@ password: `target` names where a channel sends without them.
 from __future__ import annotations
 
 import enum
-import logging
 import os
 import smtplib
 import ssl
@@ -22,8 +21,6 @@ from urllib.parse import urlsplit
 import requests
 
 from bridge.ops.alert_settings import AlertSettings, SmtpSettings
-
-log = logging.getLogger("bridge")
 
 
 @dataclass(frozen=True)
@@ -85,14 +82,14 @@ def channels(settings: AlertSettings) -> list[tuple[Channel, str]]:
 def deliver(
     settings: AlertSettings, message: Message, env: Mapping[str, str] | None = None
 ) -> list[Delivery]:
-    """Send over every configured channel; one Delivery each (a channel that fails is logged,
-    the others are still tried)."""
+    """Send over every configured channel; one Delivery each (a channel that fails does not
+    stop the others). The caller says what failed: the cron logs it, `bridge alerts test`
+    prints it."""
     done = []
     for channel, target in channels(settings):
         try:
             _send_by(channel, settings, message, env)
         except ChannelError as exc:
-            log.warning("alert not sent by %s: %s", channel.value, exc)
             done.append(Delivery(channel, target, str(exc), exc.unreachable))
         else:
             done.append(Delivery(channel, target))
@@ -106,11 +103,6 @@ def _send_by(
         post_webhook(settings, message)
     elif settings.smtp is not None:
         send_mail(settings.smtp, message, env)
-
-
-def send(settings: AlertSettings, message: Message, env: Mapping[str, str] | None = None) -> int:
-    """How many channels took the message."""
-    return sum(d.ok for d in deliver(settings, message, env))
 
 
 def post_webhook(settings: AlertSettings, message: Message) -> None:
@@ -155,4 +147,6 @@ def send_mail(smtp: SmtpSettings, message: Message, env: Mapping[str, str] | Non
         # The server's own words (a refused recipient, a wrong login) say what to fix.
         raise ChannelError(f"{where}: {type(exc).__name__}: {exc}") from None
     except OSError as exc:  # refused, unknown host, time-out: never talked to a server
-        raise ChannelError(f"{where}: {type(exc).__name__}: {exc}", unreachable=True) from None
+        raise ChannelError(
+            f"{where} could not be reached: {type(exc).__name__}: {exc}", unreachable=True
+        ) from None

@@ -429,10 +429,10 @@ def test_alerts_test_exits_by_what_the_channels_did(
     assert away.exit_code == 3, away.output
     lines = away.output.splitlines()
     assert lines[0] == (
-        "webhook https://chat.example.com/…: cannot reach it: the webhook could not be "
-        "reached: ConnectionError"
+        "webhook https://chat.example.com/…: NOT sent: the webhook could not be reached: "
+        "ConnectionError"
     )
-    assert lines[1].startswith("e-mail 127.0.0.1:") and ": cannot reach it: SMTP" in lines[1]
+    assert lines[1].startswith("e-mail 127.0.0.1:") and "could not be reached" in lines[1]
 
     responses.replace(responses.POST, HOOK, status=204)
     half = alerts_test(tmp_path, hook + nobody, BRIDGE_SMTP_PASSWORD="mail-pass-0123")
