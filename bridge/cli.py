@@ -273,7 +273,7 @@ def sandbox(keep: Path | None, route: str, no_story: bool) -> None:
     sys.exit(ExitCode.OK if ok else ExitCode.PROBLEM)
 
 
-attach_ops(main, _load)  # status, failed, links, resync, link, dry-run
+attach_ops(main, _load)  # status, failed, pause, alerts, links, resync, link, dry-run
 
 if __name__ == "__main__":
     main()
