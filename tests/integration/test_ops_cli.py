@@ -143,8 +143,8 @@ def test_dry_run_shows_decisions_and_writes_nothing(stack: Stack, tmp_path: Path
                                   custom_fields={CATEGORY: "technik"})["id"]  # fmt: skip
     before = stack.zendesk.comments(complete) + stack.zendesk.comments(partial)
     for tid, expected in (
-        (complete, ["escalate to vendor", "payload: status=new", "summary:", "priority:", "project:  Support",
-                    "field Kundennummer: 40711"]),
+        (complete, ["escalate to vendor", "payload: status=new", "summary:", "priority:",
+                    "project:  Support", "field Kundennummer: 40711"]),
         (partial, ["missing_data_requested", "customer_number: missing", "would post one note"]),
     ):  # fmt: skip
         payload = tmp_path / f"{tid}.json"
