@@ -231,7 +231,7 @@ class RedisStore:
     def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None:
         self.redis.hset(f"{PREFIX}:comments:{route}:{first_id}", key, value)
 
-    # escalations waiting for data (issue #5: the operator console lists them) ----------------
+    # escalations waiting for data (the operator console lists them) ----------------
     def mark_waiting(
         self, route: str, first_id: str, missing: Mapping[str, Any], pipe: Pipeline | None = None
     ) -> None:
