@@ -45,6 +45,7 @@ from connectors.mantis.parse import (
     identity_of,
     parse_issue,
     parse_note,
+    parse_time,
 )
 
 log = logging.getLogger(__name__)
