@@ -54,9 +54,9 @@ def _read_side(connector: Connector, ticket_id: str) -> Callable[[], tuple[Ticke
 def read_pair(ctx: RouteContext, link: LinkRecord) -> PairSnapshot:
     first_read = _read_side(ctx.first, link.first.id)
     second_read = _read_side(ctx.second, link.second.id)
-    marks = ctx.store.comment_marks(ctx.name, link.first.id)
-    state = ctx.store.pair_state(ctx.name, link.first.id)
-    parked = ctx.store.parked_items(ctx.name, link.first.id)
+    marks = ctx.store.comment_marks(link.pair)
+    state = ctx.store.pair_state(link.pair)
+    parked = ctx.store.parked_items(link.pair)
     first, first_comments = first_read()
     second, second_comments = second_read()
     return PairSnapshot(
@@ -74,18 +74,19 @@ def read_pair(ctx: RouteContext, link: LinkRecord) -> PairSnapshot:
 def read_first(ctx: RouteContext, ticket_id: str) -> FirstSnapshot:
     with blame(ctx.first.settings.name):
         ticket = ctx.first.get_ticket(ticket_id)
-    asked = ctx.store.missing_request(ctx.name, ticket_id)
+    asked = ctx.store.missing_request(ctx.pair(ticket_id))
     mark = parse_write_mark(asked) if asked is not None else None
     return FirstSnapshot(ticket, mark, now=time.time())
 
 
 def read_notes(ctx: RouteContext, first_id: str, with_items: bool = False) -> NotesSnapshot:
     """The link and the notes the agent got; with the parked items, after a sync."""
-    notes = ctx.store.agent_notes(ctx.name, first_id)
+    pair = ctx.pair(first_id)
+    notes = ctx.store.agent_notes(pair)
     return NotesSnapshot(
-        link=ctx.store.get_link(ctx.name, first_id),
+        link=ctx.store.get_link(pair),
         notes={cause: parse_write_mark(raw) for cause, raw in notes.items()},
-        parked=ctx.store.parked_items(ctx.name, first_id) if with_items else {},
+        parked=ctx.store.parked_items(pair) if with_items else {},
     )
 
 

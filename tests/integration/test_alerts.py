@@ -24,6 +24,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from redis import Redis
 
+from bridge import keyspace
 from bridge.config import Config, load_config
 from bridge.cron import BridgeCronScheduler, alert_loop
 from bridge.ops import alerts
@@ -171,7 +172,7 @@ def test_silent_systems_and_a_full_queue(redis: Redis, config: Config) -> None:
     assert kinds == ["silent", "silent", "queue"]
 
     only_groups = replace(settings, events=frozenset({AlertKind.FAILURE_GROUP}))
-    redis.delete(alerts.TOLD, alerts.LAST)
+    redis.delete(keyspace.ALERTS_TOLD, keyspace.ALERTS_LAST)
     assert alerts.check(ins, only_groups, T0, clock()) == []
 
 
