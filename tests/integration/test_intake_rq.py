@@ -107,9 +107,9 @@ def test_still_waiting_is_what_rq_says_has_not_started(redis: Redis) -> None:
     assert still_waiting(redis, []) == set()
 
 
-def test_a_job_record_rq_cannot_read_gets_a_new_job_not_a_lost_change(redis: Redis) -> None:
+def test_a_status_this_rq_does_not_know_is_not_waiting(redis: Redis) -> None:
     queue = JsonQueue("t-intake", connection=redis)
     _ours(queue, "fine", "tb:pair:t:1")
-    redis.hset(Job.key_for("torn"), "status", "queued")  # no data: RQ refuses to restore it
-    assert still_waiting(redis, ["fine", "torn"]) == set()
-    assert still_waiting(redis, ["fine"]) == {"fine"}
+    _ours(queue, "odd", "tb:pair:t:2")
+    redis.hset(Job.key_for("odd"), "status", "paused-by-rq-4")
+    assert still_waiting(redis, ["fine", "odd"]) == {"fine"}
