@@ -80,7 +80,7 @@ def main() -> None:
 
 @main.command("check-config")
 @click.option("--config", "config_path", help=CONFIG_HELP)
-@click.option("--online", is_flag=True, help="Also log in to every system (read-only).")  # #5
+@click.option("--online", is_flag=True, help="Also log in to every system (read-only).")
 def check_config(config_path: str | None, online: bool = False) -> None:
     """Validate the config file and every mapping it names."""
     config = _load(config_path)
@@ -273,7 +273,7 @@ def sandbox(keep: Path | None, route: str, no_story: bool) -> None:
     sys.exit(ExitCode.OK if ok else ExitCode.PROBLEM)
 
 
-attach_ops(main, _load)  # status, failed, links, resync, link, dry-run
+attach_ops(main, _load)  # status, failed, pause, alerts, links, resync, link, dry-run
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from bridge.checks import check_system
+from bridge.cli_alerts import attach as attach_alerts
 from bridge.cli_failed import attach as attach_failed
 from bridge.cli_pause import attach as attach_pause
 from bridge.cli_pause import status_lines
@@ -101,7 +102,8 @@ def _status_text(
     o: QueueOverview, sources: list[SourceHealth], waiting: int, paused: set[str]
 ) -> None:
     click.echo(
-        f"queue {o.name}: {o.queued} queued, {o.started} running, {o.scheduled} scheduled, "
+        f"queue {o.name}: {o.queued} queued, {o.waiting_slot} waiting for their ticket's "
+        f"slot, {o.started} running, {o.scheduled} scheduled, "
         f"{o.parked} parked, {o.failed - o.parked} failed, {len(o.workers)} live worker(s)"
     )
     rows = [
@@ -174,6 +176,7 @@ def attach(main: click.Group, load: Loader) -> None:
     json_option = click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
     attach_failed(main, connect, config_option, json_option)
     attach_pause(main, connect, config_option, json_option)
+    attach_alerts(main, load, config_option)
 
     @main.command()
     @config_option

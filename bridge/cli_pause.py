@@ -121,8 +121,8 @@ def attach(main: click.Group, connect: Connect, config_option: Any, json_option:
 
     @main.command("resume")
     @config_option
-    @route_option
-    @system_option
+    @click.option("--route", help="End the pause of this route.")
+    @click.option("--system", help="End the pause of this system.")
     @json_option
     def resume_cmd(
         config_path: str | None, route: str | None, system: str | None, as_json: bool

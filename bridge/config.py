@@ -19,7 +19,7 @@ from bridge import registry
 from bridge.errors import ConfigError
 from bridge.mapping import RouteMapping, load_mapping
 from bridge.ops.alert_settings import AlertSettings, AlertsSchema, alert_settings
-from bridge.ops.settings import OpsSchema, OpsSettings, ops_settings  # #5
+from bridge.ops.settings import OpsSchema, OpsSettings, ops_settings
 from bridge.protocol import SystemSettings
 from bridge.retry import Backoff, parse_duration
 from bridge.system_options import check_auth, load_options
@@ -146,7 +146,7 @@ class ConfigSchema(Schema):
         validate=validate.Length(min=1),
     )
     routes = fields.List(fields.Nested(RouteSchema), required=True, validate=validate.Length(min=1))
-    ops = fields.Nested(OpsSchema, load_default=None, allow_none=True)  # issue #5: console access
+    ops = fields.Nested(OpsSchema, load_default=None, allow_none=True)  # console access
     alerts = fields.Nested(AlertsSchema, load_default=None, allow_none=True)  # notifications
 
 
@@ -178,7 +178,7 @@ class Config:
     dedupe_ttl: int = 7 * 24 * 3600
     notify_agent_after: float = 3600.0  # seconds
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    ops: OpsSettings | None = None  # issue #5: None = operator console disabled
+    ops: OpsSettings | None = None  # None = operator console disabled
     alerts: AlertSettings | None = None  # None = no notifications (bridge.ops.alerts)
 
     def routes_from(self, system: str) -> list[Route]:
@@ -273,6 +273,6 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         dedupe_ttl=loaded["queue"]["dedupe_ttl"],
         notify_agent_after=loaded["queue"]["notify_agent_after"],
         raw=data,
-        ops=ops_settings(loaded.get("ops")),  # issue #5
+        ops=ops_settings(loaded.get("ops")),
         alerts=alert_settings(loaded.get("alerts")),
     )

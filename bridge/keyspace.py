@@ -228,6 +228,9 @@ ALERTS_TOLD = f"{PREFIX}:alerts:told"
 ALERTS_LAST = f"{PREFIX}:alerts:last"
 """Hash: cooldown key -> when a message about it last went out; trimmed past the cooldown."""
 
+ALERTS_HISTORY = f"{PREFIX}:alerts:history"
+"""Hash: a kind (or `test`, `undelivered`) -> JSON of the last message sent; one field each."""
+
 OPS_SESSION = f"{PREFIX}:ops:session:"
 """Prefix of a console session (Flask-Session, `<prefix><id>`); TTL `ops.session_lifetime`."""
 

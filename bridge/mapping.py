@@ -28,7 +28,6 @@ REQUIRED_FIELDS = (
     "may_contact_customer",
 )
 KINDS = ("text", "domain", "email", "email_or_user", "yes_no")
-MESSAGE_KEYS = ("missing_data", "link_note", "description", "summary")
 SOURCE = re.compile(
     r"^(subject|description|requester_email|requester_name|type|priority|status|external_id"
     r"|tags|field:[^\s]+|tag_prefix:[^\s]+)$"

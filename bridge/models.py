@@ -148,22 +148,3 @@ class TicketChanges:
     priority: str | None = None
     external_id: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
-
-    def is_empty(self) -> bool:
-        return (
-            self.status is None
-            and self.priority is None
-            and self.external_id is None
-            and not self.fields
-        )
-
-
-@dataclass(frozen=True)
-class Link:
-    """A first-level ticket escalated to a second-level ticket on one route."""
-
-    route: str
-    first: SystemRef
-    second: SystemRef
-    second_url: str | None = None
-    created_at: datetime | None = None

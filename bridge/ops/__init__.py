@@ -1,4 +1,4 @@
-"""Operations (issue #5): what an operator needs at 3 a.m. without a Redis shell.
+"""Operations: what an operator needs at 3 a.m. without a Redis shell.
 
 `settings` (the optional `ops` config section), `inspect` (queues, parked jobs, waiting
 escalations, silent sources, ticket search), `metrics` (counters kept in Redis, because jobs run

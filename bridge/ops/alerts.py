@@ -22,10 +22,11 @@ from datetime import datetime, timedelta
 from redis import Redis
 
 from bridge import keyspace
+from bridge.ops import alert_log
 from bridge.ops.alert_settings import AlertKind, AlertSettings
 from bridge.ops.inbox_ops import views
 from bridge.ops.inspect import Inspector, fmt_age
-from bridge.ops.notify import Message, send
+from bridge.ops.notify import Delivery, Message, deliver
 
 log = logging.getLogger("bridge")
 
@@ -139,6 +140,14 @@ def message(alerts: list[Alert]) -> Message:
     return Message(subject, text, [a.as_dict() for a in alerts])
 
 
+def titles(alerts: list[Alert]) -> dict[str, str]:
+    """Per kind, what a message said of it: the first title, and how many more there were."""
+    found: dict[str, list[str]] = {}
+    for a in alerts:
+        found.setdefault(a.kind.value, []).append(a.title)
+    return {k: t[0] + (f" (and {len(t) - 1} more)" if len(t) > 1 else "") for k, t in found.items()}
+
+
 def check(
     ins: Inspector,
     settings: AlertSettings,
@@ -150,7 +159,13 @@ def check(
     ready = due(ins.redis, conditions(ins, settings, started, now), settings.cooldown, now)
     if not ready:
         return []
-    if not send(settings, message(ready), env):
+    sent = message(ready)
+    deliveries = deliver(settings, sent, env)
+    for d in deliveries:
+        if not d.ok:
+            log.warning("alert not sent by %s: %s", d.channel.value, d.error)
+    alert_log.record(ins.redis, titles(ready), now, deliveries)
+    if not any(d.ok for d in deliveries):
         return []  # no channel took it: the next check tries again
     ts = f"{now.timestamp():.3f}"
     with ins.redis.pipeline(transaction=False) as pipe:
@@ -159,6 +174,27 @@ def check(
         pipe.execute()
     log.info("alert sent: %s", "; ".join(a.title for a in ready))
     return ready
+
+
+def send_test(
+    redis: Redis | None,
+    settings: AlertSettings,
+    now: datetime,
+    env: Mapping[str, str] | None = None,
+) -> list[Delivery]:
+    """`bridge alerts test`: one message through every channel, noted for the console when
+    Redis is given (the test must work without it: alerts matter most when things break)."""
+    title = "test message from `bridge alerts test`"
+    text = (
+        f"A test of the bridge's alerts, sent at {now.isoformat(timespec='seconds')}. This "
+        "channel works: failure groups, silent systems and a full queue are told here."
+    )
+    deliveries = deliver(settings, Message(f"[ticket-bridge] {title}", text, [
+        {"kind": alert_log.TEST, "key": alert_log.TEST, "title": title, "detail": text}
+    ]), env)  # fmt: skip
+    if redis is not None:
+        alert_log.record(redis, {alert_log.TEST: title}, now, deliveries)
+    return deliveries
 
 
 class AlertLoop:

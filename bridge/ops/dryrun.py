@@ -77,6 +77,8 @@ def explain(
         yield f"event {event.kind.value} on {event.ref} (delivery {event.delivery_id}, " + (
             f"actor {event.actor_id})"
         )
+        if event.data:  # what the payload said, as the connector read it
+            yield "  payload: " + ", ".join(f"{k}={v}" for k, v in sorted(event.data.items()))
         if not config.routes_from(system) and not config.routes_to(system):
             yield "  -> ignored: no route uses this system"
         for route in config.routes_to(system):

@@ -21,6 +21,7 @@ from bridge.models import SystemRef
 from bridge.ops.inbox import Filter, Group, Inbox, Kind, Outcome
 from bridge.ops.inbox_hooks import POLL_FUNC, drop_failed_polls, is_poll_of
 from bridge.ops.inspect import Inspector, OpsError
+from bridge.pause import PauseStore
 from bridge.polling import interval_for
 
 CHUNK = 200  # jobs fetched per round trip when a group's jobs are looked for
@@ -92,8 +93,8 @@ def view(ins: Inspector, group: Group) -> GroupView:
     scores = [float(s) for s in found[1::2] if s is not None]
     running = sum(s in ACTIVE for s in statuses)
     if scores:
-        at = datetime.fromtimestamp(min(scores), UTC).isoformat()
-        return GroupView(group, at, f"next retry at {at}", running)
+        at = datetime.fromtimestamp(min(scores), UTC)
+        return GroupView(group, at.isoformat(), f"next retry at {_readable(at)}", running)
     if running:
         return GroupView(group, None, "queued again: runs as soon as a worker is free", running)
     if group.outcome is Outcome.PARKED and group.waits_for:
@@ -115,8 +116,15 @@ def _poll_view(ins: Inspector, group: Group) -> GroupView:
         last = datetime.fromisoformat(group.last_seen)
     except ValueError:
         return GroupView(group, None, f"the cron polls again every {every} s")
-    at = max(last + timedelta(seconds=every), ins.clock()).isoformat()
-    return GroupView(group, at, f"next poll at {at} (every {every} s)")
+    if PauseStore(ins.redis, ins.clock).system_paused(group.system) is not None:
+        return GroupView(group, None, f"{group.system} is paused: polled again on its resume")
+    at = max(last + timedelta(seconds=every), ins.clock())
+    return GroupView(group, at.isoformat(), f"next poll at {_readable(at)} (every {every} s)")
+
+
+def _readable(moment: datetime) -> str:
+    """`2030-06-01 03:05:10 UTC`: to the second, as an operator reads it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _sample_jobs(ins: Inspector, group: Group) -> list[str]:

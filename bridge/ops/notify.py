@@ -2,12 +2,13 @@
 
 Plain `requests` and the standard library's smtplib: both are already at hand, the message is
 one short text, and a notification library would add a dependency for two calls. Neither
-channel ever logs the webhook URL (chat hooks carry their secret in it) or the password.
+channel ever logs or shows the webhook URL's path (chat hooks carry their secret in it) or the
+password: `target` names where a channel sends without them.
 """
 
 from __future__ import annotations
 
-import logging
+import enum
 import os
 import smtplib
 import ssl
@@ -15,12 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from bridge.ops.alert_settings import AlertSettings, SmtpSettings
-
-log = logging.getLogger("bridge")
 
 
 @dataclass(frozen=True)
@@ -30,27 +30,79 @@ class Message:
     alerts: Sequence[Mapping[str, Any]]  # one dict per alert, for the webhook's JSON
 
 
+class Channel(enum.Enum):
+    WEBHOOK = "webhook"
+    EMAIL = "e-mail"
+
+
 class ChannelError(Exception):
-    """A channel did not take the message; the text says why (never the URL or password)."""
+    """A channel did not take the message; the text says why (never the URL or password).
+    `unreachable`: the server was not reached at all (refused, DNS, time-out), as opposed to a
+    server that answered no (a 4xx/5xx, a refused login) or a setting that is missing."""
+
+    def __init__(self, text: str, unreachable: bool = False) -> None:
+        super().__init__(text)
+        self.unreachable = unreachable
 
 
-def send(settings: AlertSettings, message: Message, env: Mapping[str, str] | None = None) -> int:
-    """Send over every configured channel; returns how many took it (a channel that fails is
-    logged, the others are still tried)."""
-    delivered = 0
-    channels = []
+@dataclass(frozen=True)
+class Delivery:
+    """What one channel did with one message."""
+
+    channel: Channel
+    target: str  # where it sends, without secrets
+    error: str = ""  # empty: the channel took the message
+    unreachable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def webhook_target(url: str) -> str:
+    """`https://chat.example.com/…`: the host says which hook, the path is its secret."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
+
+
+def smtp_target(smtp: SmtpSettings) -> str:
+    return f"{smtp.host}:{smtp.port} to {', '.join(smtp.to)}"
+
+
+def channels(settings: AlertSettings) -> list[tuple[Channel, str]]:
+    """The configured channels and where each sends, in the order they are tried."""
+    found = []
     if settings.webhook_url:
-        channels.append(("webhook", lambda: post_webhook(settings, message)))
+        found.append((Channel.WEBHOOK, webhook_target(settings.webhook_url)))
     if settings.smtp is not None:
-        smtp = settings.smtp
-        channels.append(("e-mail", lambda: send_mail(smtp, message, env)))
-    for name, deliver in channels:
+        found.append((Channel.EMAIL, smtp_target(settings.smtp)))
+    return found
+
+
+def deliver(
+    settings: AlertSettings, message: Message, env: Mapping[str, str] | None = None
+) -> list[Delivery]:
+    """Send over every configured channel; one Delivery each (a channel that fails does not
+    stop the others). The caller says what failed: the cron logs it, `bridge alerts test`
+    prints it."""
+    done = []
+    for channel, target in channels(settings):
         try:
-            deliver()
-            delivered += 1
+            _send_by(channel, settings, message, env)
         except ChannelError as exc:
-            log.warning("alert not sent by %s: %s", name, exc)
-    return delivered
+            done.append(Delivery(channel, target, str(exc), exc.unreachable))
+        else:
+            done.append(Delivery(channel, target))
+    return done
+
+
+def _send_by(
+    channel: Channel, settings: AlertSettings, message: Message, env: Mapping[str, str] | None
+) -> None:
+    if channel is Channel.WEBHOOK:
+        post_webhook(settings, message)
+    elif settings.smtp is not None:
+        send_mail(settings.smtp, message, env)
 
 
 def post_webhook(settings: AlertSettings, message: Message) -> None:
@@ -61,8 +113,12 @@ def post_webhook(settings: AlertSettings, message: Message) -> None:
         response = requests.post(
             str(settings.webhook_url), json=body, timeout=settings.timeout, allow_redirects=False
         )
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise ChannelError(
+            f"the webhook could not be reached: {type(exc).__name__}", unreachable=True
+        ) from None
     except requests.RequestException as exc:
-        raise ChannelError(f"the webhook could not be reached: {type(exc).__name__}") from None
+        raise ChannelError(f"the webhook could not be sent: {type(exc).__name__}") from None
     if not 200 <= response.status_code < 300:
         raise ChannelError(f"the webhook answered {response.status_code}")
 
@@ -79,6 +135,7 @@ def send_mail(smtp: SmtpSettings, message: Message, env: Mapping[str, str] | Non
         password = environ.get(smtp.password_env or "")
         if not password:
             raise ChannelError(f"the SMTP password variable {smtp.password_env} is not set")
+    where = f"SMTP {smtp.host}:{smtp.port}"
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as server:
             if smtp.starttls:
@@ -86,6 +143,10 @@ def send_mail(smtp: SmtpSettings, message: Message, env: Mapping[str, str] | Non
             if smtp.user and password:
                 server.login(smtp.user, password)
             server.send_message(mail)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (smtplib.SMTPException, ssl.SSLError) as exc:
         # The server's own words (a refused recipient, a wrong login) say what to fix.
-        raise ChannelError(f"SMTP {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}") from None
+        raise ChannelError(f"{where}: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:  # refused, unknown host, time-out: never talked to a server
+        raise ChannelError(
+            f"{where} could not be reached: {type(exc).__name__}: {exc}", unreachable=True
+        ) from None

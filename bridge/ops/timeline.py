@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import Config
+from bridge.pair_status import STATUS_ITEM
 from bridge.texts import system_title
 
 ARROW = "\u2192"
@@ -118,9 +119,9 @@ class Narrator:
         system, sep, comment_id = str(key).partition(":")
         if not sep:
             return str(key)
+        if str(key).startswith(STATUS_ITEM):  # a held-back status (bridge.pair_status)
+            return f"the status for {comment_id}"
         noun = COMMENT_NOUNS.get(self.types.get(system, ""), "comment")
-        if comment_id == "status":  # a held-back status (bridge.pair_status' item key)
-            return f"the status from {system}"
         return f"{system} {noun} {comment_id}"
 
     def side(self, route: str | None, which: str) -> str:
@@ -220,8 +221,12 @@ class Narrator:
         return "Comment copied", f"{text}, {', '.join(extras)}", OK
 
     def _not_copied(self, d: dict[str, Any]) -> tuple[str, str, str]:
-        source = self.comment(d.pop("from", "?"))
+        key = str(d.pop("from", "?"))
         target = d.pop("to", "?")
+        if key.startswith(STATUS_ITEM):  # a status write the second level refused
+            reason = str(d.pop("reason", "")).removeprefix("status not set: ")
+            return "Status not set", f"on {self.system(str(target))}: {reason}", BAD
+        source = self.comment(key)
         reason = str(d.pop("reason", "")).removeprefix("not copied: ")
         return "Not copied", f"{source} {ARROW} {target}: {reason}", BAD
 

@@ -34,9 +34,9 @@ def create_app(config: Config, redis: Redis | None = None) -> Flask:
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health_bp)
-    from bridge.web.ops import install as install_ops  # issue #5: /ops console + /metrics
+    from bridge.web.ops import install as install_ops  # /ops console + /metrics
 
-    install_ops(app, config)  # issue #5
+    install_ops(app, config)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:

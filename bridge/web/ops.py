@@ -9,6 +9,7 @@ before it leaves, as a last line of defence.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 from flask import (
@@ -26,8 +27,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge.config import Config
 from bridge.maintenance import PULSE_EVERY
+from bridge.ops import alert_log
 from bridge.ops.inspect import Inspector, OpsError, fmt_age
 from bridge.ops.logs import redact, secrets_of
+from bridge.ops.metrics import parse_time
 from bridge.ops.settings import session_secret
 from bridge.ops.timeline import Narrator
 from bridge.web import ops_auth, ops_pause
@@ -52,6 +55,13 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+def fmt_stamp(iso: str | None) -> str:
+    """`2030-06-01 03:05:10 UTC` for a stored ISO time (the raw value is in the cell's title);
+    what cannot be read is shown as it is."""
+    moment = parse_time(iso)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else (iso or "")
 
 
 def _inspector() -> Inspector:
@@ -83,6 +93,8 @@ def index() -> Any:
         waiting=ins.waiting(),
         systems=list(ins.config.systems),
         pulse_every=PULSE_EVERY,
+        alerts=None if ins.config.alerts is None else alert_log.view(ins.redis, ins.config.alerts),
+        now=ins.clock(),
     )
 
 
@@ -164,6 +176,7 @@ def install(app: Flask, config: Config) -> None:
     app.extensions["bridge"]["ops_secrets"] = secrets_of(config)
     app.register_blueprint(metrics_bp)
     app.jinja_env.filters["age"] = fmt_age
+    app.jinja_env.filters["stamp"] = fmt_stamp
     app.jinja_env.globals["csrf_token"] = ops_auth.csrf_token
     ops = config.ops
     if ops is None:

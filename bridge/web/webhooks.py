@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge.config import Config
 from bridge.errors import WebhookError
-from bridge.ops import hooks as ops_hooks  # issue #5: metrics + logs
+from bridge.ops import hooks as ops_hooks  # metrics + logs
 from bridge.ops import rejected
 from bridge.queue import Dispatched, dispatch_events
 from bridge.store import PENDING_DELIVERY_TTL
@@ -73,7 +73,7 @@ def receive(system: str) -> Any:
         connector.verify_webhook(headers, raw)
         events = connector.parse_webhook(headers, raw)
     except WebhookError as exc:
-        ops_hooks.webhook_rejected(ext["redis"], system, exc)  # issue #5
+        ops_hooks.webhook_rejected(ext["redis"], system, exc)
         _keep_rejected(system, type(exc).__name__, str(exc), exc.http_status, raw)
         return jsonify(error=type(exc).__name__, detail=str(exc)), exc.http_status
 
@@ -87,7 +87,7 @@ def receive(system: str) -> Any:
         for index, event in enumerate(events)
     ]
 
-    def count(pipe: Pipeline, results: list[Dispatched]) -> None:  # issue #5, same round trip
+    def count(pipe: Pipeline, results: list[Dispatched]) -> None:  # in the same round trip
         ops_hooks.webhook_counted(pipe, system, len(events), sum(r.duplicate for r in results))
 
     try:
@@ -106,7 +106,7 @@ def receive(system: str) -> Any:
             503,
             {"Retry-After": str(PENDING_DELIVERY_TTL)},
         )
-    ops_hooks.webhook_received(system, events, jobs, duplicates)  # issue #5
+    ops_hooks.webhook_received(system, events, jobs, duplicates)
 
     if jobs:
         return jsonify(status="queued", jobs=jobs, duplicates=duplicates), 202

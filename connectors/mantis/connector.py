@@ -45,7 +45,6 @@ from connectors.mantis.parse import (
     identity_of,
     parse_issue,
     parse_note,
-    parse_time,
 )
 
 log = logging.getLogger(__name__)
@@ -208,22 +207,6 @@ class MantisConnector:
             comments.append(comment)
         comments.sort(key=lambda c: (c.created_at is None, c.created_at, _int_or_str(c.id)))
         return comments
-
-    def list_changed(
-        self, project_id: int | str, since: datetime, page_size: int = 50
-    ) -> list[tuple[str, datetime]]:
-        """`(issue id, updated_at)` of one project's issues updated at or after `since`,
-        newest first (see `connectors.mantis.poll` for when the walk stops)."""
-        params = {"project_id": project_id, "select": "id,updated_at"}
-        issues = poll.updated_since(
-            self.http, params, since, page_size, f"list MantisBT issues of project {project_id}"
-        )
-        changed = []
-        for issue in issues:
-            updated = parse_time(issue.get("updated_at"))
-            if updated is not None:
-                changed.append((str(issue["id"]), updated))
-        return changed
 
     def changes_since(self, since: datetime) -> list[Event]:
         """Issues updated at or after `since` in `options.projects` (default: all visible).

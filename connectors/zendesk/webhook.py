@@ -34,7 +34,6 @@ from connectors.common import parse_utc as parse_time
 SIGNATURE_HEADER = "x-zendesk-webhook-signature"
 TIMESTAMP_HEADER = "x-zendesk-webhook-signature-timestamp"
 INVOCATION_HEADER = "x-zendesk-webhook-invocation-id"
-WEBHOOK_ID_HEADER = "x-zendesk-webhook-id"
 
 # Replay window: a captured request is useless after this long, and honest clocks agree to well
 # within it. Five minutes is what the Zendesk docs and most verifiers use.

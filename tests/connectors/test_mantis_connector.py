@@ -26,7 +26,8 @@ from bridge.errors import (
 )
 from bridge.models import Attachment, NewComment, SystemRef, TicketChanges, TicketDraft
 from bridge.protocol import Capability, Connector, SystemSettings
-from connectors.mantis import MantisConnector
+from connectors.common import parse_utc as parse_time
+from connectors.mantis import MantisConnector, poll
 from connectors.mantis.client import build_http_client
 from connectors.mantis.enums import EnumKind, load_enums, stock_enums
 from connectors.mantis.parse import parse_note
@@ -47,6 +48,15 @@ class ReasonResponse(responses.Response):
         response = super().get_response(request)
         response.reason = self._reason
         return response
+
+
+def changed_issues(
+    connector: MantisConnector, project_id: int | str, since: datetime, page_size: int = 50
+) -> list[tuple[str, datetime]]:
+    """`(issue id, updated_at)` as the poll's walk (`poll.updated_since`) returns them."""
+    params = {"project_id": project_id, "select": "id,updated_at"}
+    issues = poll.updated_since(connector.http, params, since, page_size, "list issues")
+    return [(str(i["id"]), u) for i in issues if (u := parse_time(i.get("updated_at")))]
 
 
 def make_settings(**options: Any) -> SystemSettings:
@@ -638,7 +648,7 @@ def test_list_changed_pages_until_older_than_since() -> None:
     )
 
     since = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)  # 10:00+01:00, issue 7 included
-    changed = make_connector().list_changed(3, since, page_size=2)
+    changed = changed_issues(make_connector(), 3, since, page_size=2)
 
     assert changed == [
         ("9", datetime(2025, 3, 5, 11, 0, tzinfo=UTC)),
@@ -661,7 +671,7 @@ def test_list_changed_terminates_on_an_empty_page() -> None:
         match=[responses.matchers.query_param_matcher({"page": "2"}, strict_match=False)],
     )
 
-    changed = make_connector().list_changed(3, datetime(2000, 1, 1, tzinfo=UTC), page_size=2)
+    changed = changed_issues(make_connector(), 3, datetime(2000, 1, 1, tzinfo=UTC), page_size=2)
 
     assert [i for i, _ in changed] == ["9", "4"]
     assert len(responses.calls) == 2
@@ -671,7 +681,7 @@ def test_list_changed_terminates_on_an_empty_page() -> None:
 def test_list_changed_terminates_on_a_short_page() -> None:
     responses.get(f"{API}/issues", json=_page((9, "2025-03-05T12:00:00+01:00")))
 
-    changed = make_connector().list_changed(3, datetime(2000, 1, 1, tzinfo=UTC), page_size=50)
+    changed = changed_issues(make_connector(), 3, datetime(2000, 1, 1, tzinfo=UTC), page_size=50)
 
     assert [i for i, _ in changed] == ["9"]
     assert len(responses.calls) == 1

@@ -20,7 +20,8 @@ from bridge.models import Attachment, NewComment, TicketChanges, TicketDraft
 from bridge.protocol import SystemSettings
 from bridge.sandbox.mantis import SERVER_TZ, MantisSandbox
 from bridge.sandbox.server import BackgroundServer
-from connectors.mantis import MantisConnector
+from connectors.common import parse_utc as parse_time
+from connectors.mantis import MantisConnector, poll
 from connectors.mantis.client import build_http_client
 
 BRIDGE_TOKEN = "bridge-secret-token"
@@ -100,6 +101,15 @@ def env(served: tuple[AppSwitch, str]) -> Env:
     )
     switch.app = sandbox.app
     return Env(sandbox, clock, url, bridge_id, dev_id, project_id)
+
+
+def changed_issues(
+    connector: MantisConnector, project_id: int | str, since: datetime, page_size: int = 50
+) -> list[tuple[str, datetime]]:
+    """`(issue id, updated_at)` as the poll's walk (`poll.updated_since`) returns them."""
+    params = {"project_id": project_id, "select": "id,updated_at"}
+    issues = poll.updated_since(connector.http, params, since, page_size, "list issues")
+    return [(str(i["id"]), u) for i in issues if (u := parse_time(i.get("updated_at")))]
 
 
 def draft(**overrides: Any) -> TicketDraft:
@@ -319,14 +329,14 @@ def test_list_changed_pages_newest_first_and_terminates(env: Env) -> None:
         env.clock.tick()
     env.sandbox.add_note_as(env.dev_id, int(ids[1]), "bump")  # issue 1 is now the newest
 
-    everything = connector.list_changed(env.project_id, datetime(2000, 1, 1, tzinfo=UTC), 2)
+    everything = changed_issues(connector, env.project_id, datetime(2000, 1, 1, tzinfo=UTC), 2)
     assert [i for i, _ in everything] == [ids[1], ids[4], ids[3], ids[2], ids[0]]
     listed = [r for r in env.sandbox.requests() if (r["method"], r["path"]) == ("GET", LIST)]
     pages = [r["query"]["page"] for r in listed]
     assert pages == ["1", "2", "3"]  # the third is short: no extra empty-page request
 
     since = datetime(2025, 3, 4, 9, 3, tzinfo=UTC)  # created_at of issue 3
-    assert [i for i, _ in connector.list_changed(env.project_id, since, 2)] == [
+    assert [i for i, _ in changed_issues(connector, env.project_id, since, 2)] == [
         ids[1],
         ids[4],
         ids[3],

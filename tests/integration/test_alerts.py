@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import responses
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from click.testing import CliRunner, Result
 from redis import Redis
 
 from bridge import keyspace
+from bridge.cli import main
 from bridge.config import Config, load_config
 from bridge.cron import BridgeCronScheduler, alert_loop
 from bridge.ops import alerts
@@ -32,7 +35,10 @@ from bridge.ops.alert_settings import AlertKind, AlertSettings, SmtpSettings
 from bridge.ops.causes import classify
 from bridge.ops.inbox import Failure, Inbox, Kind, Outcome
 from bridge.ops.inspect import Inspector
+from bridge.ops.settings import OpsSchema, ops_settings
 from bridge.queue import get_queue
+from bridge.web import create_app
+from tests.integration.ops_helpers import OPS, bearer
 
 HOOK = "https://chat.example.com/hooks/T0/secret"
 T0 = datetime(2030, 6, 1, 3, 0, tzinfo=UTC)
@@ -307,3 +313,143 @@ def test_an_alert_by_e_mail_over_starttls_with_a_login(
     park(redis, "2", T0, status=401)
     assert alerts.check(ins, settings, T0, clock(), env=wrong) == []  # refused login: retried
     assert len(box.messages) == 1
+
+
+# -- `bridge alerts test`, and the alerts as the console shows them -------------------------
+SYSTEMS = CONFIG.split("alerts:\n", 1)[0]
+
+
+def smtp_block(port: int, ca_file: Path) -> str:
+    return f"""\
+  smtp:
+    host: 127.0.0.1
+    port: {port}
+    from: bridge@example.com
+    to: oncall@example.com
+    user: bridge
+    password_env: BRIDGE_SMTP_PASSWORD
+    ca_file: {ca_file}
+    timeout: 5s
+"""
+
+
+def alerts_test(tmp_path: Path, block: str, **env: str) -> Result:
+    """`bridge alerts test` on a config with this `alerts:` block (no Redis unless given)."""
+    path = tmp_path / "cli.yaml"
+    path.write_text(SYSTEMS + "alerts:\n" + block)
+    runner = CliRunner()
+    result = runner.invoke(main, ["alerts", "test", "--config", str(path)], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def console_page(config: Config, redis: Redis) -> str:
+    ops = ops_settings(OpsSchema().load(OPS))
+    client = create_app(replace(config, ops=ops), redis).test_client()
+    response = client.get("/ops/", headers=bearer())
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+@responses.activate
+def test_alerts_test_sends_through_each_channel_and_the_console_shows_the_state(
+    tmp_path: Path, redis: Redis, redis_url: str, smtp_server: tuple[Mailbox, int, Path]
+) -> None:
+    box, port, ca_file = smtp_server
+    responses.post(HOOK, status=200)
+    block = f"  webhook_url: {HOOK}\n  cooldown: 30m\n" + smtp_block(port, ca_file)
+    result = alerts_test(tmp_path, block, BRIDGE_REDIS_URL=redis_url,
+                         BRIDGE_SMTP_PASSWORD="mail-pass-0123")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "webhook https://chat.example.com/…: sent",
+        f"e-mail 127.0.0.1:{port} to oncall@example.com: sent",
+    ]
+    (body,) = posted()
+    assert body["subject"] == "[ticket-bridge] test message from `bridge alerts test`"
+    (mail,) = box.messages
+    assert mail.rcpt_tos == ["oncall@example.com"]
+
+    config = load_config(tmp_path / "cli.yaml")
+    page = console_page(config, redis)
+    alerts_part = page.split('id="alerts"', 1)[1].split("<h2>", 1)[0]
+    assert "https://chat.example.com/…" in alerts_part and "T0/secret" not in page
+    assert f"127.0.0.1:{port} to oncall@example.com" in alerts_part
+    assert "at most once per 30 min" in alerts_part
+    rows = alerts_part.split("<tr data-sent=")[1:]
+    assert [r.split(">", 1)[0] for r in rows] == ['"no"', '"no"', '"no"', '"yes"']
+    assert "test message from `bridge alerts test`" in rows[3] and rows[3].count("sent</span>") == 2
+
+    # The cron sends a failure group: its row says when and what.
+    heard(redis, datetime.now(UTC), "helpdesk", "vendor")
+    park(redis, "1", datetime.now(UTC))
+    assert config.alerts is not None
+    env = {"BRIDGE_SMTP_PASSWORD": "mail-pass-0123"}
+    (sent,) = alerts.check(Inspector(redis, config), config.alerts, T0, datetime.now(UTC), env)
+    first = console_page(config, redis).split("<tr data-sent=")[1]
+    assert first.startswith('"yes"') and "a failure group appears" in first
+    assert "new failure on vendor: PermanentError: HTTP 403 Forbidden" in first
+    assert "0 s ago" in first and sent.kind is AlertKind.FAILURE_GROUP
+
+
+@responses.activate
+def test_a_message_no_channel_took_is_shown_until_one_gets_through(
+    redis: Redis, config: Config
+) -> None:
+    responses.post(HOOK, status=502)
+    heard(redis, T0, "helpdesk", "vendor")
+    park(redis, "1", T0)
+    assert config.alerts is not None
+    ins = Inspector(redis, config, clock=lambda: T0)
+    assert alerts.check(ins, config.alerts, T0, T0) == []
+    page = console_page(config, redis)
+    assert 'id="alert-undelivered"' in page and "webhook: the webhook answered 502" in page
+    responses.replace(responses.POST, HOOK, status=200)
+    assert len(alerts.check(ins, config.alerts, T0, T0 + timedelta(minutes=1))) == 1
+    assert 'id="alert-undelivered"' not in console_page(config, redis)
+
+
+@responses.activate
+def test_alerts_test_exits_by_what_the_channels_did(
+    tmp_path: Path, smtp_server: tuple[Mailbox, int, Path]
+) -> None:
+    _, port, ca_file = smtp_server
+    hook = f"  webhook_url: {HOOK}\n"
+    nobody = smtp_block(free_port(), ca_file)  # nothing listens there
+
+    responses.post(HOOK, status=502)
+    refused = alerts_test(tmp_path, hook)
+    assert refused.exit_code == 1
+    assert refused.output.splitlines() == [
+        "webhook https://chat.example.com/…: NOT sent: the webhook answered 502",
+        "(Redis not reached: the console will not show this test)",
+    ]
+
+    responses.replace(responses.POST, HOOK, body=requests.ConnectionError("refused"))
+    away = alerts_test(tmp_path, hook + nobody, BRIDGE_SMTP_PASSWORD="mail-pass-0123")
+    assert away.exit_code == 3, away.output
+    lines = away.output.splitlines()
+    assert lines[0] == (
+        "webhook https://chat.example.com/…: NOT sent: the webhook could not be reached: "
+        "ConnectionError"
+    )
+    assert lines[1].startswith("e-mail 127.0.0.1:") and "could not be reached" in lines[1]
+
+    responses.replace(responses.POST, HOOK, status=204)
+    half = alerts_test(tmp_path, hook + nobody, BRIDGE_SMTP_PASSWORD="mail-pass-0123")
+    assert half.exit_code == 1 and half.output.startswith(
+        "webhook https://chat.example.com/…: sent"
+    )
+
+    unset = alerts_test(tmp_path, smtp_block(port, ca_file))  # no password in the environment
+    assert unset.exit_code == 1
+    assert unset.output.splitlines()[0] == (
+        f"e-mail 127.0.0.1:{port} to oncall@example.com: NOT sent: the SMTP password variable "
+        "BRIDGE_SMTP_PASSWORD is not set"
+    )
+
+    path = tmp_path / "plain.yaml"
+    path.write_text(SYSTEMS)
+    none = CliRunner().invoke(main, ["alerts", "test", "--config", str(path)])
+    assert none.exit_code == 1 and "no `alerts` section" in none.output
+    assert "secret" not in refused.output + away.output + half.output + unset.output

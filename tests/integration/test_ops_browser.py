@@ -1,15 +1,13 @@
 """An operator at 3 a.m., in a real (headless) Chromium: the login page, find the parked job,
-retry it, see it succeed, read its timeline; pause a system, watch a change wait, resume it.
-Saves screenshots; with UPDATE_SCREENSHOT=1 they replace docs/ops-console.png,
-docs/ops-pauses.png and docs/ops-timeline.png (so an ordinary run leaves the checkout as is).
+retry it, see it succeed, read its timeline; pause a system, watch a change wait, resume it;
+retry a failure group after its confirmation page. The screenshots in docs/ are taken by
+test_ops_screenshots.py from a world with real traffic; these go to a temporary directory.
 
 Uses Debian's chromium + chromium-driver (`.ci/install-browser`), never a downloaded browser.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,68 +17,31 @@ from redis import Redis
 from rq import Worker
 from rq.worker import BaseWorker
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.wait import WebDriverWait
 
 from bridge import keyspace
 from bridge.maintenance import PULSE_TTL
 from bridge.queue import get_queue
 from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.stack import Stack
-from tests.integration.ops_helpers import COMPLETE, DESCRIPTION, OPS, ops_app, park_an_escalation
+from tests.integration.chromium import (
+    chromium,
+    fill_login,
+    log_in,
+    needs_chromium,
+    wait_for,
+    wait_for_text,
+)
+from tests.integration.ops_helpers import COMPLETE, DESCRIPTION, ops_app, park_an_escalation
 from tests.integration.waiting import wait_for as wait_for_condition
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "ops-console.png"
-DOCS_INBOX = DOCS_SCREENSHOT.with_name("ops-inbox.png")
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is missing: run .ci/install-browser (Debian chromium + driver)",
-)
-
-
-# While a submitted form loads the next page, elements of the old one go stale under our feet.
-PAGE_CHANGING = (NoSuchElementException, StaleElementReferenceException)
-
-
-def wait_for(browser: webdriver.Chrome, css: str) -> WebElement:
-    """A click that submits a form returns before the next page is there: wait for it."""
-    waiter = WebDriverWait(browser, 15, ignored_exceptions=PAGE_CHANGING)
-    return waiter.until(lambda b: b.find_element(By.CSS_SELECTOR, css))
-
-
-def wait_for_text(browser: webdriver.Chrome, text: str) -> str:
-    """Wait until the page says `text` (the old page may still show other messages)."""
-
-    def page_text(b: webdriver.Chrome) -> str | bool:
-        body = str(b.find_element(By.TAG_NAME, "body").text)
-        return body if text in body else False
-
-    return str(WebDriverWait(browser, 15, ignored_exceptions=PAGE_CHANGING).until(page_text))
+pytestmark = needs_chromium
 
 
 @pytest.fixture()
 def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    profile = tempfile.mkdtemp(prefix="ops-chromium-")
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,1000", f"--user-data-dir={profile}",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_operator_finds_a_parked_job_retries_it_and_sees_it_succeed(
@@ -100,9 +61,7 @@ def test_operator_finds_a_parked_job_retries_it_and_sees_it_succeed(
         row = rows[0]
         assert f"helpdesk#{tid}" in row.text and "403" in row.text
         job_id = row.get_attribute("data-job-id")
-        shot = DOCS_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "ops.png"
-        assert browser.save_screenshot(str(shot))
-        assert shot.stat().st_size > 10_000
+        assert browser.save_screenshot(str(tmp_path / "ops.png"))
 
         row.find_element(By.CSS_SELECTOR, "button.retry").click()
         assert f"Job {job_id} is queued again." in wait_for_text(browser, "is queued again.")
@@ -126,23 +85,6 @@ def test_operator_finds_a_parked_job_retries_it_and_sees_it_succeed(
         ):
             assert sentence in story  # fmt: skip
         assert "{'" not in story  # no Python dicts
-
-
-def log_in(browser: webdriver.Chrome, start: str, back_to: str) -> None:
-    """Open `start` without a session: the login page comes, and after it `back_to`."""
-    browser.get(start)
-    wait_for(browser, "#login")
-    assert "/ops/login?next=" in browser.current_url
-    browser.find_element(By.ID, "username").send_keys(OPS["username"])
-    browser.find_element(By.ID, "password").send_keys(OPS["password"])
-    browser.find_element(By.ID, "login").click()
-    WebDriverWait(browser, 15).until(lambda b: b.current_url.split("?")[0].endswith(back_to))
-
-
-def shot_path(tmp_path: Path, name: str) -> Path:
-    """docs/<name> with UPDATE_SCREENSHOT=1 (the README shows it), else a temporary file."""
-    docs = DOCS_SCREENSHOT.parent / name
-    return docs if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / name
 
 
 def test_operator_pauses_a_system_sees_it_held_and_resumes_it(
@@ -173,7 +115,7 @@ def test_operator_pauses_a_system_sees_it_held_and_resumes_it(
             vendor = wait_for(browser, 'tr[data-scope="system:vendor"]')
             assert "PAUSED" in vendor.text and "MantisBT upgrade to 2.27" in vendor.text
             assert vendor.find_element(By.CSS_SELECTOR, "td.held").text == "1"
-            assert browser.save_screenshot(str(shot_path(tmp_path, "ops-pauses.png")))
+            assert browser.save_screenshot(str(tmp_path / "pauses.png"))
 
             # The overview: the paused source, and the idle worker alive by its pulse.
             # RQ writes an idle worker's heartbeat every few minutes: make it 5 min old.
@@ -199,7 +141,7 @@ def test_operator_pauses_a_system_sees_it_held_and_resumes_it(
             assert "Held: system vendor is paused (MantisBT upgrade to 2.27)" in story
             assert "Sync queued: system vendor resumed" in story
             assert f"Escalated: to vendor #{issue['id']} (MantisBT)" in story
-            assert browser.save_screenshot(str(shot_path(tmp_path, "ops-timeline.png")))
+            assert browser.save_screenshot(str(tmp_path / "timeline.png"))
 
 
 def pulsing_worker(stack: Stack) -> BaseWorker:
@@ -219,9 +161,7 @@ def test_operator_retries_a_failure_group_after_confirming(
     tids = park_three(stack)
     with BackgroundServer(ops_app(stack)) as url:
         browser.get(f"{url}/ops/login")
-        browser.find_element(By.ID, "username").send_keys(OPS["username"])
-        browser.find_element(By.ID, "password").send_keys(OPS["password"])
-        browser.find_element(By.ID, "login").click()
+        fill_login(browser)
         wait_for(browser, "#inbox-summary")
 
         browser.find_element(By.ID, "nav-inbox").click()
@@ -229,8 +169,7 @@ def test_operator_retries_a_failure_group_after_confirming(
         (row,) = browser.find_elements(By.CSS_SELECTOR, "#inbox tbody tr")
         assert "PermanentError: HTTP 403 Forbidden" in row.text and "3 open of 3" in row.text
         assert all(f"helpdesk#{t}" in row.text for t in tids)
-        shot = DOCS_INBOX if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "inbox.png"
-        assert browser.save_screenshot(str(shot))
+        assert browser.save_screenshot(str(tmp_path / "inbox.png"))
 
         row.find_element(By.CSS_SELECTOR, "a.retry").click()
         consequence = wait_for(browser, "#consequence").text

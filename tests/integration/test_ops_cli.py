@@ -10,12 +10,20 @@ from pathlib import Path
 
 import responses
 from click.testing import CliRunner, Result
+from rq.job import JobStatus
 
 from bridge.cli import main
-from bridge.models import TicketDraft
+from bridge.models import Event, EventKind, SystemRef, TicketDraft
+from bridge.queue import enqueue_sync, get_queue
 from bridge.registry import build_connector
 from bridge.sandbox.stack import CATEGORY, Stack
-from tests.integration.ops_helpers import COMPLETE, DESCRIPTION, park_an_escalation
+from tests.integration.ops_helpers import (
+    COMPLETE,
+    DESCRIPTION,
+    bearer,
+    ops_app,
+    park_an_escalation,
+)
 
 
 def bridge(stack: Stack, *args: str) -> Result:
@@ -28,12 +36,33 @@ def test_status_shows_queue_parked_jobs_and_sources(stack: Stack) -> None:
     park_an_escalation(stack)
     result = bridge(stack, "status")
     out = result.output
-    assert "queue bridge: 0 queued, 0 running, 0 scheduled, 1 parked, 0 failed" in out
+    assert (
+        "queue bridge: 0 queued, 0 waiting for their ticket's slot, 0 running, 0 scheduled, "
+        "1 parked, 0 failed"
+    ) in out
     assert "PROBLEM: no live worker listens on queue bridge" in out
     assert "helpdesk" in out and "webhooks" in out
     assert "vendor" in out and "polled every 60 s" in out and "SILENT" in out  # never polled
     assert "PROBLEM: system vendor is SILENT: never heard from" in out
     assert result.exit_code == 1
+
+
+def test_status_counts_jobs_waiting_for_their_ticket_s_slot(stack: Stack) -> None:
+    """Two syncs of one ticket: the second waits for the first's slot (in neither the queue
+    nor a registry), and both the text and the JSON say so."""
+    queue = get_queue(stack.redis, stack.config)
+    route = stack.config.routes[0]
+    event = Event(SystemRef("helpdesk", "77"), EventKind.OTHER)
+    enqueue_sync(queue, stack.config, route, event, job_id="tb-acme-first")
+    second = enqueue_sync(queue, stack.config, route, event, job_id="tb-acme-second")
+    assert second.get_status() == JobStatus.RATE_LIMITED
+    out = bridge(stack, "status").output
+    assert "queue bridge: 1 queued, 1 waiting for their ticket's slot, 0 running" in out
+    queue_json = json.loads(bridge(stack, "status", "--json").output)["queue"]
+    assert (queue_json["queued"], queue_json["waiting_slot"]) == (1, 1)
+    page = ops_app(stack).test_client().get("/ops/", headers=bearer()).get_data(as_text=True)
+    card = page.split('id="waiting-slot"', 1)[1].split("</div>", 1)[0]
+    assert "<b>1</b>waiting for their ticket" in card
 
 
 def test_failed_list_retry_and_discard(stack: Stack) -> None:
@@ -114,12 +143,13 @@ def test_dry_run_shows_decisions_and_writes_nothing(stack: Stack, tmp_path: Path
                                   custom_fields={CATEGORY: "technik"})["id"]  # fmt: skip
     before = stack.zendesk.comments(complete) + stack.zendesk.comments(partial)
     for tid, expected in (
-        (complete, ["escalate to vendor", "summary:", "priority:", "project:  Support",
-                    "field Kundennummer: 40711"]),
+        (complete, ["escalate to vendor", "payload: status=new", "summary:", "priority:",
+                    "project:  Support", "field Kundennummer: 40711"]),
         (partial, ["missing_data_requested", "customer_number: missing", "would post one note"]),
     ):  # fmt: skip
         payload = tmp_path / f"{tid}.json"
-        payload.write_text(json.dumps({"ticket_id": str(tid), "current_user_id": "5"}))
+        body = {"ticket_id": str(tid), "current_user_id": "5", "status": "New"}
+        payload.write_text(json.dumps(body))
         out = bridge(stack, "dry-run", "helpdesk", str(payload)).output
         for text in expected:
             assert text in out, (text, out)

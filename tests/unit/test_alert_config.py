@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from bridge.cli_alerts import exit_code
 from bridge.config import load_config
 from bridge.errors import ConfigError
+from bridge.exit_codes import ExitCode
 from bridge.ops.alert_settings import AlertKind
+from bridge.ops.notify import Channel, Delivery, channels
 from tests.unit.test_config import GOOD, write
 
 ALERTS = """\
@@ -67,3 +70,34 @@ def test_a_bad_alerts_section_names_file_line_and_key(
         load(tmp_path, alerts)
     text = str(caught.value)
     assert f"bridge.yaml, line {line}: {key}: " in text and message in text, text
+
+
+def test_channels_are_named_without_the_hook_s_secret(tmp_path: Path) -> None:
+    config = load(tmp_path, ALERTS.replace("https://", "https://user:pw@"))
+    settings = config.alerts  # type: ignore[attr-defined]
+    assert channels(settings) == [
+        (Channel.WEBHOOK, "https://chat.example.com/…"),
+        (Channel.EMAIL, "smtp.example.com:587 to oncall@example.com"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "code"),
+    [
+        ([(True, False)], ExitCode.OK),
+        ([(True, False), (True, False)], ExitCode.OK),
+        ([(False, True)], ExitCode.UNREACHABLE),
+        ([(False, True), (False, True)], ExitCode.UNREACHABLE),
+        ([(True, False), (False, True)], ExitCode.PROBLEM),  # one got through: not "away"
+        ([(False, False), (False, True)], ExitCode.PROBLEM),  # one answered no
+        ([(False, False)], ExitCode.PROBLEM),
+    ],
+)
+def test_alerts_test_exits_by_the_worst_channel(
+    outcomes: list[tuple[bool, bool]], code: ExitCode
+) -> None:
+    deliveries = [
+        Delivery(Channel.WEBHOOK, "x", "" if ok else "failed", unreachable)
+        for ok, unreachable in outcomes
+    ]
+    assert exit_code(deliveries) is code

@@ -72,6 +72,7 @@ FAMILIES: dict[str, tuple[Callable[[], str], str]] = {
     "REJECTED": (lambda: keyspace.REJECTED, "tb:inbox:rejected"),
     "ALERTS_TOLD": (lambda: keyspace.ALERTS_TOLD, "tb:alerts:told"),
     "ALERTS_LAST": (lambda: keyspace.ALERTS_LAST, "tb:alerts:last"),
+    "ALERTS_HISTORY": (lambda: keyspace.ALERTS_HISTORY, "tb:alerts:history"),
     "OPS_SESSION": (lambda: keyspace.OPS_SESSION, "tb:ops:session:"),
     "OPS_LIMITS": (lambda: keyspace.OPS_LIMITS, "tb-ops"),
     # Members of the waiting and gave-up sets: stored data too.

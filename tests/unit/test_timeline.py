@@ -58,6 +58,9 @@ def line_of(narrator: Narrator, action: str, **details: object) -> tuple[str, di
         ("not_copied", {"from": "vendor:7", "to": "helpdesk",
                         "reason": "not copied: 422 too large"},
          "Not copied: vendor note 7 \u2192 helpdesk: 422 too large", {}),
+        ("not_copied", {"from": "#status:vendor", "to": "vendor",
+                        "reason": "status not set: MantisBT refuses changes to resolved issue 7"},
+         "Status not set: on vendor (MantisBT): MantisBT refuses changes to resolved issue 7", {}),
         ("link_written", {"second": "vendor#100", "url": "u", "marked": "mantis:100",
                           "status": "hold", "note_id": "55"},
          "Link written: to vendor #100 (MantisBT): reference mantis:100 written into the "
