@@ -25,9 +25,11 @@ from rq.serializers import JSONSerializer
 
 from bench.common import machine, redis_server, save, table
 from bench.world import World, WorldSpec
+from bridge import keyspace
 from bridge.config import load_config
 from bridge.models import Event, EventKind, SystemRef
-from bridge.queue import enqueue_sync, get_queue, pair_key
+from bridge.queue import enqueue_sync, get_queue
+from bridge.records import PairKey
 
 
 def run_workers(
@@ -114,7 +116,9 @@ def measure(
     route = config.routes[0]
     pairs = list(info["pairs"])  # type: ignore[call-overload]
     if floor:
-        limits = [RateLimit(pair_key(route.name, str(t)), 1) for t, _ in pairs[:jobs]]
+        limits = [
+            RateLimit(keyspace.pair_slot(PairKey(route.name, str(t))), 1) for t, _ in pairs[:jobs]
+        ]
         ids = [queue.enqueue("bench.common.noop", rate_limit=limit).id for limit in limits]
     else:
         ids = [

@@ -20,6 +20,7 @@ from typing import Any
 from bench.common import gunicorn
 from bridge.engine import handle_first_level
 from bridge.jobs import Runtime
+from bridge.records import PairKey
 from bridge.registry import build_connector
 from bridge.sandbox.stack import CATEGORY, CUSTOMER_NUMBER, DOMAIN, MAY_CONTACT, Stack
 from bridge.store import RedisStore
@@ -97,7 +98,7 @@ def _world(spec: WorldSpec, ready: Any, stop: Any, out: Any) -> None:
                                              "error 500 for every order.", custom_fields=COMPLETE,
                                              priority="normal")["id"]  # fmt: skip
         handle_first_level(ctx, str(tid))
-        link = ctx.store.get_link(ctx.name, str(tid))
+        link = ctx.store.get_link(PairKey(ctx.name, str(tid)))
         assert link is not None
         pairs.append((tid, int(link.second.id)))
         if spec.vendor_notes:

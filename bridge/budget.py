@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from redis import Redis
 
+from bridge import keyspace
 from bridge.errors import RateLimited
 
 # KEYS[1]: theoretical arrival time of the next request (float seconds, Redis clock).
@@ -56,7 +57,7 @@ class RequestBudget:
         """`clock` (epoch seconds) replaces Redis's clock; tests use it to pin time."""
         if per_minute <= 0:
             raise ValueError("per_minute must be positive")
-        self.key = f"tb:budget:{system}"
+        self.key = keyspace.budget(system)
         self.system = system
         # Requests leave evenly spaced but arrive with network jitter; a remote that counts a
         # sliding minute would see 701 in 60 s now and then. 1 % slack absorbs ~0.6 s of it.

@@ -9,7 +9,7 @@ from typing import Any
 
 from bridge.mapping import RouteMapping
 from bridge.protocol import Connector
-from bridge.records import SyncStore
+from bridge.records import PairKey, SyncStore
 
 
 def utc_now() -> datetime:
@@ -29,6 +29,10 @@ class RouteContext:
     claim_timeout: float = 900.0
     clock: Callable[[], datetime] = utc_now  # when an item was last refused, for instance
     notify_agent_after: float = 3600.0  # seconds a job may fail before the agent is told
+
+    def pair(self, first_id: str) -> PairKey:
+        """The pair this route keeps for a first-level ticket."""
+        return PairKey(self.name, first_id)
 
 
 @dataclass(frozen=True)

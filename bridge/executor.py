@@ -86,57 +86,57 @@ class WriteAhead:
     """
 
     def __init__(self, ctx: RouteContext, first_id: str) -> None:
-        self.store, self.route, self.first_id = ctx.store, ctx.name, first_id
+        self.store, self.pair = ctx.store, ctx.pair(first_id)
 
     def begin(self, slot: Slot) -> Claim | None:
         """Mark the slot; for the escalation, the claim that blocks it, if another holds it."""
-        store, route, first_id = self.store, self.route, self.first_id
+        store, pair = self.store, self.pair
         match slot:
             case CommentSlot(key):
-                store.mark_comment(route, first_id, key, format_comment_mark(Unsure()))
+                store.mark_comment(pair, key, format_comment_mark(Unsure()))
             case LinkNoteSlot():
-                store.update_link(route, first_id, note_id=format_write_mark(Unsure()))
+                store.update_link(pair, note_id=format_write_mark(Unsure()))
             case AgentNoteSlot(cause):
-                store.set_agent_note(route, first_id, cause, format_write_mark(Unsure()))
+                store.set_agent_note(pair, cause, format_write_mark(Unsure()))
             case DataRequestSlot(fingerprint):
                 mark = format_write_mark(Unsure(fingerprint))
-                store.set_missing_request(route, first_id, mark)
+                store.set_missing_request(pair, mark)
             case EscalationSlot(owner):
                 # Taken atomically and never expiring: a worker that died mid-create leaves it
                 # visible, so no second issue is created while the first may exist.
-                return store.claim_escalation(route, first_id, owner)
+                return store.claim_escalation(pair, owner)
             case StatusSlot(status):
                 # A worker killed after the write must not mirror the bridge's own status.
-                store.set_pair_state(route, first_id, {EXPECT: status})
+                store.set_pair_state(pair, {EXPECT: status})
             case _:
                 assert_never(slot)
         return None
 
     def take_over(self, slot: EscalationSlot) -> None:
         """An unsure escalation found nothing on the target: this attempt holds the claim now."""
-        self.store.take_over_claim(self.route, self.first_id, slot.owner)
+        self.store.take_over_claim(self.pair, slot.owner)
 
     def settle(self, slot: Slot, written: str = "", system: str = "") -> None:
         """Record what was written (`written`: the new comment's id on `system`)."""
-        store, route, first_id = self.store, self.route, self.first_id
+        store, pair = self.store, self.pair
         match slot:
             case CommentSlot(key):
                 copy = Copied(item_key(system, written))
                 # The copy is marked too, first: a read from a cursor sees only the marks of
                 # what it reads, so the copy's own mark keeps it from crossing back.
-                store.mark_comment(route, first_id, copy.key, format_comment_mark(Echo(key)))
-                store.mark_comment(route, first_id, key, format_comment_mark(copy))
+                store.mark_comment(pair, copy.key, format_comment_mark(Echo(key)))
+                store.mark_comment(pair, key, format_comment_mark(copy))
             case LinkNoteSlot():
-                store.update_link(route, first_id, note_id=format_write_mark(Written(written)))
+                store.update_link(pair, note_id=format_write_mark(Written(written)))
             case AgentNoteSlot(cause):
-                store.set_agent_note(route, first_id, cause, format_write_mark(Written(written)))
+                store.set_agent_note(pair, cause, format_write_mark(Written(written)))
             case DataRequestSlot(fingerprint):
                 mark = format_write_mark(Written(fingerprint))
-                store.set_missing_request(route, first_id, mark)
+                store.set_missing_request(pair, mark)
             case EscalationSlot():
-                store.release_claim(route, first_id)  # the link records it now
+                store.release_claim(pair)  # the link records it now
             case StatusSlot():
-                store.set_pair_state(route, first_id, {EXPECT: ""})  # checked after the notes
+                store.set_pair_state(pair, {EXPECT: ""})  # checked after the notes
             case _:
                 assert_never(slot)
 
@@ -145,18 +145,18 @@ class WriteAhead:
             case EscalationSlot() if not (isinstance(exc, RetryableError) and exc.maybe_applied):
                 # Surely nothing was created: a kept claim would park the retry or block the
                 # ticket for the claim's timeout.
-                self.store.release_claim(self.route, self.first_id)
+                self.store.release_claim(self.pair)
             case StatusSlot(fallback=fallback) if isinstance(exc, PermanentError):
                 # Refused: the issue keeps its status, which the next sync must not take for
                 # the bridge's own change.
-                self.store.set_pair_state(self.route, self.first_id, {EXPECT: fallback})
+                self.store.set_pair_state(self.pair, {EXPECT: fallback})
 
 
 class Executor:
     """Runs plans for one pair (the route, and the first-level ticket that names the pair)."""
 
     def __init__(self, ctx: RouteContext, first_id: str) -> None:
-        self.ctx, self.first_id = ctx, first_id
+        self.ctx, self.pair = ctx, ctx.pair(first_id)
         self.ahead = WriteAhead(ctx, first_id)
 
     def __call__(self, plan: Plan[T]) -> T:
@@ -176,7 +176,7 @@ class Executor:
         return self.ctx.first if side is Side.FIRST else self.ctx.second
 
     def apply(self, step: Step) -> object:
-        store, route, first_id = self.ctx.store, self.ctx.name, self.first_id
+        store, pair = self.ctx.store, self.pair
         match step:
             case Log(ref=ref, entry=entry, detail=detail, warning=warning):
                 if warning:
@@ -188,12 +188,12 @@ class Executor:
                 store.save_link(link)
                 self.ahead.settle(slot)
             case RecordLink(changes=changes):
-                store.update_link(route, first_id, **changes)
+                store.update_link(pair, **changes)
             case ReadHistory(link=link):
                 return read_history(self.ctx, link)
             case MarkHistory(keys=keys):
                 for key in keys:
-                    store.mark_comment(route, first_id, key, format_comment_mark(History()))
+                    store.mark_comment(pair, key, format_comment_mark(History()))
             case SetFields(side=side, ticket_id=ticket_id, changes=changes, guard=guard):
                 self._set_fields(side, ticket_id, changes, guard)
             case FetchFiles(src=src, dst=dst, attachments=attachments, language=language):
@@ -206,16 +206,16 @@ class Executor:
             case NoteToAgent(ticket_id=ticket_id, body=body, guard=guard):
                 return self._post(Side.FIRST, ticket_id, NewComment(body, public=False), guard)
             case ClearAgentNotes(causes=causes):
-                store.clear_agent_notes(route, first_id, causes)
+                store.clear_agent_notes(pair, causes)
             case MarkComment(key=key, mark=mark):
-                store.mark_comment(route, first_id, key, format_comment_mark(mark))
+                store.mark_comment(pair, key, format_comment_mark(mark))
             case ParkItem(key=key, reason=reason, while_status=while_status):
                 at = self.ctx.clock()
-                return store.park_item(route, first_id, key, reason, at, while_status=while_status)
+                return store.park_item(pair, key, reason, at, while_status=while_status)
             case UnparkItem(key=key):
-                store.unpark_item(route, first_id, key)
+                store.unpark_item(pair, key)
             case SetPairState(values=values):
-                store.set_pair_state(route, first_id, values)
+                store.set_pair_state(pair, values)
             case ExpectStatus(status=status):
                 if status:
                     self.ahead.begin(StatusSlot(status))

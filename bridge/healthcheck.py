@@ -31,9 +31,9 @@ from redis.exceptions import RedisError
 from rq.cron import CronScheduler
 from rq.worker import BaseWorker
 
+from bridge import keyspace
 from bridge.config import Config, load_config
 from bridge.errors import ConfigError
-from bridge.maintenance import PULSED, pulse_key
 from bridge.polling import interval_for, poll_status
 from bridge.protocol import Connector
 from bridge.redis_runtime import connect_web, resolve_url
@@ -69,10 +69,10 @@ def live_workers(redis: Redis, host: str | None = None) -> list[str]:
     Only workers that keep a pulse count: a plain `rq worker` does not run the bridge's
     maintenance and is not what the bridge is deployed with.
     """
-    names = sorted(_text(n) for n in redis.smembers(PULSED))
+    names = sorted(_text(n) for n in redis.smembers(keyspace.PULSED))
     with redis.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.exists(pulse_key(name))
+            pipe.exists(keyspace.alive(name))
             pipe.hget(BaseWorker.redis_worker_namespace_prefix + name, "hostname")
         answers = pipe.execute()
     alive = []

@@ -39,6 +39,7 @@ from bridge.pause import Held, PauseStore, route_scopes
 from bridge.polling import poll_once
 from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, event_from_dict, get_queue
+from bridge.records import PairKey
 from bridge.registry import build_connector
 from bridge.resume import resume_due
 from bridge.retry import Unreachable
@@ -127,7 +128,7 @@ def _retry_or_give_up(
     reason = f"gave up after {tries} attempts over {fmt_age(spent)}: {exc}"
     if isinstance(exc, Unreachable):
         # The reconciler queues the pair again after the next good poll of that system.
-        store.add_gave_up(exc.system, route.name, ref.id)
+        store.add_gave_up(exc.system, PairKey(route.name, ref.id))
         job.meta["waits_for"] = exc.system
     _park(job, store, ref, reason)
     return spent, reason

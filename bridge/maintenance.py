@@ -38,15 +38,13 @@ from rq.registry import (
 from rq.worker import BaseWorker
 from rq.worker_registration import clean_worker_registry
 
+from bridge import keyspace
 from bridge.lease import Lease
-from bridge.store import PREFIX
 
 log = logging.getLogger("bridge.maintenance")
 
 PULSE_EVERY = 10  # seconds between a worker's pulses
 PULSE_TTL = 45  # a worker whose pulse stopped is dead this long after its last one
-PULSED = f"{PREFIX}:pulsed"  # names of workers that keep a pulse (others: RQ's own liveness)
-OWNERLESS = f"{PREFIX}:ownerless"  # started entries naming no worker -> first seen (Redis time)
 
 # Scores for the started registry after judging: far ahead of any clock for a live job, so a
 # score-based cleanup (RQ's, by any worker's clock within an hour of the truth) never takes it;
@@ -59,24 +57,20 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def pulse_key(worker_name: str) -> str:
-    return f"{PREFIX}:alive:{worker_name}"
-
-
 def pulse(redis: Redis, names: Iterable[str]) -> None:
     """Mark workers alive for PULSE_TTL seconds of Redis time."""
     with redis.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.set(pulse_key(name), "1", ex=PULSE_TTL)
-            pipe.sadd(PULSED, name)
+            pipe.set(keyspace.alive(name), "1", ex=PULSE_TTL)
+            pipe.sadd(keyspace.PULSED, name)
         pipe.execute()
 
 
 def forget_pulse(redis: Redis, name: str) -> None:
     """A worker that stops in order: its jobs are finished, nothing to judge."""
     with redis.pipeline(transaction=False) as pipe:
-        pipe.delete(pulse_key(name))
-        pipe.srem(PULSED, name)
+        pipe.delete(keyspace.alive(name))
+        pipe.srem(keyspace.PULSED, name)
         pipe.execute()
 
 
@@ -85,13 +79,9 @@ def redis_time(redis: Redis) -> float:
     return float(seconds) + float(micros) / 1_000_000
 
 
-def maintenance_key(queue_name: str) -> str:
-    return f"{PREFIX}:maintenance:{queue_name}"
-
-
 def _worker_alive(redis: Redis, name: str, pulsed: set[str]) -> bool:
     if name in pulsed:
-        return bool(redis.exists(pulse_key(name)))
+        return bool(redis.exists(keyspace.alive(name)))
     # A worker that keeps no pulse (plain `rq worker`): RQ's worker key is its liveness.
     return bool(redis.exists(BaseWorker.redis_worker_namespace_prefix + name))
 
@@ -105,9 +95,9 @@ def judge_started(queue: Queue) -> tuple[int, int]:
     ]
     if not entries:
         return 0, 0
-    pulsed = {n.decode() if isinstance(n, bytes) else str(n) for n in redis.smembers(PULSED)}
+    pulsed = {_text(n) for n in redis.smembers(keyspace.PULSED)}
     now = redis_time(redis)
-    seen = {_text(k): float(v) for k, v in redis.hgetall(OWNERLESS).items()}
+    seen = {_text(k): float(v) for k, v in redis.hgetall(keyspace.OWNERLESS).items()}
     scores: dict[str, float] = {}
     alive = dead = 0
     for entry in entries:
@@ -133,10 +123,10 @@ def judge_started(queue: Queue) -> tuple[int, int]:
             scores[entry] = 0.0
             dead += 1
     with redis.pipeline(transaction=False) as pipe:
-        pipe.delete(OWNERLESS)
+        pipe.delete(keyspace.OWNERLESS)
         kept = {e: t for e, t in seen.items() if e in entries and e not in scores}
         if kept:
-            pipe.hset(OWNERLESS, mapping=kept)  # type: ignore[arg-type]
+            pipe.hset(keyspace.OWNERLESS, mapping=kept)  # type: ignore[arg-type]
         pipe.execute()
     if scores:
         redis.zadd(registry.key, scores, xx=True)
@@ -154,7 +144,7 @@ def clean_queue(queue: Queue, worker: Any, exception_handlers: list[Any] | None 
     Abandoned jobs are retried (or failed) by RQ's own `cleanup`, which also frees their
     concurrency slots; the other registries are cleaned as RQ's maintenance does.
     """
-    lease = Lease(queue.connection, maintenance_key(queue.name), holder=str(worker.name))
+    lease = Lease(queue.connection, keyspace.maintenance(queue.name), holder=str(worker.name))
     if not lease.acquire():
         return False
     try:
@@ -192,13 +182,13 @@ def _forget_dead_pulses(redis: Redis) -> None:
     """Drop names whose pulse and RQ registration are both gone (nothing can be judged by
     them any more); a name with a live RQ key stays, or its jobs would fall back to RQ's
     slower liveness."""
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in redis.smembers(PULSED)]
+    names = [_text(n) for n in redis.smembers(keyspace.PULSED)]
     if not names:
         return
     with redis.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.exists(pulse_key(name), BaseWorker.redis_worker_namespace_prefix + name)
+            pipe.exists(keyspace.alive(name), BaseWorker.redis_worker_namespace_prefix + name)
         present = pipe.execute()
     gone = [name for name, there in zip(names, present, strict=True) if not there]
     if gone:
-        redis.srem(PULSED, *gone)
+        redis.srem(keyspace.PULSED, *gone)

@@ -6,8 +6,8 @@ scope's held set and ends without a remote call (not a retry, not a failure), an
 paused system are skipped. Resuming (bridge.resume) queues one sync per held pair and a poll.
 
 The state lives in Redis so every web, worker and cron process sees the same pause:
-- `tb:paused`: a hash, field `<kind>:<name>` -> JSON {reason, since, until, until_ts, by};
-- `tb:held:<kind>:<name>`: a set of `<route>|<first-level id>` held while that scope was paused.
+- `keyspace.PAUSED`: a hash, field `<kind>:<name>` -> JSON {reason, since, until, until_ts, by};
+- `keyspace.held(scope)`: a set of `<route>|<first-level id>` held while that scope was paused.
 
 Deciding "paused?" and recording the pair happen in one script (`hold`), and resuming removes
 the pause before it reads the held set, so a job can never add its pair to a set that a resume
@@ -27,13 +27,11 @@ from typing import Any
 
 from redis import Redis
 
+from bridge import keyspace
 from bridge.config import Config
 from bridge.retry import parse_duration
-from bridge.store import PREFIX
 
 Clock = Callable[[], datetime]
-PAUSED = f"{PREFIX}:paused"
-HELD_SCOPES = f"{PREFIX}:held_scopes"  # scopes that ever held a pair (at most routes + systems)
 REASON_LIMIT = 500  # a pause reason is a sentence, not a document
 
 
@@ -67,7 +65,7 @@ class Scope:
 
     @property
     def held_key(self) -> str:
-        return f"{PREFIX}:held:{self}"
+        return keyspace.held(str(self))
 
     @classmethod
     def parse(cls, text: str) -> Scope:
@@ -233,26 +231,26 @@ class PauseStore:
         existing = self.get(scope)
         since = existing.since if existing is not None and existing.active(now) else now
         pause = Pause(scope, reason, since, until, by)
-        self.redis.hset(PAUSED, str(scope), pause.to_json())
+        self.redis.hset(keyspace.PAUSED, str(scope), pause.to_json())
         return pause
 
     def unpause(self, scope: Scope) -> Pause | None:
         """Remove a pause (active or run out); the one removed, if any. The held set stays for
         bridge.resume to drain."""
         with self.redis.pipeline() as pipe:
-            pipe.hget(PAUSED, str(scope))
-            pipe.hdel(PAUSED, str(scope))
+            pipe.hget(keyspace.PAUSED, str(scope))
+            pipe.hdel(keyspace.PAUSED, str(scope))
             raw, _ = pipe.execute()
         return Pause.from_json(scope, raw) if raw is not None else None
 
     def get(self, scope: Scope) -> Pause | None:
-        raw = self.redis.hget(PAUSED, str(scope))
+        raw = self.redis.hget(keyspace.PAUSED, str(scope))
         return Pause.from_json(scope, raw) if raw is not None else None
 
     def all(self) -> list[Pause]:
         """Every stored pause, active or run out (not yet resumed by the cron's tick)."""
         out = []
-        for field, raw in self.redis.hgetall(PAUSED).items():
+        for field, raw in self.redis.hgetall(keyspace.PAUSED).items():
             try:
                 scope = Scope.parse(_text(field))
             except PauseError:
@@ -280,7 +278,7 @@ class PauseStore:
         """If one of `scopes` is paused now, hold the pair in its set (atomically with the
         check); None when nothing is paused and the sync may go ahead."""
         result = self._hold(
-            keys=[PAUSED, HELD_SCOPES, *(s.held_key for s in scopes)],
+            keys=[keyspace.PAUSED, keyspace.HELD_SCOPES, *(s.held_key for s in scopes)],
             args=[self.clock().timestamp(), pair_member(route, first_id), *map(str, scopes)],
         )
         if not result:
@@ -302,7 +300,7 @@ class PauseStore:
     def scopes_with_held(self) -> list[Scope]:
         """Scopes that have held pairs now (a resume interrupted half-way leaves some)."""
         out = []
-        for raw in self.redis.smembers(HELD_SCOPES):
+        for raw in self.redis.smembers(keyspace.HELD_SCOPES):
             try:
                 scope = Scope.parse(_text(raw))
             except PauseError:

@@ -18,6 +18,7 @@ from typing import cast
 from redis import Redis
 from rq import Queue
 
+from bridge import keyspace
 from bridge.config import Config
 from bridge.lease import LEASE_SECONDS, Lease
 from bridge.models import Event, EventKind, SystemRef
@@ -26,7 +27,7 @@ from bridge.ops.hooks import pairs_requeued
 from bridge.pause import PauseStore
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
 from bridge.queue import dispatch_event, enqueue_sync, job_id_for
-from bridge.store import PREFIX, RedisStore
+from bridge.store import RedisStore
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
 DEFAULT_SWEEP_INTERVAL = 600  # reconciling systems that have webhooks (Zendesk export: 10/min)
@@ -98,7 +99,7 @@ def poll_once(
     every = interval_for(settings, connector) or DEFAULT_POLL_INTERVAL
     # Every remote call has its own deadline, so a poll rarely outlasts the lease; if one does,
     # the next poll overlaps it, which dedupe makes harmless.
-    lock = Lease(redis, f"{PREFIX}:polllock:{system}", seconds=min(LEASE_SECONDS, every * 2))
+    lock = Lease(redis, keyspace.poll_lock(system), seconds=min(LEASE_SECONDS, every * 2))
     if not lock.acquire():
         return PollResult(system, 0, 0, 0, "", skipped=True)
     try:
@@ -116,7 +117,7 @@ def _poll(
     system: str, connector: Connector, config: Config, redis: Redis, queue: Queue, clock: Clock
 ) -> PollResult:
     store = RedisStore(redis)
-    status_key = f"{PREFIX}:poll:{system}"
+    status_key = keyspace.poll_status(system)
     raw = redis.hget(status_key, "cursor")
     now = clock()
     # First poll: start now, do not replay the system's whole history.
@@ -171,21 +172,21 @@ def requeue_gave_up(
     (the next good poll tries again). Returns the new job ids.
     """
     jobs: list[str] = []
-    for route_name, first_id in store.gave_up_on(system):
-        route = next((r for r in config.routes if r.name == route_name), None)
+    for pair in store.gave_up_on(system):
+        route = next((r for r in config.routes if r.name == pair.route), None)
         if route is not None:
-            marker = f"requeue:{first_id}:{now.isoformat()}"
-            ref = SystemRef(route.first, first_id)
+            marker = f"requeue:{pair.first_id}:{now.isoformat()}"
+            ref = SystemRef(route.first, pair.first_id)
             event = Event(ref, EventKind.OTHER, marker, occurred_at=now)
             job_id = job_id_for(route.name, system, marker)
-            job = enqueue_sync(queue, config, route, event, job_id=job_id, first_id=first_id)
+            job = enqueue_sync(queue, config, route, event, job_id=job_id, first_id=pair.first_id)
             store.log(
                 ref,
                 "requeued",
                 {"job": job.id, "reason": f"{system} answers again"},
             )
             jobs.append(job.id)
-        store.forget_gave_up(system, route_name, first_id)  # a removed route: nothing to do
+        store.forget_gave_up(system, pair)  # a removed route: nothing to do
     if jobs:
         pairs_requeued(system, len(jobs))
     return jobs
@@ -193,7 +194,7 @@ def requeue_gave_up(
 
 def poll_status(redis: Redis, system: str) -> dict[str, str]:
     """Last poll of a system (for operators): cursor, last_ok, changes, queued, took_ms."""
-    raw = redis.hgetall(f"{PREFIX}:poll:{system}")
+    raw = redis.hgetall(keyspace.poll_status(system))
     return {
         (k.decode() if isinstance(k, bytes) else str(k)): (
             v.decode() if isinstance(v, bytes) else str(v)

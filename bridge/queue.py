@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,12 +14,15 @@ from redis.client import Pipeline
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Callback, Queue
-from rq.job import Job
+from rq.exceptions import InvalidJobOperation
+from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimit, RateLimitRegistry
 from rq.serializers import JSONSerializer
 
+from bridge import keyspace
 from bridge.config import Config, Route
 from bridge.models import Event, EventKind, SystemRef
+from bridge.records import PairKey
 from bridge.retry import retry_for
 from bridge.store import RedisStore
 
@@ -31,7 +34,6 @@ SYNC_FIRST_LEVEL = "bridge.jobs.sync_first_level"
 ON_FAILURE = Callback("bridge.jobs.on_sync_failure")
 ON_SUCCESS = Callback("bridge.jobs.on_sync_success")
 POLL_SYSTEM = "bridge.jobs.poll_system"
-PAIR_KEY_PREFIX = "tb:pair:"  # RQ rate-limit keys of the per-ticket slots (pair_key)
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
 
@@ -50,19 +52,29 @@ class JsonQueue(Queue):
 def _enqueue_limited_on(
     queue: Queue, pipeline: Pipeline, func: str, rate_limit: RateLimit, **create: Any
 ) -> Job:
-    """Queue a rate-limited job as part of the caller's pipeline (its other writes too).
+    """Queue a rate-limited job as part of the caller's transaction (its other writes too).
 
     Why not `enqueue`: RQ's public path refuses a pipeline for rate-limited jobs and spends
-    three round trips per job (queue set, job save, slot acquire). Its own
-    `_enqueue_rate_limited_job` has a documented pipeline mode (RQ's registries use it to
-    retry rate-limited jobs), unsafe only if the returned job is saved again on that
-    pipeline, which the bridge never does. With IntakePipeline a webhook costs two round
-    trips instead of five (see bench/intake.py). Pinned by `rq>=3.0,<4`.
+    three round trips per job (queue set, job save, slot acquire). So the job is queued here by
+    the steps RQ 3.0 takes itself (`Queue._enqueue_rate_limited_job`, private), built from
+    public parts only: saved as rate_limited, added to its key's waiting set, then RQ's slot
+    acquire queued on the same pipeline (`RateLimitRegistry.acquire_and_enqueue(pipeline=)`),
+    which promotes it to its queue when its slot is free. The job is not saved again after
+    that (a later save would overwrite the promoted status). With IntakePipeline a webhook
+    costs two round trips instead of five, three when its pair has a job that may still wait
+    (see bench/intake.py and `still_waiting`). Checked against RQ 3.0.0:
+    tests/integration/test_intake_rq.py compares what this writes with what RQ's own enqueue
+    writes, so an RQ that changes its steps fails there first.
     """
-    job = queue.create_job(func, rate_limit=rate_limit, **create)
-    job.origin = queue.name
+    job = queue.create_job(func, status=JobStatus.RATE_LIMITED, rate_limit=rate_limit, **create)
+    registry = RateLimitRegistry(rate_limit.key, queue.connection)
     pipeline.sadd(queue.redis_queues_keys, queue.key)
-    return queue._enqueue_rate_limited_job(job, pipeline=pipeline)
+    registry.register(rate_limit.concurrency, pipeline)
+    job.save(pipeline=pipeline)
+    job.cleanup(ttl=job.ttl, pipeline=pipeline)
+    registry.add_to_rate_limited(job.id, pipeline)
+    registry.acquire_and_enqueue(rate_limit.concurrency, pipeline=pipeline)
+    return job
 
 
 _SCRIPTS_SEEN: set[str] = set()
@@ -119,11 +131,6 @@ def event_from_dict(data: dict[str, Any] | None) -> Event | None:
     )
 
 
-def pair_key(route: str, ticket_id: str) -> str:
-    """The per-ticket concurrency key: jobs for one linked pair never run side by side."""
-    return f"{PAIR_KEY_PREFIX}{route}:{ticket_id}"
-
-
 def job_id_for(route: str, system: str, delivery_id: str) -> str:
     digest = hashlib.sha256(f"{route}|{system}|{delivery_id}".encode()).hexdigest()[:24]
     return f"tb-{route}-{digest}"
@@ -152,7 +159,8 @@ def enqueue_sync(
         "received_at": datetime.now(UTC).isoformat(),
     }
     retry = retry_for(config)
-    rate_limit = RateLimit(key=pair_key(route.name, first_id), concurrency=1)
+    # One job per pair at a time: jobs for one linked pair never run side by side.
+    rate_limit = RateLimit(key=keyspace.pair_slot(PairKey(route.name, first_id)), concurrency=1)
     description = f"sync {route.first}#{first_id} on route {route.name} ({event.ref})"
     args = (route.name, first_id, event_to_dict(event))
     if pipeline is not None and delay_seconds <= 0:
@@ -212,87 +220,125 @@ def dispatch_events(
     the reservations are released (or expire), so the sender's (or the next poll's) retry is not
     mistaken for a duplicate.
     """
-    pipe = IntakePipeline.of(store.redis)
-    results: list[Dispatched] = []
-    queued: list[Job] = []
-    taken: list[tuple[str, str, list[tuple[Route, str]]]] = []
+    intake = _Intake(config, store, queue)
     try:
-        for event, delivery_key in items:
-            system = event.ref.system
-            targets = _targets(event, config, store)
-            if not targets:
-                store.touch_source(system)
-                results.append(Dispatched(unlinked=True))
-                continue
-            intake = store.intake(
-                system,
-                delivery_key,
-                config.dedupe_ttl,
-                [(r.name, fid, job_id_for(r.name, system, f"{fid}|{delivery_key}"))
-                 for r, fid in targets],
-            )  # fmt: skip
-            if intake.duplicate:
-                results.append(Dispatched(duplicate=True))
-                continue
-            if intake.in_progress:
-                results.append(Dispatched(in_progress=True))
-                continue
-            taken.append((system, delivery_key, targets))
-            store.commit_delivery(pipe, system, delivery_key, config.dedupe_ttl)
-            jobs: list[str] = []
-            coalesced = 0
-            for (route, first_id), (job_id, new) in zip(targets, intake.jobs, strict=True):
-                if new:
-                    queued.append(enqueue_sync(queue, config, route, event, job_id=job_id,
-                                               first_id=first_id, pipeline=pipe))  # fmt: skip
-                else:
-                    coalesced += 1
-                jobs.append(job_id)
-            results.append(Dispatched(jobs=tuple(jobs), coalesced=coalesced))
-        essential = len(pipe)
-        if also is not None:
-            also(pipe, results)
-        outcome = pipe.execute(raise_on_error=False)
-        failed = [r for r in outcome[:essential] if isinstance(r, Exception)]
-        if failed and all(isinstance(r, NoScriptError) for r in failed):
-            _SCRIPTS_SEEN.clear()  # Redis lost its script cache (restart): acquire directly
-            for job in queued:
-                registry = RateLimitRegistry.from_job(job)
-                registry.acquire_and_enqueue(job.rate_limit_concurrency or 1)
-        elif failed:
-            raise failed[0]
-        for extra in outcome[essential:]:  # metrics: never fail the intake over them
-            if isinstance(extra, Exception):
-                log.warning("intake: an extra write failed: %s", extra)
+        results = [intake.take(event, delivery_key) for event, delivery_key in items]
+        intake.commit(results, also)
     except Exception as exc:
         # A Redis that timed out is likely hung: a release would hang as long again, and the
         # sender is waiting for its answer. Its reservations run out by themselves.
         if not isinstance(exc, RedisTimeoutError):
-            _release(store, taken)
+            intake.release()
         raise
     return results
 
 
-def _release(store: RedisStore, taken: list[tuple[str, str, list[tuple[Route, str]]]]) -> None:
-    """Give back reservations whose jobs were not written, so a retry is not a duplicate.
-
-    Best effort: with Redis unreachable this fails too, and the reservations expire on their
-    own (PENDING_DELIVERY_TTL); the failure that got us here is the one to report.
-    """
-    try:
-        store.release_reservations(
-            [(system, key, [(route.name, first_id) for route, first_id in targets])
-             for system, key, targets in taken]
-        )  # fmt: skip
-    except RedisError as exc:
-        log.warning("intake: reservations left to expire: %s", exc)
+# The statuses of a job that has not begun to read its pair: a change coalesced onto it is seen.
+NOT_STARTED = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED,
+                     JobStatus.RATE_LIMITED})  # fmt: skip
 
 
-def _targets(event: Event, config: Config, store: RedisStore) -> list[tuple[Route, str]]:
+class _Intake:
+    """One `dispatch_events` call: the transaction it builds, and what it has reserved."""
+
+    def __init__(self, config: Config, store: RedisStore, queue: Queue) -> None:
+        self.config, self.store, self.queue = config, store, queue
+        self.pipe = IntakePipeline.of(store.redis)
+        self.queued: list[Job] = []  # written by the transaction
+        self.taken: list[tuple[str, str, list[PairKey]]] = []  # (system, delivery key, pairs)
+
+    def take(self, event: Event, delivery_key: str) -> Dispatched:
+        """Reserve one delivery, and coalesce it onto or queue a job for each of its pairs."""
+        system = event.ref.system
+        targets = _targets(event, self.config, self.store)
+        if not targets:
+            self.store.touch_source(system)
+            return Dispatched(unlinked=True)
+        pairs = [pair for _, pair in targets]
+        reserved = self.store.intake(system, delivery_key, pairs)
+        if reserved.duplicate or reserved.in_progress:
+            return Dispatched(duplicate=reserved.duplicate, in_progress=reserved.in_progress)
+        self.taken.append((system, delivery_key, pairs))
+        self.store.commit_delivery(self.pipe, system, delivery_key, self.config.dedupe_ttl)
+        return self._coalesce_or_queue(event, delivery_key, targets, reserved.newest)
+
+    def _coalesce_or_queue(
+        self, event: Event, key: str, targets: list[tuple[Route, PairKey]], newest: Sequence[str]
+    ) -> Dispatched:
+        """Per pair: the newest job if it still waits (it will see this change), else a new one."""
+        waiting = still_waiting(self.store.redis, newest)
+        jobs: list[str] = []
+        for (route, pair), job_id in zip(targets, newest, strict=True):
+            jobs.append(job_id if job_id in waiting else self._queue(route, pair, event, key))
+        return Dispatched(jobs=tuple(jobs), coalesced=sum(j in waiting for j in newest))
+
+    def _queue(self, route: Route, pair: PairKey, event: Event, delivery_key: str) -> str:
+        """A new sync job for the pair, written with the transaction; it is the pair's newest."""
+        job_id = job_id_for(route.name, event.ref.system, f"{pair.first_id}|{delivery_key}")
+        self.queued.append(enqueue_sync(self.queue, self.config, route, event, job_id=job_id,
+                                        first_id=pair.first_id, pipeline=self.pipe))  # fmt: skip
+        self.store.note_waiting_job(self.pipe, pair, job_id)
+        return job_id
+
+    def commit(
+        self, results: list[Dispatched], also: Callable[[Pipeline, list[Dispatched]], None] | None
+    ) -> None:
+        """Run the transaction; the extra writes of `also` (metrics) never fail the intake."""
+        essential = len(self.pipe)
+        if also is not None:
+            also(self.pipe, results)
+        outcome = self.pipe.execute(raise_on_error=False)
+        failed = [r for r in outcome[:essential] if isinstance(r, Exception)]
+        if failed and all(isinstance(r, NoScriptError) for r in failed):
+            self._acquire_slots()
+        elif failed:
+            raise failed[0]
+        for extra in outcome[essential:]:
+            if isinstance(extra, Exception):
+                log.warning("intake: an extra write failed: %s", extra)
+
+    def _acquire_slots(self) -> None:
+        """Redis lost its script cache (a restart): the jobs are written, only RQ's slot acquire
+        failed; run it directly, which loads the script (acquiring free slots is idempotent)."""
+        _SCRIPTS_SEEN.clear()
+        for job in self.queued:
+            registry = RateLimitRegistry.from_job(job)
+            registry.acquire_and_enqueue(job.rate_limit_concurrency or 1)
+
+    def release(self) -> None:
+        """Give back reservations whose jobs were not written, so a retry is not a duplicate.
+
+        Best effort: with Redis unreachable this fails too, and the reservations expire on
+        their own (PENDING_DELIVERY_TTL); the failure that got us here is the one to report.
+        """
+        try:
+            self.store.release_reservations(self.taken)
+        except RedisError as exc:
+            log.warning("intake: reservations left to expire: %s", exc)
+
+
+def still_waiting(redis: Redis, job_ids: Iterable[str]) -> set[str]:
+    """The jobs among `job_ids` that RQ has not started yet ("" and unknown ids are not).
+
+    Asked through RQ's public Job API, never read from its storage layout: one status read per
+    job, and an event names one job per route it concerns (usually one). `Job.fetch_many`
+    would read them in one round trip, but restores whole jobs: 2.5 times the cost for one."""
+    waiting: set[str] = set()
+    for job_id in sorted({job_id for job_id in job_ids if job_id}):
+        try:
+            status = Job(job_id, connection=redis).get_status()
+        except (InvalidJobOperation, ValueError):  # gone, or a status this RQ does not know
+            continue
+        if status in NOT_STARTED:
+            waiting.add(job_id)
+    return waiting
+
+
+def _targets(event: Event, config: Config, store: RedisStore) -> list[tuple[Route, PairKey]]:
     system = event.ref.system
-    targets: list[tuple[Route, str]] = [(r, event.ref.id) for r in config.routes_from(system)]
+    targets = [(r, PairKey(r.name, event.ref.id)) for r in config.routes_from(system)]
     for route in config.routes_to(system):
-        first_id = store.first_for_second(route.name, system, event.ref.id)
-        if first_id is not None:
-            targets.append((route, first_id))
+        pair = store.first_for_second(route.name, event.ref)
+        if pair is not None:
+            targets.append((route, pair))
     return targets

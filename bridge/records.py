@@ -14,6 +14,20 @@ from typing import Any, Protocol
 from bridge.models import SystemRef
 
 
+@dataclass(frozen=True, order=True)
+class PairKey:
+    """Names one pair the bridge keeps in step: a route and its first-level ticket.
+
+    The first-level id is known from the first event on, before any link exists, so every
+    record of the pair (link, marks, state, claim, notes) is kept under it; the second-level
+    ticket is found through the link. One value instead of two loose strings, so a route
+    cannot be passed where a ticket id was meant.
+    """
+
+    route: str
+    first_id: str
+
+
 @dataclass(frozen=True)
 class LinkRecord:
     """A stored escalation plus the follow-up writes already done (so a retry finishes them)."""
@@ -26,6 +40,10 @@ class LinkRecord:
     first_marked: bool = False
     note_id: str | None = None
     history_marked: bool = False
+
+    @property
+    def pair(self) -> PairKey:
+        return PairKey(self.route, self.first.id)
 
 
 @dataclass(frozen=True)
@@ -55,48 +73,47 @@ class ParkedItem:
 class SyncStore(Protocol):
     """What the engine needs from storage; Redis in production, a dict in pure unit tests."""
 
-    def get_link(self, route: str, first_id: str) -> LinkRecord | None: ...
+    def get_link(self, pair: PairKey) -> LinkRecord | None: ...
 
     def save_link(self, link: LinkRecord) -> None: ...
 
-    def update_link(self, route: str, first_id: str, **changes: Any) -> None: ...
+    def update_link(self, pair: PairKey, **changes: Any) -> None: ...
 
-    def claim_escalation(self, route: str, first_id: str, owner: str) -> Claim | None:
+    def claim_escalation(self, pair: PairKey, owner: str) -> Claim | None:
         """Take the claim; None when taken, else the claim that blocks us."""
 
-    def release_claim(self, route: str, first_id: str) -> None: ...
+    def release_claim(self, pair: PairKey) -> None: ...
 
-    def take_over_claim(self, route: str, first_id: str, owner: str) -> None: ...
+    def take_over_claim(self, pair: PairKey, owner: str) -> None: ...
 
-    def set_missing_request(self, route: str, first_id: str, mark: str | None) -> None:
+    def set_missing_request(self, pair: PairKey, mark: str | None) -> None:
         """Store the mark of the data asked for (None: nothing asked)."""
 
-    def missing_request(self, route: str, first_id: str) -> str | None:
+    def missing_request(self, pair: PairKey) -> str | None:
         """The fingerprint last asked for (UNSURE-prefixed while the request is being written)."""
 
     def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None: ...
 
-    def pair_state(self, route: str, first_id: str) -> dict[str, str]:
+    def pair_state(self, pair: PairKey) -> dict[str, str]:
         """Status/priority of both sides as last seen or written by the bridge ({} if new)."""
 
-    def set_pair_state(self, route: str, first_id: str, state: Mapping[str, str]) -> None: ...
+    def set_pair_state(self, pair: PairKey, state: Mapping[str, str]) -> None: ...
 
-    def comment_marks(self, route: str, first_id: str) -> dict[str, str]:
+    def comment_marks(self, pair: PairKey) -> dict[str, str]:
         """Source comment key ("<system>:<id>") -> its mark as stored (`bridge.marks` parses it)."""
 
-    def comment_marks_of(self, route: str, first_id: str, keys: Iterable[str]) -> dict[str, str]:
+    def comment_marks_of(self, pair: PairKey, keys: Iterable[str]) -> dict[str, str]:
         """The marks of just these keys (those without a mark are left out): what an
         incremental read needs, at a cost that does not grow with the pair's history."""
 
-    def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None: ...
+    def mark_comment(self, pair: PairKey, key: str, value: str) -> None: ...
 
-    def parked_items(self, route: str, first_id: str) -> dict[str, ParkedItem]:
+    def parked_items(self, pair: PairKey) -> dict[str, ParkedItem]:
         """Items of the pair that are not copied, by source comment key."""
 
     def park_item(
         self,
-        route: str,
-        first_id: str,
+        pair: PairKey,
         key: str,
         reason: str,
         at: datetime,
@@ -104,11 +121,11 @@ class SyncStore(Protocol):
     ) -> ParkedItem:
         """Record that an item is not copied; the same reason again bumps its count."""
 
-    def unpark_item(self, route: str, first_id: str, key: str) -> None: ...
+    def unpark_item(self, pair: PairKey, key: str) -> None: ...
 
-    def agent_notes(self, route: str, first_id: str) -> dict[str, str]:
+    def agent_notes(self, pair: PairKey) -> dict[str, str]:
         """Cause -> id of the note that told the agent (UNSURE while it is being written)."""
 
-    def set_agent_note(self, route: str, first_id: str, cause: str, value: str) -> None: ...
+    def set_agent_note(self, pair: PairKey, cause: str, value: str) -> None: ...
 
-    def clear_agent_notes(self, route: str, first_id: str, causes: Iterable[str]) -> None: ...
+    def clear_agent_notes(self, pair: PairKey, causes: Iterable[str]) -> None: ...

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from redis import Redis
 from rq import Queue
 
+from bridge import keyspace
 from bridge.config import Config
 from bridge.lease import Lease
 from bridge.models import Event, EventKind, SystemRef
@@ -24,7 +25,7 @@ from bridge.pause import Clock, Pause, PauseStore, Scope, ScopeKind, utc_now
 from bridge.polling import interval_for
 from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, job_id_for
-from bridge.store import PREFIX, RedisStore
+from bridge.store import RedisStore
 
 POLL_SYSTEM = "bridge.jobs.poll_system"
 DRAIN_LEASE = 120  # seconds: queueing the held pairs of one scope takes far less
@@ -89,7 +90,7 @@ def drain(
     """Queue a sync for every pair `scope` holds (and a poll of a resumed polled system)."""
     if pauses.active_for([scope]) is not None:
         return Drained(scope, ended, still_paused=True)
-    lease = Lease(pauses.redis, f"{PREFIX}:drainlock:{scope}", seconds=DRAIN_LEASE)
+    lease = Lease(pauses.redis, keyspace.drain_lock(str(scope)), seconds=DRAIN_LEASE)
     if not lease.acquire():
         return Drained(scope, ended, busy=True)
     try:

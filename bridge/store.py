@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,13 +16,14 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
+from bridge import keyspace
 from bridge.models import SystemRef
-from bridge.records import Claim, LinkRecord, ParkedItem, SyncStore
+from bridge.records import Claim, LinkRecord, PairKey, ParkedItem, SyncStore
 
-__all__ = ["Claim", "LinkRecord", "ParkedItem", "RedisStore", "SyncStore"]
+__all__ = ["Claim", "LinkRecord", "PairKey", "ParkedItem", "RedisStore", "SyncStore"]
 
-PREFIX = "tb"
 LOG_KEEP = 500
+WAITING_JOB_TTL = 24 * 3600  # a pair's newest job id is kept this long for coalescing
 
 
 def _text(value: Any) -> str:
@@ -30,15 +31,16 @@ def _text(value: Any) -> str:
 
 
 # One round trip per webhook: dedupe the delivery, note when the source was last heard from,
-# and, per target pair, either find a job that is still waiting to run (an event only says
-# "this pair changed", so a waiting job will see this change too) or reserve a new job id.
-# The dedupe key is only *reserved* here ("pending", with a short expiry): it becomes final in
-# the same transaction that writes the job (`commit_delivery`), so a crash or a hung Redis
-# between the two never leaves a delivery marked as received without its job. A reservation
-# that is never committed expires and the sender's retry is taken.
-# KEYS[1] dedupe key, KEYS[2] last-seen hash; ARGV: pending ttl, system, now, then pairs of
-# (pending-marker key, new job id). Returns 0 for a duplicate, -1 while another request is
-# queueing the same delivery, else {job id, is_new, ...}.
+# and read, per target pair, the id of its newest sync job (whether that job still waits to
+# run is RQ's to say: bridge.queue asks it through RQ's API, so this script needs no knowledge
+# of how RQ stores a job). The dedupe key is only *reserved* here ("pending", with a short
+# expiry): it becomes final in the same transaction that writes the job (`commit_delivery`),
+# so a crash or a hung Redis between the two never leaves a delivery marked as received
+# without its job. A reservation that is never committed expires and the sender's retry is
+# taken.
+# KEYS[1] dedupe key, KEYS[2] last-seen hash, KEYS[3..] the pairs' waiting-job keys; ARGV:
+# pending ttl, system, now. Returns 0 for a duplicate, -1 while another request is queueing
+# the same delivery, else the pairs' newest job ids ('' for none).
 _INTAKE = """
 if redis.call('SET', KEYS[1], 'pending', 'NX', 'EX', tonumber(ARGV[1])) == false then
   if redis.call('GET', KEYS[1]) == 'pending' then return -1 end
@@ -46,21 +48,8 @@ if redis.call('SET', KEYS[1], 'pending', 'NX', 'EX', tonumber(ARGV[1])) == false
 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 local out = {}
-for i = 4, #ARGV, 2 do
-  local marker, new_id = ARGV[i], ARGV[i + 1]
-  local waiting = redis.call('GET', marker)
-  local reuse = false
-  if waiting then
-    local status = redis.call('HGET', 'rq:job:' .. waiting, 'status')
-    reuse = status == 'queued' or status == 'scheduled' or status == 'deferred'
-      or status == 'rate_limited'
-  end
-  if reuse then
-    table.insert(out, waiting); table.insert(out, 0)
-  else
-    redis.call('SET', marker, new_id, 'EX', 86400)
-    table.insert(out, new_id); table.insert(out, 1)
-  end
+for i = 3, #KEYS do
+  table.insert(out, redis.call('GET', KEYS[i]) or '')
 end
 return out
 """
@@ -75,67 +64,64 @@ PENDING_DELIVERY_TTL = 30
 @dataclass(frozen=True)
 class Intake:
     duplicate: bool
-    jobs: tuple[tuple[str, bool], ...] = ()  # (job id, needs enqueueing)
+    newest: tuple[str, ...] = ()  # per pair: the id of its newest sync job, "" for none
     in_progress: bool = False  # another request is queueing this delivery right now
 
 
 class RedisStore:
-    """SyncStore on Redis. All keys start with `tb:`."""
+    """SyncStore on Redis; every key is spelled by bridge.keyspace."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._intake = redis.register_script(_INTAKE)
 
-    def intake(
-        self, system: str, delivery_id: str, ttl: int, pairs: list[tuple[str, str, str]]
-    ) -> Intake:
-        """Reserve a delivery and coalesce onto waiting jobs; pairs: (route, first id, new job id).
+    def intake(self, system: str, delivery_id: str, pairs: Sequence[PairKey]) -> Intake:
+        """Reserve a delivery and read the newest sync job of each pair it concerns.
 
         The reservation counts as received only once `commit_delivery` joins the transaction
         that writes the jobs.
         """
+        keys = [keyspace.dedupe(system, delivery_id), keyspace.LAST_SEEN]
+        keys += [keyspace.waiting_job(pair) for pair in pairs]
         args: list[Any] = [PENDING_DELIVERY_TTL, system, datetime.now(UTC).isoformat()]
-        for route, first_id, job_id in pairs:
-            args += [f"{PREFIX}:waiting_job:{route}:{first_id}", job_id]
-        keys = [f"{PREFIX}:dedupe:{system}:{delivery_id}", f"{PREFIX}:last_seen"]
         result = self._intake(keys=keys, args=args)
         if result == 0:
             return Intake(duplicate=True)
         if result == -1:
             return Intake(duplicate=False, in_progress=True)
-        flat = [_text(x) for x in result]
-        return Intake(False, tuple((flat[i], flat[i + 1] == "1") for i in range(0, len(flat), 2)))
+        return Intake(False, tuple(_text(x) for x in result))
 
     def commit_delivery(self, pipe: Pipeline, system: str, delivery_id: str, ttl: int) -> None:
         """Make a reserved delivery final, inside the transaction that writes its jobs."""
-        key = f"{PREFIX}:dedupe:{system}:{delivery_id}"
-        pipe.set(key, datetime.now(UTC).isoformat(), ex=ttl)
+        pipe.set(keyspace.dedupe(system, delivery_id), datetime.now(UTC).isoformat(), ex=ttl)
 
-    def release_reservations(self, taken: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
-        """Give back reserved deliveries and their waiting-job markers, in one round trip:
-        (system, delivery id, [(route, first id), ...])."""
+    def note_waiting_job(self, pipe: Pipeline, pair: PairKey, job_id: str) -> None:
+        """Remember the pair's newest job, inside the transaction that writes it, so later
+        events for the pair can be coalesced onto it while it waits."""
+        pipe.set(keyspace.waiting_job(pair), job_id, ex=WAITING_JOB_TTL)
+
+    def release_reservations(self, taken: Sequence[tuple[str, str, Sequence[PairKey]]]) -> None:
+        """Give back reserved deliveries and their pairs' waiting-job keys, in one round trip:
+        (system, delivery id, pairs)."""
         with self.redis.pipeline(transaction=False) as pipe:
             for system, delivery_id, pairs in taken:
-                pipe.delete(f"{PREFIX}:dedupe:{system}:{delivery_id}")
-                for route, first_id in pairs:
-                    pipe.delete(f"{PREFIX}:waiting_job:{route}:{first_id}")
+                pipe.delete(keyspace.dedupe(system, delivery_id))
+                for pair in pairs:
+                    pipe.delete(keyspace.waiting_job(pair))
             pipe.execute()
 
     def touch_source(self, system: str) -> None:
-        self.redis.hset(f"{PREFIX}:last_seen", system, datetime.now(UTC).isoformat())
+        self.redis.hset(keyspace.LAST_SEEN, system, datetime.now(UTC).isoformat())
 
     # links ----------------------------------------------------------------------------------
-    def _link_key(self, route: str, first_id: str) -> str:
-        return f"{PREFIX}:link:{route}:{first_id}"
-
-    def get_link(self, route: str, first_id: str) -> LinkRecord | None:
-        raw = self.redis.hgetall(self._link_key(route, first_id))
+    def get_link(self, pair: PairKey) -> LinkRecord | None:
+        raw = self.redis.hgetall(keyspace.link(pair))
         if not raw:
             return None
         d = {_text(k): _text(v) for k, v in raw.items()}
         return LinkRecord(
-            route=route,
-            first=SystemRef(d["first_system"], first_id),
+            route=pair.route,
+            first=SystemRef(d["first_system"], pair.first_id),
             second=SystemRef(d["second_system"], d["second_id"]),
             second_url=d.get("second_url", ""),
             created_at=d.get("created_at", ""),
@@ -147,7 +133,7 @@ class RedisStore:
     def save_link(self, link: LinkRecord) -> None:
         pipe = self.redis.pipeline()
         pipe.hset(
-            self._link_key(link.route, link.first.id),
+            keyspace.link(link.pair),
             mapping={
                 "first_system": link.first.system,
                 "second_system": link.second.system,
@@ -159,124 +145,121 @@ class RedisStore:
                 "history_marked": "1" if link.history_marked else "0",
             },
         )
-        pipe.set(
-            f"{PREFIX}:rlink:{link.route}:{link.second.system}:{link.second.id}", link.first.id
-        )
+        pipe.set(keyspace.reverse_link(link.route, link.second), link.first.id)
         pipe.execute()
 
-    def update_link(self, route: str, first_id: str, **changes: Any) -> None:
+    def update_link(self, pair: PairKey, **changes: Any) -> None:
         values: dict[Any, Any] = {
             k: ("1" if v is True else "0" if v is False else str(v)) for k, v in changes.items()
         }
-        self.redis.hset(self._link_key(route, first_id), mapping=values)
+        self.redis.hset(keyspace.link(pair), mapping=values)
 
-    def first_for_second(self, route: str, system: str, second_id: str) -> str | None:
-        raw = self.redis.get(f"{PREFIX}:rlink:{route}:{system}:{second_id}")
-        return _text(raw) if raw else None
+    def first_for_second(self, route: str, second: SystemRef) -> PairKey | None:
+        """The pair a second-level ticket belongs to on a route (None: not linked there)."""
+        raw = self.redis.get(keyspace.reverse_link(route, second))
+        return PairKey(route, _text(raw)) if raw else None
 
     # escalation claim -----------------------------------------------------------------------
-    def claim_escalation(self, route: str, first_id: str, owner: str) -> Claim | None:
+    def claim_escalation(self, pair: PairKey, owner: str) -> Claim | None:
         # No expiry on purpose: a claim left by a worker that died mid-create must stay visible
         # (the job parks with a reason) instead of silently allowing a second issue.
-        key = f"{PREFIX}:claim:{route}:{first_id}"
+        key = keyspace.claim(pair)
         value = json.dumps({"owner": owner, "at": time.time()})
         if self.redis.set(key, value, nx=True):
             return None
         raw = self.redis.get(key)
         if raw is None:
-            return self.claim_escalation(route, first_id, owner)
+            return self.claim_escalation(pair, owner)
         data = json.loads(raw)
         return Claim(owner=data["owner"], at=float(data["at"]))
 
-    def release_claim(self, route: str, first_id: str) -> None:
-        self.redis.delete(f"{PREFIX}:claim:{route}:{first_id}")
+    def release_claim(self, pair: PairKey) -> None:
+        self.redis.delete(keyspace.claim(pair))
 
-    def take_over_claim(self, route: str, first_id: str, owner: str) -> None:
-        key = f"{PREFIX}:claim:{route}:{first_id}"
-        self.redis.set(key, json.dumps({"owner": owner, "at": time.time()}))
+    def take_over_claim(self, pair: PairKey, owner: str) -> None:
+        self.redis.set(keyspace.claim(pair), json.dumps({"owner": owner, "at": time.time()}))
 
     # missing-data requests ------------------------------------------------------------------
-    def set_missing_request(self, route: str, first_id: str, mark: str | None) -> None:
-        key = f"{PREFIX}:asked:{route}:{first_id}"
+    def set_missing_request(self, pair: PairKey, mark: str | None) -> None:
         if mark is None:
-            self.redis.delete(key)
+            self.redis.delete(keyspace.asked(pair))
         else:
-            self.redis.set(key, mark)
+            self.redis.set(keyspace.asked(pair), mark)
 
-    def missing_request(self, route: str, first_id: str) -> str | None:
-        raw = self.redis.get(f"{PREFIX}:asked:{route}:{first_id}")
+    def missing_request(self, pair: PairKey) -> str | None:
+        raw = self.redis.get(keyspace.asked(pair))
         return _text(raw) if raw is not None else None
 
     # pair sync state ------------------------------------------------------------------------
-    def pair_state(self, route: str, first_id: str) -> dict[str, str]:
-        raw = self.redis.hgetall(f"{PREFIX}:state:{route}:{first_id}")
+    def pair_state(self, pair: PairKey) -> dict[str, str]:
+        raw = self.redis.hgetall(keyspace.pair_state(pair))
         return {_text(k): _text(v) for k, v in raw.items()}
 
-    def set_pair_state(self, route: str, first_id: str, state: Mapping[str, str]) -> None:
+    def set_pair_state(self, pair: PairKey, state: Mapping[str, str]) -> None:
         if state:
             values: dict[Any, Any] = dict(state)
-            self.redis.hset(f"{PREFIX}:state:{route}:{first_id}", mapping=values)
+            self.redis.hset(keyspace.pair_state(pair), mapping=values)
 
-    def comment_marks(self, route: str, first_id: str) -> dict[str, str]:
-        raw = self.redis.hgetall(f"{PREFIX}:comments:{route}:{first_id}")
+    def comment_marks(self, pair: PairKey) -> dict[str, str]:
+        raw = self.redis.hgetall(keyspace.comment_marks(pair))
         return {_text(k): _text(v) for k, v in raw.items()}
 
-    def comment_marks_of(self, route: str, first_id: str, keys: Iterable[str]) -> dict[str, str]:
+    def comment_marks_of(self, pair: PairKey, keys: Iterable[str]) -> dict[str, str]:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        raw = self.redis.hmget(f"{PREFIX}:comments:{route}:{first_id}", wanted)
+        raw = self.redis.hmget(keyspace.comment_marks(pair), wanted)
         return {key: _text(value) for key, value in zip(wanted, raw, strict=True) if value}
 
-    def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None:
-        self.redis.hset(f"{PREFIX}:comments:{route}:{first_id}", key, value)
+    def mark_comment(self, pair: PairKey, key: str, value: str) -> None:
+        self.redis.hset(keyspace.comment_marks(pair), key, value)
 
-    # escalations waiting for data (the operator console lists them) ----------------
+    # escalations waiting for data (the operator console lists them) -------------------------
     def mark_waiting(
-        self, route: str, first_id: str, missing: Mapping[str, Any], pipe: Pipeline | None = None
+        self, pair: PairKey, missing: Mapping[str, Any], pipe: Pipeline | None = None
     ) -> None:
         """Index a ticket whose escalation waits for data; `since` keeps the first time asked.
 
         Given a pipeline, the writes join it (the caller executes it)."""
-        member = f"{route}:{first_id}"
+        member = keyspace.pair_member(pair)
         detail = {"missing": dict(missing), "updated_at": datetime.now(UTC).isoformat()}
         own = pipe is None
         pipe = pipe if pipe is not None else self.redis.pipeline()
-        pipe.zadd(f"{PREFIX}:waiting", {member: time.time()}, nx=True)
-        pipe.hset(f"{PREFIX}:waiting:detail", member, json.dumps(detail, default=str))
+        pipe.zadd(keyspace.WAITING, {member: time.time()}, nx=True)
+        pipe.hset(keyspace.WAITING_DETAIL, member, json.dumps(detail, default=str))
         if own:
             pipe.execute()
 
-    def clear_waiting(self, route: str, first_id: str, pipe: Pipeline | None = None) -> None:
-        member = f"{route}:{first_id}"
+    def clear_waiting(self, pair: PairKey, pipe: Pipeline | None = None) -> None:
+        member = keyspace.pair_member(pair)
         own = pipe is None
         pipe = pipe if pipe is not None else self.redis.pipeline()
-        pipe.zrem(f"{PREFIX}:waiting", member)
-        pipe.hdel(f"{PREFIX}:waiting:detail", member)
+        pipe.zrem(keyspace.WAITING, member)
+        pipe.hdel(keyspace.WAITING_DETAIL, member)
         if own:
             pipe.execute()
 
     def waiting_for_data(self, limit: int = 500) -> list[dict[str, Any]]:
         """Oldest first: route, ticket, since (epoch seconds), missing, updated_at."""
         entries: list[Any] = list(
-            self.redis.zrange(f"{PREFIX}:waiting", 0, limit - 1, withscores=True)
+            self.redis.zrange(keyspace.WAITING, 0, limit - 1, withscores=True)
         )
         if not entries:
             return []
         members = [_text(entry[0]) for entry in entries]
         scores = [float(entry[1]) for entry in entries]
-        details = self.redis.hmget(f"{PREFIX}:waiting:detail", members)
+        details = self.redis.hmget(keyspace.WAITING_DETAIL, members)
         result = []
         for member, score, raw in zip(members, scores, details, strict=True):
-            route, _, ticket = member.partition(":")
+            pair = keyspace.parse_pair_member(member)
             detail = json.loads(raw) if raw else {}
-            result.append({"route": route, "ticket": ticket, "since": score, **detail})
+            result.append({"route": pair.route, "ticket": pair.first_id, "since": score, **detail})
         return result
 
     # sync log -------------------------------------------------------------------------------
     def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:
         entry = {"at": datetime.now(UTC).isoformat(), "action": action, **(detail or {})}
-        key = f"{PREFIX}:log:{ref.system}:{ref.id}"
+        key = keyspace.sync_log(ref)
         pipe = self.redis.pipeline()
         pipe.lpush(key, json.dumps(entry, default=str))
         pipe.ltrim(key, 0, LOG_KEEP - 1)
@@ -284,28 +267,31 @@ class RedisStore:
 
     def timeline(self, ref: SystemRef, limit: int = 100) -> list[dict[str, Any]]:
         """Newest last, as an operator reads a story."""
-        raw = self.redis.lrange(f"{PREFIX}:log:{ref.system}:{ref.id}", 0, limit - 1)
+        raw = self.redis.lrange(keyspace.sync_log(ref), 0, limit - 1)
         return [json.loads(r) for r in reversed(raw)]
 
-    # items not copied, and pairs that gave up on an unreachable system -----------------------
-    def _items_key(self, route: str, first_id: str) -> str:
-        return f"{PREFIX}:parked_items:{route}:{first_id}"
+    def has_log(self, ref: SystemRef) -> bool:
+        return bool(self.redis.exists(keyspace.sync_log(ref)))
 
-    def parked_items(self, route: str, first_id: str) -> dict[str, ParkedItem]:
-        raw = self.redis.hgetall(self._items_key(route, first_id))
+    def sources_seen(self) -> dict[str, str]:
+        """System -> when it was last heard from (ISO time), for the systems ever heard from."""
+        return {_text(k): _text(v) for k, v in self.redis.hgetall(keyspace.LAST_SEEN).items()}
+
+    # items not copied, and pairs that gave up on an unreachable system -----------------------
+    def parked_items(self, pair: PairKey) -> dict[str, ParkedItem]:
+        raw = self.redis.hgetall(keyspace.parked_items(pair))
         return {_text(k): ParkedItem(key=_text(k), **json.loads(v)) for k, v in raw.items()}
 
     def park_item(
         self,
-        route: str,
-        first_id: str,
+        pair: PairKey,
         key: str,
         reason: str,
         at: datetime,
         while_status: str = "",
     ) -> ParkedItem:
         # Read, then write: jobs of one pair never run side by side (per-pair concurrency key).
-        raw = self.redis.hget(self._items_key(route, first_id), key)
+        raw = self.redis.hget(keyspace.parked_items(pair), key)
         seen = at.isoformat()
         old = json.loads(raw) if raw else None
         if old is not None and old["reason"] == reason:
@@ -316,39 +302,33 @@ class RedisStore:
             item = ParkedItem(key, reason, 1, seen, seen, while_status)
         value = {"reason": reason, "count": item.count, "first_seen": item.first_seen,
                  "last_seen": item.last_seen, "while_status": while_status}  # fmt: skip
-        self.redis.hset(self._items_key(route, first_id), key, json.dumps(value))
+        self.redis.hset(keyspace.parked_items(pair), key, json.dumps(value))
         return item
 
-    def unpark_item(self, route: str, first_id: str, key: str) -> None:
-        self.redis.hdel(self._items_key(route, first_id), key)
+    def unpark_item(self, pair: PairKey, key: str) -> None:
+        self.redis.hdel(keyspace.parked_items(pair), key)
 
     # notes to the agent (bridge.agent_notes): one per pair and cause until it recovers ------
-    def _notes_key(self, route: str, first_id: str) -> str:
-        return f"{PREFIX}:agent_notes:{route}:{first_id}"
-
-    def agent_notes(self, route: str, first_id: str) -> dict[str, str]:
-        raw = self.redis.hgetall(self._notes_key(route, first_id))
+    def agent_notes(self, pair: PairKey) -> dict[str, str]:
+        raw = self.redis.hgetall(keyspace.agent_notes(pair))
         return {_text(k): _text(v) for k, v in raw.items()}
 
-    def set_agent_note(self, route: str, first_id: str, cause: str, value: str) -> None:
-        self.redis.hset(self._notes_key(route, first_id), cause, value)
+    def set_agent_note(self, pair: PairKey, cause: str, value: str) -> None:
+        self.redis.hset(keyspace.agent_notes(pair), cause, value)
 
-    def clear_agent_notes(self, route: str, first_id: str, causes: Iterable[str]) -> None:
+    def clear_agent_notes(self, pair: PairKey, causes: Iterable[str]) -> None:
         fields = list(causes)
         if fields:
-            self.redis.hdel(self._notes_key(route, first_id), *fields)
+            self.redis.hdel(keyspace.agent_notes(pair), *fields)
 
-    def _gave_up_key(self, system: str) -> str:
-        return f"{PREFIX}:gave_up:{system}"
-
-    def add_gave_up(self, system: str, route: str, first_id: str) -> None:
+    def add_gave_up(self, system: str, pair: PairKey) -> None:
         """A pair stopped retrying because `system` did not answer: sync it when it does."""
-        self.redis.sadd(self._gave_up_key(system), f"{route}:{first_id}")
+        self.redis.sadd(keyspace.gave_up(system), keyspace.pair_member(pair))
 
-    def gave_up_on(self, system: str) -> list[tuple[str, str]]:
-        """(route, first-level id) of the pairs waiting for `system` to answer again."""
-        members = sorted(_text(m) for m in self.redis.smembers(self._gave_up_key(system)))
-        return [(m.partition(":")[0], m.partition(":")[2]) for m in members]
+    def gave_up_on(self, system: str) -> list[PairKey]:
+        """The pairs waiting for `system` to answer again."""
+        members = sorted(_text(m) for m in self.redis.smembers(keyspace.gave_up(system)))
+        return [keyspace.parse_pair_member(m) for m in members]
 
-    def forget_gave_up(self, system: str, route: str, first_id: str) -> None:
-        self.redis.srem(self._gave_up_key(system), f"{route}:{first_id}")
+    def forget_gave_up(self, system: str, pair: PairKey) -> None:
+        self.redis.srem(keyspace.gave_up(system), keyspace.pair_member(pair))

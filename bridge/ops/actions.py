@@ -13,20 +13,20 @@ from bridge.config import Route
 from bridge.models import Event, EventKind, SystemRef
 from bridge.ops.inspect import Inspector, OpsError
 from bridge.queue import enqueue_sync
-from bridge.store import LinkRecord
+from bridge.store import LinkRecord, PairKey
 from bridge.sync import release_parked
 
 
-def routes_for(ins: Inspector, system: str, ticket: str) -> list[tuple[Route, str]]:
-    """(route, first-level id) pairs a ticket of `system` belongs to."""
+def routes_for(ins: Inspector, system: str, ticket: str) -> list[tuple[Route, PairKey]]:
+    """The routes a ticket of `system` belongs to, each with its pair there."""
     if system not in ins.config.systems:
         raise OpsError(f"unknown system {system!r}")
-    pairs: list[tuple[Route, str]] = [(r, ticket) for r in ins.config.routes_from(system)]
+    found = [(r, PairKey(r.name, ticket)) for r in ins.config.routes_from(system)]
     for route in ins.config.routes_to(system):
-        first_id = ins.store.first_for_second(route.name, system, ticket)
-        if first_id is not None:
-            pairs.append((route, first_id))
-    return pairs
+        pair = ins.store.first_for_second(route.name, SystemRef(system, ticket))
+        if pair is not None:
+            found.append((route, pair))
+    return found
 
 
 def resync(ins: Inspector, system: str, ticket: str) -> list[str]:
@@ -35,8 +35,8 @@ def resync(ins: Inspector, system: str, ticket: str) -> list[str]:
     if not pairs:
         raise OpsError(f"{system}#{ticket} is not linked on any route")
     ids = []
-    for route, first_id in pairs:
-        release_parked(ins.store, route.name, first_id)  # refused comments get one more try
+    for route, pair in pairs:
+        release_parked(ins.store, pair)  # refused comments get one more try
         marker = uuid.uuid4().hex[:16]
         event = Event(SystemRef(system, ticket), EventKind.OTHER, f"resync:{marker}")
         job = enqueue_sync(
@@ -45,9 +45,9 @@ def resync(ins: Inspector, system: str, ticket: str) -> list[str]:
             route,
             event,
             job_id=f"tb-{route.name}-resync-{marker}",
-            first_id=first_id,
+            first_id=pair.first_id,
         )
-        ins.store.log(SystemRef(route.first, first_id), "operator_resync", {"job": job.id})
+        ins.store.log(SystemRef(route.first, pair.first_id), "operator_resync", {"job": job.id})
         ids.append(job.id)
     return ids
 
@@ -66,12 +66,12 @@ def link(ins: Inspector, a: SystemRef, b: SystemRef) -> LinkRecord:
     if route is None:
         raise OpsError(f"no route connects {a.system} and {b.system}")
     first, second = (a, b) if route.first == a.system else (b, a)
-    existing = ins.store.get_link(route.name, first.id)
+    existing = ins.store.get_link(PairKey(route.name, first.id))
     if existing is not None:
         raise OpsError(f"{first} is already linked to {existing.second} on {route.name}")
-    taken = ins.store.first_for_second(route.name, second.system, second.id)
+    taken = ins.store.first_for_second(route.name, second)
     if taken is not None:
-        raise OpsError(f"{second} is already linked to {route.first}#{taken}")
+        raise OpsError(f"{second} is already linked to {route.first}#{taken.first_id}")
     record = LinkRecord(
         route=route.name,
         first=first,
@@ -84,8 +84,8 @@ def link(ins: Inspector, a: SystemRef, b: SystemRef) -> LinkRecord:
     )
     ins.store.save_link(record)
     # A claim left by an interrupted escalation is exactly what a manual link resolves.
-    ins.store.release_claim(route.name, first.id)
-    ins.store.clear_waiting(route.name, first.id)
+    ins.store.release_claim(record.pair)
+    ins.store.clear_waiting(record.pair)
     ins.store.log(first, "linked_by_operator", {"route": route.name, "second": str(second)})
     ins.store.log(second, "linked_by_operator", {"route": route.name, "first": str(first)})
     return record

@@ -16,12 +16,11 @@ from datetime import datetime
 
 from redis import Redis
 
+from bridge import keyspace
 from bridge.ops.alert_settings import AlertKind, AlertSettings
 from bridge.ops.metrics import since
 from bridge.ops.notify import Channel, Delivery, channels
-from bridge.store import PREFIX
 
-HISTORY = f"{PREFIX}:alerts:history"  # field (a kind, TEST or UNDELIVERED) -> JSON Sent
 TEST = "test"
 UNDELIVERED = "undelivered"
 
@@ -65,15 +64,19 @@ def record(
     as UNDELIVERED."""
     if any(d.ok for d in deliveries):
         with redis.pipeline(transaction=False) as pipe:
-            pipe.hset(HISTORY, mapping={
+            pipe.hset(keyspace.ALERTS_HISTORY, mapping={
                 f: Sent(at.isoformat(), title, list(deliveries)).to_json()
                 for f, title in titles.items()
             })  # fmt: skip
-            pipe.hdel(HISTORY, UNDELIVERED)
+            pipe.hdel(keyspace.ALERTS_HISTORY, UNDELIVERED)
             pipe.execute()
     else:
         title = "; ".join(titles.values())
-        redis.hset(HISTORY, UNDELIVERED, Sent(at.isoformat(), title, list(deliveries)).to_json())
+        redis.hset(
+            keyspace.ALERTS_HISTORY,
+            UNDELIVERED,
+            Sent(at.isoformat(), title, list(deliveries)).to_json(),
+        )
 
 
 WHEN = {
@@ -103,7 +106,7 @@ class AlertsView:
 
 
 def view(redis: Redis, settings: AlertSettings) -> AlertsView:
-    raw = redis.hgetall(HISTORY)
+    raw = redis.hgetall(keyspace.ALERTS_HISTORY)
     found = {(k.decode() if isinstance(k, bytes) else str(k)): Sent.from_json(v)
              for k, v in raw.items()}  # fmt: skip
     rows = [Row(WHEN[kind], kind in settings.events, found.get(kind.value)) for kind in AlertKind]

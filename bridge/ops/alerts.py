@@ -21,17 +21,14 @@ from datetime import datetime, timedelta
 
 from redis import Redis
 
+from bridge import keyspace
 from bridge.ops import alert_log
 from bridge.ops.alert_settings import AlertKind, AlertSettings
 from bridge.ops.inbox_ops import views
 from bridge.ops.inspect import Inspector, fmt_age
 from bridge.ops.notify import Delivery, Message, deliver
-from bridge.store import PREFIX
 
 log = logging.getLogger("bridge")
-
-TOLD = f"{PREFIX}:alerts:told"  # condition key -> when it was told (it is still on)
-LAST = f"{PREFIX}:alerts:last"  # cooldown key -> when a message about it last went out
 
 
 @dataclass(frozen=True)
@@ -117,16 +114,16 @@ def _floats(raw: Mapping[bytes | str, bytes | str]) -> dict[str, float]:
 def due(redis: Redis, alerts: list[Alert], cooldown: float, now: datetime) -> list[Alert]:
     """The alerts to send now: conditions not told yet and out of their cooldown. Conditions
     that ended are forgotten (a new occurrence is news again)."""
-    told = _floats(redis.hgetall(TOLD))
+    told = _floats(redis.hgetall(keyspace.ALERTS_TOLD))
     current = {a.key for a in alerts}
     ended = [key for key in told if key not in current]
     if ended:
-        redis.hdel(TOLD, *ended)
-    last = _floats(redis.hgetall(LAST))
+        redis.hdel(keyspace.ALERTS_TOLD, *ended)
+    last = _floats(redis.hgetall(keyspace.ALERTS_LAST))
     ts = now.timestamp()
     stale = [key for key, at in last.items() if ts - at > cooldown]
     if stale:
-        redis.hdel(LAST, *stale)  # bounded: only keys inside their cooldown stay
+        redis.hdel(keyspace.ALERTS_LAST, *stale)  # bounded: only keys inside their cooldown stay
     return [
         a
         for a in alerts
@@ -172,8 +169,8 @@ def check(
         return []  # no channel took it: the next check tries again
     ts = f"{now.timestamp():.3f}"
     with ins.redis.pipeline(transaction=False) as pipe:
-        pipe.hset(TOLD, mapping={a.key: ts for a in ready})
-        pipe.hset(LAST, mapping={a.cooldown_key: ts for a in ready})
+        pipe.hset(keyspace.ALERTS_TOLD, mapping={a.key: ts for a in ready})
+        pipe.hset(keyspace.ALERTS_LAST, mapping={a.cooldown_key: ts for a in ready})
         pipe.execute()
     log.info("alert sent: %s", "; ".join(a.title for a in ready))
     return ready

@@ -24,6 +24,7 @@ from bridge.plan_escalation import own_event, plan_first_level
 from bridge.plan_sync import plan_pair
 from bridge.protocol import Connector
 from bridge.reader import read_pair
+from bridge.records import PairKey
 from bridge.registry import build_connector
 from bridge.snapshot import FirstSnapshot, RouteFacts
 from bridge.steps import (
@@ -81,11 +82,11 @@ def explain(
         if not config.routes_from(system) and not config.routes_to(system):
             yield "  -> ignored: no route uses this system"
         for route in config.routes_to(system):
-            first_id = store.first_for_second(route.name, system, event.ref.id) if store else None
-            if first_id is None:
+            pair = store.first_for_second(route.name, event.ref) if store else None
+            if pair is None:
                 yield f"  route {route.name}: not linked to any escalation -> ignored"
             else:
-                yield from _route(route, connector, first_id, event, store)
+                yield from _route(route, connector, pair.first_id, event, store)
         for route in config.routes_from(system):
             yield from _route(route, connector, event.ref.id, event, store)
 
@@ -101,7 +102,7 @@ def _route(
     if dropped is not None:
         yield f"  route {route.name}: {dropped.action}: {dropped.reason}"
         return
-    link = store.get_link(route.name, first_id) if store else None
+    link = store.get_link(PairKey(route.name, first_id)) if store else None
     if link is not None and store is not None:
         yield (
             f"  route {route.name}: linked to {link.second} -> would sync the pair (comments, "
@@ -113,7 +114,7 @@ def _route(
         yield from _printed(facts, steps) if steps else ["    nothing to write: in step"]
         return
     ticket = connector(route.first).get_ticket(first_id)
-    asked = store.missing_request(route.name, first_id) if store else None
+    asked = store.missing_request(PairKey(route.name, first_id)) if store else None
     snap = FirstSnapshot(ticket, parse_write_mark(asked) if asked else None, time.time())
     answer = _reading_answers(facts, connector(route.first), ticket)
     steps, first = preview(plan_first_level(facts, ref, snap), answer)

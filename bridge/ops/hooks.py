@@ -26,6 +26,7 @@ from bridge.ops import metrics
 from bridge.ops.logs import bind
 from bridge.ops.metrics import Outcome, PollOutcome
 from bridge.queue import POLL_SYSTEM
+from bridge.records import PairKey
 
 log = logging.getLogger("bridge")
 
@@ -129,9 +130,10 @@ def job_done(job: Job, store: Any, decision: Any) -> None:
     if latency is not None:
         metrics.observe(pipe, "latency", (route,), latency)
     if decision.action in WAITING and ticket:
-        store.mark_waiting(route, ticket, decision.details.get("missing", decision.details), pipe)
+        missing = decision.details.get("missing", decision.details)
+        store.mark_waiting(PairKey(route, ticket), missing, pipe)
     elif decision.action not in NEUTRAL and ticket:
-        store.clear_waiting(route, ticket, pipe)
+        store.clear_waiting(PairKey(route, ticket), pipe)
     try:
         pipe.execute()
     except RedisError as exc:

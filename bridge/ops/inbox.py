@@ -27,13 +27,9 @@ from typing import Any
 
 from redis import Redis
 
+from bridge import keyspace
 from bridge.ops.causes import Cause
-from bridge.store import PREFIX
 
-P = f"{PREFIX}:inbox:"
-OPEN = f"{P}open"  # zset: open group id -> last seen (epoch seconds)
-CLOSED = f"{P}closed"  # zset: closed group id -> closed at
-EPISODES = f"{P}episodes"  # counter: every (re)opened group gets a new episode number
 TICKETS_KEPT = 50  # ticket ids a group keeps (newest); `tickets` counts all of them
 MAX_OPEN = 500
 CLOSED_KEPT = 200
@@ -149,31 +145,33 @@ class Filter:
 
 # Shared by the scripts: close a group (if open), index it as closed, trim the closed ones.
 _CLOSE = f"""
-local P = '{P}'
+local GROUP, TICKETS = '{keyspace.INBOX_GROUP}', '{keyspace.INBOX_TICKETS}'
+local OPEN, CLOSED = '{keyspace.INBOX_OPEN}', '{keyspace.INBOX_CLOSED}'
+local POLLS, EPISODES = '{keyspace.INBOX_POLLS}', '{keyspace.INBOX_EPISODES}'
 local function close(gid, ts, iso, why, kept)
-  local g = P .. 'g:' .. gid
+  local g = GROUP .. gid
   if redis.call('HGET', g, 'state') ~= 'open' then return 0 end
   redis.call('HSET', g, 'state', 'closed', 'closed_at', iso, 'closed_why', why)
-  redis.call('ZREM', P .. 'open', gid)
-  redis.call('ZADD', P .. 'closed', ts, gid)
-  redis.call('SREM', P .. 'polls:' .. (redis.call('HGET', g, 'system') or ''), gid)
-  local over = redis.call('ZCARD', P .. 'closed') - kept
+  redis.call('ZREM', OPEN, gid)
+  redis.call('ZADD', CLOSED, ts, gid)
+  redis.call('SREM', POLLS .. (redis.call('HGET', g, 'system') or ''), gid)
+  local over = redis.call('ZCARD', CLOSED) - kept
   if over > 0 then
-    for _, old in ipairs(redis.call('ZRANGE', P .. 'closed', 0, over - 1)) do
-      redis.call('DEL', P .. 'g:' .. old, P .. 'g:' .. old .. ':tickets')
+    for _, old in ipairs(redis.call('ZRANGE', CLOSED, 0, over - 1)) do
+      redis.call('DEL', GROUP .. old, GROUP .. old .. TICKETS)
     end
-    redis.call('ZREMRANGEBYRANK', P .. 'closed', 0, over - 1)
+    redis.call('ZREMRANGEBYRANK', CLOSED, 0, over - 1)
   end
   return 1
 end
 -- a ticket leaves its group (synced, moved to another cause, discarded)
 local function leave(value, member, ts, iso, why, kept)
   local gid, episode = string.match(value, '^([^|]*)|([^|]*)|')
-  local g = P .. 'g:' .. gid
+  local g = GROUP .. gid
   if redis.call('HGET', g, 'state') ~= 'open' or redis.call('HGET', g, 'episode') ~= episode then
     return nil
   end
-  redis.call('ZREM', g .. ':tickets', member)
+  redis.call('ZREM', g .. TICKETS, member)
   if redis.call('HINCRBY', g, 'open_tickets', -1) <= 0 and close(gid, ts, iso, why, kept) == 1 then
     return gid
   end
@@ -189,11 +187,11 @@ local g, tix = KEYS[1], KEYS[2]
 local gid, ts, iso = ARGV[1], ARGV[2], ARGV[3]
 local new = 0
 if redis.call('HGET', g, 'state') ~= 'open' then
-  redis.call('DEL', g, g .. ':tickets')
+  redis.call('DEL', g, g .. TICKETS)
   redis.call('HSET', g, 'state', 'open', 'kind', ARGV[4], 'system', ARGV[5], 'error', ARGV[6],
     'detail', ARGV[7], 'first_seen', iso, 'count', 0, 'tickets', 0, 'open_tickets', 0,
-    'episode', redis.call('INCR', P .. 'episodes'))
-  redis.call('ZREM', P .. 'closed', gid)
+    'episode', redis.call('INCR', EPISODES))
+  redis.call('ZREM', CLOSED, gid)
   new = 1
 end
 local episode = redis.call('HGET', g, 'episode')
@@ -201,8 +199,8 @@ redis.call('HINCRBY', g, 'count', 1)
 redis.call('HSET', g, 'last_seen', iso, 'reason', ARGV[9], 'status', ARGV[8],
   'outcome', ARGV[10], 'attempts', ARGV[11], 'last_job', ARGV[14], 'waits_for', ARGV[17])
 if ARGV[12] ~= '' then redis.call('HSET', g, 'route:' .. ARGV[12], '1') end
-redis.call('ZADD', P .. 'open', ts, gid)
-if ARGV[4] == 'poll' then redis.call('SADD', P .. 'polls:' .. ARGV[5], gid) end
+redis.call('ZADD', OPEN, ts, gid)
+if ARGV[4] == 'poll' then redis.call('SADD', POLLS .. ARGV[5], gid) end
 local kept = tonumber(ARGV[19])
 if tix ~= '' then
   local member = ARGV[12] .. ':' .. ARGV[13]
@@ -214,12 +212,12 @@ if tix ~= '' then
     redis.call('HINCRBY', g, 'open_tickets', 1)
   end
   redis.call('SET', tix, mine .. ARGV[14], 'EX', tonumber(ARGV[16]))
-  redis.call('ZADD', g .. ':tickets', ts, member)
-  redis.call('ZREMRANGEBYRANK', g .. ':tickets', 0, -(tonumber(ARGV[15]) + 1))
+  redis.call('ZADD', g .. TICKETS, ts, member)
+  redis.call('ZREMRANGEBYRANK', g .. TICKETS, 0, -(tonumber(ARGV[15]) + 1))
 end
-local over = redis.call('ZCARD', P .. 'open') - tonumber(ARGV[18])
+local over = redis.call('ZCARD', OPEN) - tonumber(ARGV[18])
 if over > 0 then
-  for _, victim in ipairs(redis.call('ZRANGE', P .. 'open', 0, over)) do
+  for _, victim in ipairs(redis.call('ZRANGE', OPEN, 0, over)) do
     if victim ~= gid and over > 0 then
       close(victim, ts, iso, 'evicted: too many open groups', kept)
       over = over - 1
@@ -264,14 +262,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def ticket_key(route: str, ticket: str) -> str:
-    return f"{P}t:{route}:{ticket}"
-
-
-def _group_key(gid: str) -> str:
-    return f"{P}g:{gid}"
-
-
 class Inbox:
     """Record failures into groups, close groups, and read them back."""
 
@@ -287,14 +277,14 @@ class Inbox:
         """Count one failure into its group; (group id, whether the group is new or reopened)."""
         f = failure
         gid = group_id(f.kind, f.system, f.cause)
-        tix = ticket_key(f.route, f.ticket) if f.ticket else ""
+        tix = keyspace.inbox_ticket(f.route, f.ticket) if f.ticket else ""
         args = [
             gid, f"{f.at.timestamp():.3f}", f.at.isoformat(), f.kind.value, f.system,
             f.cause.error, f.cause.detail, "" if f.cause.status is None else f.cause.status,
             f.reason[:REASON_KEPT], f.outcome.value, f.attempts, f.route, f.ticket, f.job_id,
             TICKETS_KEPT, TICKET_TTL, f.waits_for, MAX_OPEN, CLOSED_KEPT,
         ]  # fmt: skip
-        new = self._record(keys=[_group_key(gid), tix], args=args)
+        new = self._record(keys=[keyspace.inbox_group(gid), tix], args=args)
         return gid, bool(int(new))
 
     def ticket_synced(
@@ -306,7 +296,7 @@ class Inbox:
         now = self.clock()
         member = f"{route}:{ticket}"
         job, closed = self._resolve(
-            keys=[ticket_key(route, ticket)],
+            keys=[keyspace.inbox_ticket(route, ticket)],
             args=[f"{now.timestamp():.3f}", now.isoformat(), member,
                   why or "every ticket in it synced since", CLOSED_KEPT, only_job],
         )  # fmt: skip
@@ -324,15 +314,15 @@ class Inbox:
     def poll_ok(self, system: str) -> list[str]:
         """The system polled fine: its open poll groups close. One SMEMBERS when none is open,
         as it is after every good poll."""
-        gids = [_text(g) for g in self.redis.smembers(f"{P}polls:{system}")]
+        gids = [_text(g) for g in self.redis.smembers(keyspace.inbox_polls(system))]
         return self.close(gids, "the system polls fine again") if gids else []
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, gid: str) -> Group | None:
-        raw = self.redis.hgetall(_group_key(gid))
+        raw = self.redis.hgetall(keyspace.inbox_group(gid))
         if not raw:
             return None
-        sample = self.redis.zrevrange(f"{_group_key(gid)}:tickets", 0, -1)
+        sample = self.redis.zrevrange(keyspace.inbox_group_tickets(gid), 0, -1)
         return _group(gid, {_text(k): _text(v) for k, v in raw.items()}, sample)
 
     def groups(
@@ -340,12 +330,12 @@ class Inbox:
     ) -> list[Group]:
         """Open groups (or the recently closed ones), the most recently seen first."""
         where = where or Filter()
-        index = CLOSED if closed else OPEN
+        index = keyspace.INBOX_CLOSED if closed else keyspace.INBOX_OPEN
         ids = [_text(g) for g in self.redis.zrevrange(index, 0, -1)]
         with self.redis.pipeline(transaction=False) as pipe:
             for gid in ids:
-                pipe.hgetall(_group_key(gid))
-                pipe.zrevrange(f"{_group_key(gid)}:tickets", 0, -1)
+                pipe.hgetall(keyspace.inbox_group(gid))
+                pipe.zrevrange(keyspace.inbox_group_tickets(gid), 0, -1)
             raw = pipe.execute()
         found = []
         for i, gid in enumerate(ids):
@@ -359,13 +349,13 @@ class Inbox:
 
     def group_of_ticket(self, route: str, ticket: str) -> str:
         """The open group the pair's current failure is in ("" when none)."""
-        value = self.redis.get(ticket_key(route, ticket))
+        value = self.redis.get(keyspace.inbox_ticket(route, ticket))
         return _text(value).split("|", 1)[0] if value else ""
 
     def _held(self, tickets: Iterable[tuple[str, str]]) -> set[str]:
         """Group ids of the tickets' current failures."""
         pairs = list(tickets)
-        values = self.redis.mget([ticket_key(r, t) for r, t in pairs]) if pairs else []
+        values = self.redis.mget([keyspace.inbox_ticket(r, t) for r, t in pairs]) if pairs else []
         return {_text(v).split("|", 1)[0] for v in values if v}
 
 

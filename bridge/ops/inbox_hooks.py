@@ -19,11 +19,12 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
+from bridge import keyspace
 from bridge.config import Config
 from bridge.errors import PermanentError
 from bridge.models import SystemRef
 from bridge.ops.causes import blamed_system, classify
-from bridge.ops.inbox import Failure, Inbox, Kind, Outcome, ticket_key
+from bridge.ops.inbox import Failure, Inbox, Kind, Outcome
 from bridge.retry import Unreachable
 from bridge.store import RedisStore
 
@@ -110,7 +111,7 @@ def _job_succeeded(job: Job, at: datetime) -> None:
     if not route or not ticket:
         return
     redis: Redis = job.connection
-    if not redis.exists(ticket_key(route, ticket)):
+    if not redis.exists(keyspace.inbox_ticket(route, ticket)):
         return  # the usual case: nothing of this pair is in the inbox
     inbox = Inbox(redis, clock=lambda: at)
     old_job, _ = inbox.ticket_synced(route, ticket)

@@ -16,7 +16,9 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from bridge.ops.inbox import Filter, Group, Inbox, Kind, Outcome, ticket_key
+from bridge import keyspace
+from bridge.models import SystemRef
+from bridge.ops.inbox import Filter, Group, Inbox, Kind, Outcome
 from bridge.ops.inbox_hooks import POLL_FUNC, drop_failed_polls, is_poll_of
 from bridge.ops.inspect import Inspector, OpsError
 from bridge.pause import PauseStore
@@ -64,9 +66,9 @@ def ticket_candidates(ins: Inspector, ticket: str, system: str = "") -> tuple[tu
         if not system or system == route.first:
             pairs.append((route.name, ticket))
         if not system or system == route.second:
-            first = ins.store.first_for_second(route.name, route.second, ticket)
-            if first is not None:
-                pairs.append((route.name, first))
+            pair = ins.store.first_for_second(route.name, SystemRef(route.second, ticket))
+            if pair is not None:
+                pairs.append((pair.route, pair.first_id))
     return tuple(dict.fromkeys(pairs))
 
 
@@ -127,7 +129,7 @@ def _readable(moment: datetime) -> str:
 
 def _sample_jobs(ins: Inspector, group: Group) -> list[str]:
     """The last failed job of each of the group's newest tickets still in it."""
-    keys = [ticket_key(route, ticket) for route, ticket in group.sample]
+    keys = [keyspace.inbox_ticket(route, ticket) for route, ticket in group.sample]
     values = ins.redis.mget(keys) if keys else []
     jobs = []
     for value in values:

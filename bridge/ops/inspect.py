@@ -26,18 +26,19 @@ from rq.registry import (
 from rq.serializers import JSONSerializer
 from rq.worker import BaseWorker
 
+from bridge import keyspace
 from bridge.config import Config, Route
 from bridge.errors import PermanentError
-from bridge.maintenance import PULSE_TTL, PULSED, pulse_key
+from bridge.maintenance import PULSE_TTL
 from bridge.models import SystemRef
 from bridge.ops.inbox import Inbox
 from bridge.ops.metrics import since
 from bridge.ops.settings import DEFAULT_WEBHOOK_SILENCE, POLL_SILENCE_FACTOR
 from bridge.polling import interval_for, poll_status
 from bridge.protocol import Capability, Connector
-from bridge.queue import PAIR_KEY_PREFIX, get_queue
+from bridge.queue import get_queue
 from bridge.registry import build_connector
-from bridge.store import PREFIX, LinkRecord, ParkedItem, RedisStore
+from bridge.store import LinkRecord, PairKey, ParkedItem, RedisStore
 
 
 class OpsError(Exception):
@@ -255,7 +256,9 @@ class Inspector:
         RQ's RateLimitRegistry names the keys; the counts are read in one round trip
         (`get_rate_limited_job_count` is one per ticket)."""
         registries = [
-            r for r in RateLimitRegistry.all(self.redis) if r.key.startswith(PAIR_KEY_PREFIX)
+            r
+            for r in RateLimitRegistry.all(self.redis)
+            if r.key.startswith(keyspace.PAIR_SLOT_PREFIX)
         ]
         if not registries:
             return 0
@@ -270,8 +273,8 @@ class Inspector:
         beat = worker.last_heartbeat.replace(tzinfo=UTC) if worker.last_heartbeat else None
         age = (self.clock() - beat).total_seconds() if beat else None
         alive = True  # a worker without a pulse: RQ's registration (with its own TTL) is all
-        if self.redis.sismember(PULSED, worker.name):
-            left_ms = int(self.redis.pttl(pulse_key(worker.name)))
+        if self.redis.sismember(keyspace.PULSED, worker.name):
+            left_ms = int(self.redis.pttl(keyspace.alive(worker.name)))
             alive = left_ms > 0
             if alive:
                 age = max(0.0, PULSE_TTL - left_ms / 1000)
@@ -284,13 +287,7 @@ class Inspector:
         )
 
     def sources(self) -> list[SourceHealth]:
-        raw = self.redis.hgetall(f"{PREFIX}:last_seen")
-        seen = {
-            (k.decode() if isinstance(k, bytes) else str(k)): (
-                v.decode() if isinstance(v, bytes) else str(v)
-            )
-            for k, v in raw.items()
-        }
+        seen = self.store.sources_seen()
         now = self.clock()
         out = []
         for name, settings in self.config.systems.items():
@@ -325,8 +322,8 @@ class Inspector:
             item["system"] = route.first if route else "?"
         return items
 
-    def gave_up(self) -> dict[str, list[tuple[str, str]]]:
-        """Per system: the (route, first-level id) pairs waiting for it to answer again."""
+    def gave_up(self) -> dict[str, list[PairKey]]:
+        """Per system: the pairs waiting for it to answer again."""
         return {name: self.store.gave_up_on(name) for name in self.config.systems}
 
     def _route_or_none(self, name: str) -> Route | None:
@@ -343,26 +340,26 @@ class Inspector:
             ref = SystemRef(name, ticket)
             found = False
             for route in self.config.routes:
-                first_id = None
+                pair = None
                 if route.first == name:
-                    first_id = ticket
+                    pair = PairKey(route.name, ticket)
                 elif route.second == name:
-                    first_id = self.store.first_for_second(route.name, name, ticket)
-                if first_id is None:
+                    pair = self.store.first_for_second(route.name, ref)
+                if pair is None:
                     continue
-                link = self.store.get_link(route.name, first_id)
+                link = self.store.get_link(pair)
                 waiting = next(
                     (
                         w
                         for w in self.store.waiting_for_data()
-                        if w["route"] == route.name and w["ticket"] == first_id
+                        if w["route"] == route.name and w["ticket"] == pair.first_id
                     ),
                     None,
                 )
                 if link is None and waiting is None and not self._has_log(ref):
                     continue
                 refs = [ref] if link is None else [link.first, link.second]
-                refused = list(self.store.parked_items(route.name, first_id).values())
+                refused = list(self.store.parked_items(pair).values())
                 matches.append(Match(ref, route.name, link, waiting, self._story(refs), refused))
                 found = True
             if not found and self._has_log(ref):
@@ -384,7 +381,7 @@ class Inspector:
         return True
 
     def _has_log(self, ref: SystemRef) -> bool:
-        return bool(self.redis.exists(f"{PREFIX}:log:{ref.system}:{ref.id}"))
+        return self.store.has_log(ref)
 
     def _story(self, refs: list[SystemRef]) -> list[dict[str, Any]]:
         entries = [

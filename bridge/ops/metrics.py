@@ -23,14 +23,12 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
-from bridge.store import PREFIX
+from bridge import keyspace
 
 if TYPE_CHECKING:
     from bridge.protocol import Exchange
 
 log = logging.getLogger(__name__)
-
-KEY = f"{PREFIX}:metrics"
 
 
 class Outcome(Enum):
@@ -171,7 +169,7 @@ def _check(table: dict[str, Spec], key: str, labels: Sequence[str]) -> str:
         raise KeyError(f"unknown metric {key!r}")
     if len(labels) != len(spec.labels):
         raise ValueError(f"{spec.name} takes labels {spec.labels}, got {tuple(labels)}")
-    return f"{KEY}:{key}"
+    return keyspace.metric(key)
 
 
 def _incr(pipe: Pipeline, key: str, name: str, amount: float) -> None:

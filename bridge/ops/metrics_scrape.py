@@ -25,10 +25,10 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from redis import Redis
 from redis.exceptions import RedisError
 
+from bridge import keyspace
 from bridge.ops.metrics import (
     COUNTERS,
     HISTOGRAMS,
-    KEY,
     RENAMED_OUTCOMES,
     TIMESTAMPS,
     parse_time,
@@ -61,7 +61,7 @@ def build_info() -> GaugeMetricFamily:
 
 
 def _counter_values(redis: Redis, suffix: str) -> dict[tuple[str, ...], float]:
-    raw = read_hash(redis, f"{KEY}:{suffix}")
+    raw = read_hash(redis, keyspace.metric(suffix))
     if suffix not in ("jobs", "last_job"):
         return raw
     merged: dict[tuple[str, ...], float] = {}
@@ -89,7 +89,7 @@ def histogram_families(redis: Redis) -> list[Metric]:
     families: list[Metric] = []
     for suffix, spec in HISTOGRAMS.items():
         family = HistogramMetricFamily(spec.name, spec.doc, labels=list(spec.labels))
-        raw = read_hash(redis, f"{KEY}:{suffix}")
+        raw = read_hash(redis, keyspace.metric(suffix))
         width = len(spec.labels)
         series = sorted({labels[:width] for labels in raw if len(labels) == width + 1})
         for labels in series:

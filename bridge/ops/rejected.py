@@ -19,10 +19,9 @@ from datetime import datetime
 from redis import Redis
 from redis.exceptions import RedisError
 
+from bridge import keyspace
 from bridge.ops.logs import redact
-from bridge.store import PREFIX
 
-KEY = f"{PREFIX}:inbox:rejected"
 KEPT = 200
 EXCERPT = 100  # characters of the body
 DETAIL = 300  # characters of the reason's text
@@ -73,8 +72,8 @@ def record(
     )
     try:
         with redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(KEY, json.dumps(entry.__dict__))
-            pipe.ltrim(KEY, 0, KEPT - 1)
+            pipe.lpush(keyspace.REJECTED, json.dumps(entry.__dict__))
+            pipe.ltrim(keyspace.REJECTED, 0, KEPT - 1)
             pipe.execute()
     except RedisError as exc:
         log.warning("rejected webhook not kept for the console: %s", exc)
@@ -83,7 +82,7 @@ def record(
 def latest(redis: Redis, system: str = "", limit: int = KEPT) -> list[Rejected]:
     """Newest first, of one system when given."""
     found = []
-    for raw in redis.lrange(KEY, 0, KEPT - 1):
+    for raw in redis.lrange(keyspace.REJECTED, 0, KEPT - 1):
         data = json.loads(raw)
         if system and data.get("system") != system:
             continue

@@ -24,6 +24,7 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from redis import Redis
 
+from bridge import keyspace
 from bridge.ops.settings import OpsSettings
 from bridge.web.ops_auth import attempted_user
 
@@ -85,7 +86,7 @@ def install_limits(
         storage_uri="redis://",  # the scheme only: the connection is the app's own pool
         storage_options={"connection_pool": redis.connection_pool},  # type: ignore[dict-item]
         strategy="moving-window",
-        key_prefix="tb-ops",
+        key_prefix=keyspace.OPS_LIMITS,
         in_memory_fallback_enabled=True,
         on_breach=on_breach,
     )

@@ -2,9 +2,9 @@
 
 A signed cookie that carries the session can be tested offline against guessed keys, and it
 stays valid after logout. Here the cookie is `secrets.token_urlsafe(32)`, the session lives in
-the bridge's own Redis under `tb:ops:session:<id>` with a TTL of `ops.session_lifetime` (renewed
-on every request), and logout deletes it. Flask-Session takes the existing connection, so no
-second Redis client or setting is needed.
+the bridge's own Redis under `keyspace.OPS_SESSION` + id with a TTL of `ops.session_lifetime`
+(renewed on every request), and logout deletes it. Flask-Session takes the existing connection,
+so no second Redis client or setting is needed.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from flask.sessions import SessionMixin
 from flask_session.redis import RedisSessionInterface
 from redis import Redis
 
+from bridge import keyspace
 from bridge.ops.settings import CookieSecure, OpsSettings
 
-KEY_PREFIX = "tb:ops:session:"
 COOKIE_NAME = "bridge_ops"
 
 
@@ -26,7 +26,7 @@ class ConsoleSessions(RedisSessionInterface):
     """Flask-Session's Redis store with a `Secure` flag that can follow the request's scheme."""
 
     def __init__(self, app: Flask, redis: Redis, secure: CookieSecure) -> None:
-        super().__init__(app, client=redis, key_prefix=KEY_PREFIX, use_signer=False,
+        super().__init__(app, client=redis, key_prefix=keyspace.OPS_SESSION, use_signer=False,
                          permanent=True, sid_length=32)  # fmt: skip
         self.secure = secure
 

@@ -29,7 +29,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-from bridge.maintenance import maintenance_key
+from bridge import keyspace
 from bridge.redis_runtime import EmbeddedRedis
 from bridge.sandbox.stack import Stack
 
@@ -143,7 +143,7 @@ class Faults:
     def kill_lease_holder(self) -> None:
         """SIGKILL the worker process right after one of its workers took the maintenance lease,
         then restart Redis (AOF on: the lease comes back with it, and must still expire)."""
-        key = maintenance_key(self.stack.config.queue_name)
+        key = keyspace.maintenance(self.stack.config.queue_name)
         watcher = Redis.from_url(self.redis_server.url)
         watcher.config_set("notify-keyspace-events", "K$")
         pubsub = watcher.pubsub(ignore_subscribe_messages=True)

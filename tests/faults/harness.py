@@ -31,6 +31,7 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bridge.models import SystemRef
+from bridge.records import PairKey
 from bridge.redis_runtime import EmbeddedRedis, connect_web
 from bridge.sandbox.stack import (
     CATEGORY,
@@ -183,7 +184,7 @@ class FaultRun(Faults):
         store = RedisStore(s.redis)
 
         def complete(n: int) -> bool:
-            link = store.get_link("acme", str(n))
+            link = store.get_link(PairKey("acme", str(n)))
             return link is not None and link.note_id not in (None, "?") and link.history_marked
 
         deadline = time.monotonic() + 180
@@ -195,7 +196,7 @@ class FaultRun(Faults):
         if pending:
             raise RuntimeError(f"tickets {sorted(pending)} were not escalated before the churn")
         for n in range(1, self.plan.tickets + 1):
-            link = store.get_link("acme", str(n))
+            link = store.get_link(PairKey("acme", str(n)))
             assert link is not None
             self.pairs.append((n, int(link.second.id)))
             self.baseline[n] = s.mantis.issue(int(link.second.id))["status"]["name"]
@@ -393,7 +394,7 @@ class FaultRun(Faults):
                        if c["body"].startswith(e.token))  # fmt: skip
         item = (
             RedisStore(self.stack.redis)
-            .parked_items("acme", str(e.ticket))
+            .parked_items(PairKey("acme", str(e.ticket)))
             .get(f"helpdesk:{comment['id']}")
         )
         if item is None or not item.reason:

@@ -26,6 +26,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from click.testing import CliRunner, Result
 from redis import Redis
 
+from bridge import keyspace
 from bridge.cli import main
 from bridge.config import Config, load_config
 from bridge.cron import BridgeCronScheduler, alert_loop
@@ -177,7 +178,7 @@ def test_silent_systems_and_a_full_queue(redis: Redis, config: Config) -> None:
     assert kinds == ["silent", "silent", "queue"]
 
     only_groups = replace(settings, events=frozenset({AlertKind.FAILURE_GROUP}))
-    redis.delete(alerts.TOLD, alerts.LAST)
+    redis.delete(keyspace.ALERTS_TOLD, keyspace.ALERTS_LAST)
     assert alerts.check(ins, only_groups, T0, clock()) == []
 
 

@@ -17,13 +17,13 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat
 
+from bridge import keyspace
 from bridge.cli_support import table
 from bridge.exit_codes import ExitCode
-from bridge.maintenance import PULSE_TTL, pulse, pulse_key
+from bridge.maintenance import PULSE_TTL, pulse
 from bridge.queue import get_queue
 from bridge.redis_runtime import redact, resolve_url
 from bridge.sandbox.stack import Stack
-from bridge.store import PREFIX
 from tests.integration.ops_helpers import park_an_escalation
 
 PASSWORD = "s3cret-redis-pw"
@@ -145,7 +145,7 @@ def _live_worker(stack: Stack, rq_heartbeat_age: float = 0.0) -> SimpleWorker:
 
 def _seen(stack: Stack, ago: timedelta) -> None:
     at = (datetime.now(UTC) - ago).isoformat()
-    stack.redis.hset(f"{PREFIX}:last_seen", mapping={"helpdesk": at, "vendor": at})
+    stack.redis.hset(keyspace.LAST_SEEN, mapping={"helpdesk": at, "vendor": at})
 
 
 def status(stack: Stack) -> tuple[int, Any]:
@@ -162,7 +162,7 @@ def test_status_exit_codes_follow_workers_and_silence(stack: Stack) -> None:
     assert info["name"] == worker.name and info["alive"]
     assert info["heartbeat_age"] <= PULSE_TTL  # the pulse's age, not "5 min ago"
 
-    stack.redis.delete(pulse_key(worker.name))  # killed: RQ's registration is still there
+    stack.redis.delete(keyspace.alive(worker.name))  # killed: RQ's registration is still there
     code, data = status(stack)
     assert code == ExitCode.PROBLEM
     assert data["queue"]["workers"] == []
@@ -176,7 +176,7 @@ def test_status_exit_codes_follow_workers_and_silence(stack: Stack) -> None:
 
     pulse(stack.redis, [worker.name])
     stack.redis.hset(
-        f"{PREFIX}:last_seen", "helpdesk", (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+        keyspace.LAST_SEEN, "helpdesk", (datetime.now(UTC) - timedelta(hours=2)).isoformat()
     )
     code, data = status(stack)
     assert code == ExitCode.PROBLEM

@@ -15,13 +15,12 @@ from rq.rate_limit import RateLimit
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from bridge import keyspace
 from bridge.lease import LEASE_SECONDS, Lease
 from bridge.maintenance import (
     LIVE_HORIZON,
     PULSE_TTL,
     clean_queue,
-    maintenance_key,
-    pulse_key,
     redis_time,
 )
 from bridge.ops.inbox import Inbox, Outcome
@@ -53,13 +52,13 @@ def _cleaner(redis: Redis) -> BridgeWorker:
 
 def test_a_holder_that_dies_blocks_maintenance_for_at_most_the_lease(redis: Redis) -> None:
     queue = JsonQueue(QUEUE, connection=redis)
-    held = Lease(redis, maintenance_key(QUEUE))
+    held = Lease(redis, keyspace.maintenance(QUEUE))
     assert held.acquire()  # ... and its holder is killed before it releases
     assert not clean_queue(queue, _cleaner(redis))
-    assert 0 < redis.ttl(maintenance_key(QUEUE)) <= LEASE_SECONDS
-    redis.delete(maintenance_key(QUEUE))  # the lease ran out (by Redis's clock)
+    assert 0 < redis.ttl(keyspace.maintenance(QUEUE)) <= LEASE_SECONDS
+    redis.delete(keyspace.maintenance(QUEUE))  # the lease ran out (by Redis's clock)
     assert clean_queue(queue, _cleaner(redis))
-    assert not redis.exists(maintenance_key(QUEUE))  # released by its holder
+    assert not redis.exists(keyspace.maintenance(QUEUE))  # released by its holder
     assert not redis.exists(queue.registry_cleaning_key)  # RQ's 899 s lock is never taken
 
 
@@ -80,7 +79,7 @@ def test_a_killed_workers_job_is_reclaimed_and_frees_its_tickets_slot(
         proc.wait(timeout=10)
     finally:
         proc.kill()
-    [owner] = [k.decode() for k in redis.keys(pulse_key("*"))]
+    [owner] = [k.decode() for k in redis.keys(keyspace.alive("*"))]
     assert 0 < redis.ttl(owner) <= PULSE_TTL  # the dead worker's pulse runs out by itself
     redis.delete(owner)  # ... as it has, PULSE_TTL seconds later
 
@@ -137,13 +136,13 @@ def test_a_hung_job_stops_the_pulse_once_and_asks_for_a_replacement(redis: Redis
     worker = Watched([JsonQueue(QUEUE, connection=redis)], connection=redis, clock=clock)
     worker._job_deadline = clock.now + 120 + HUNG_GRACE  # a job with a 120 s limit began
     assert worker.beat()
-    assert redis.exists(pulse_key(worker.name))
-    redis.delete(pulse_key(worker.name))
+    assert redis.exists(keyspace.alive(worker.name))
+    redis.delete(keyspace.alive(worker.name))
 
     clock.now += 120 + HUNG_GRACE + 1
     assert not worker.beat()
     assert not worker.beat()
-    assert not redis.exists(pulse_key(worker.name))  # no pulse: maintenance reclaims its job
+    assert not redis.exists(keyspace.alive(worker.name))  # no pulse: maintenance reclaims its job
     assert replaced == [worker.name] and worker.hung
 
 
@@ -152,8 +151,6 @@ def test_a_started_entry_that_names_no_worker_is_reclaimed_after_the_pulse_ttl(
 ) -> None:
     """A worker killed between RQ's dequeue and the job's start leaves a started entry with no
     owner; it must not hold its ticket's slot for long (it was re-scored an hour ahead)."""
-    from bridge.maintenance import OWNERLESS
-
     queue = JsonQueue(QUEUE, connection=redis)
     job = queue.enqueue(record_span, 0, retry=Retry(max=1))
     registry = StartedJobRegistry(QUEUE, connection=redis, serializer=JSONSerializer)
@@ -165,10 +162,10 @@ def test_a_started_entry_that_names_no_worker_is_reclaimed_after_the_pulse_ttl(
     assert job.get_status() == JobStatus.STARTED  # not yet: seen ownerless only now
     score = redis.zscore(registry.key, entry)
     assert score is not None and score < redis_time(redis) + LIVE_HORIZON - 60  # not re-scored
-    first = float(redis.hget(OWNERLESS, entry) or 0)
-    redis.hset(OWNERLESS, entry, first - PULSE_TTL - 1)  # ... PULSE_TTL seconds of Redis time
+    first = float(redis.hget(keyspace.OWNERLESS, entry) or 0)
+    redis.hset(keyspace.OWNERLESS, entry, first - PULSE_TTL - 1)  # ... PULSE_TTL s of Redis time
 
     assert clean_queue(queue, _cleaner(redis))
     assert job.get_status() == JobStatus.QUEUED  # reclaimed and retried
     assert redis.zscore(registry.key, entry) is None
-    assert not redis.hexists(OWNERLESS, entry)
+    assert not redis.hexists(keyspace.OWNERLESS, entry)

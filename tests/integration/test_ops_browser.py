@@ -19,7 +19,8 @@ from rq.worker import BaseWorker
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from bridge.maintenance import PULSE_TTL, pulse_key
+from bridge import keyspace
+from bridge.maintenance import PULSE_TTL
 from bridge.queue import get_queue
 from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.stack import Stack
@@ -148,7 +149,7 @@ def pulsing_worker(stack: Stack) -> BaseWorker:
     queue = get_queue(stack.redis, stack.config)
     wait_for_condition(lambda: len(Worker.all(queue=queue)) == 1, "the worker's registration")
     (worker,) = Worker.all(queue=queue)
-    wait_for_condition(lambda: bool(stack.redis.exists(pulse_key(worker.name))), "its pulse")
+    wait_for_condition(lambda: bool(stack.redis.exists(keyspace.alive(worker.name))), "its pulse")
     return worker
 
 

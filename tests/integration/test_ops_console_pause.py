@@ -10,7 +10,8 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat
 
-from bridge.maintenance import pulse, pulse_key
+from bridge import keyspace
+from bridge.maintenance import pulse
 from bridge.pause import PauseStore, Scope, ScopeKind
 from bridge.queue import get_queue
 from bridge.sandbox.stack import Stack
@@ -145,7 +146,7 @@ def test_the_overview_tells_live_from_dead_workers_by_their_pulse(stack: Stack) 
         old = datetime.now(UTC) - timedelta(minutes=5)  # RQ's heartbeat of an idle worker
         stack.redis.hset(worker.key, "last_heartbeat", utcformat(old))
         pulse(stack.redis, [worker.name])
-    stack.redis.delete(pulse_key(killed.name))  # killed: its registration is still there
+    stack.redis.delete(keyspace.alive(killed.name))  # killed: its registration is still there
     page = ops_app(stack).test_client().get("/ops/", headers=bearer()).get_data(as_text=True)
     table = page[page.index('id="workers"') :]
     live = table[table.index(idle.name) :]

@@ -28,10 +28,10 @@ from rq import Worker
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from bridge import keyspace
 from bridge.config import Config
 from bridge.demo import Story
 from bridge.errors import PermanentError
-from bridge.maintenance import pulse_key
 from bridge.ops import alerts
 from bridge.ops.alert_settings import AlertSettings, SmtpSettings
 from bridge.ops.inbox import Inbox
@@ -193,7 +193,7 @@ def live_worker(stack: Stack) -> str:
     queue = get_queue(stack.redis, stack.config)
     wait_for_condition(lambda: len(Worker.all(queue=queue)) == 1, "the worker's registration")
     (worker,) = Worker.all(queue=queue)
-    wait_for_condition(lambda: bool(stack.redis.exists(pulse_key(worker.name))), "its pulse")
+    wait_for_condition(lambda: bool(stack.redis.exists(keyspace.alive(worker.name))), "its pulse")
     return str(worker.name)
 
 

@@ -16,12 +16,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from bridge import keyspace
 from bridge.config import load_config
 from bridge.errors import ConfigError
 from bridge.ops.settings import SECRET_KEY_FILE
 from bridge.sandbox.stack import Stack
 from bridge.web import create_app
-from bridge.web.ops_sessions import COOKIE_NAME, KEY_PREFIX
+from bridge.web.ops_sessions import COOKIE_NAME
 from tests.integration.ops_helpers import OPS, bearer, csrf_of, ops_app
 from tests.unit.test_config import GOOD, write
 
@@ -106,11 +107,11 @@ def test_the_cookie_is_a_random_id_and_logout_deletes_the_session(stack: Stack) 
     assert login(client, **RIGHT).status_code == 303
     sid = sid_of(client)
     assert len(sid) >= 43 and "." not in sid  # token_urlsafe(32): no data, no signature
-    assert 0 < stack.redis.ttl(KEY_PREFIX + sid) <= 600
+    assert 0 < stack.redis.ttl(keyspace.OPS_SESSION + sid) <= 600
     assert client.get("/ops/").status_code == 200
 
     client.post("/ops/logout", data={"csrf_token": csrf_of(client)})
-    assert stack.redis.exists(KEY_PREFIX + sid) == 0
+    assert stack.redis.exists(keyspace.OPS_SESSION + sid) == 0
     thief = app.test_client()
     thief.set_cookie(COOKIE_NAME, sid)  # the cookie as it was before the logout
     assert thief.get("/ops/").status_code == 401
@@ -122,7 +123,7 @@ def test_the_login_issues_a_new_session_id(stack: Stack) -> None:
     before = sid_of(client)  # the anonymous session that holds the login form's CSRF token
     assert login(client, **RIGHT).status_code == 303
     assert sid_of(client) != before
-    assert stack.redis.exists(KEY_PREFIX + before) == 0
+    assert stack.redis.exists(keyspace.OPS_SESSION + before) == 0
 
 
 @pytest.mark.parametrize("changed", ["password", "token"])
@@ -139,7 +140,7 @@ def test_changing_a_credential_revokes_every_session(stack: Stack, changed: str)
     reconfigured = ops_app(stack, **{changed: new_value[changed]}).test_client()
     reconfigured.set_cookie(COOKIE_NAME, sid)
     assert reconfigured.get("/ops/").status_code == 401
-    assert stack.redis.exists(KEY_PREFIX + sid) == 0  # revoked, not merely ignored
+    assert stack.redis.exists(keyspace.OPS_SESSION + sid) == 0  # revoked, not merely ignored
 
 
 def test_a_missing_secret_is_generated_once_and_kept_private(stack: Stack) -> None:
@@ -277,4 +278,4 @@ def test_only_the_console_sets_a_session_cookie(stack: Stack) -> None:
     for path in ("/healthz", "/metrics"):
         answer = client.get(path)
         assert answer.status_code == 200 and "Set-Cookie" not in answer.headers, path
-    assert stack.redis.keys(KEY_PREFIX + "*") == []
+    assert stack.redis.keys(keyspace.OPS_SESSION + "*") == []

@@ -15,11 +15,12 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
+from bridge import keyspace
 from bridge.cli import main
 from bridge.cron import BridgeCronScheduler, schedule_polls
 from bridge.exit_codes import ExitCode
 from bridge.models import SystemRef
-from bridge.pause import HELD_SCOPES, PauseStore, Scope, ScopeKind
+from bridge.pause import PauseStore, Scope, ScopeKind
 from bridge.queue import get_queue
 from bridge.registry import build_connector
 from bridge.resume import resume, resume_due
@@ -249,7 +250,7 @@ def test_the_cron_registers_the_tick_and_its_job_ends_a_run_out_pause(stack: Sta
     )
     assert PauseStore(stack.redis).hold([ACME], "acme", "5") is None  # run out: not holding
     stack.redis.sadd(ACME.held_key, "acme|4")  # held while it was still on
-    stack.redis.sadd(HELD_SCOPES, str(ACME))
+    stack.redis.sadd(keyspace.HELD_SCOPES, str(ACME))
     queue = get_queue(stack.redis, stack.config)
     tick = queue.enqueue("bridge.jobs.resume_pauses")
     stack.work_burst()

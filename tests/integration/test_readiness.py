@@ -13,8 +13,8 @@ import pytest
 from redis import Redis
 from rq.serializers import JSONSerializer
 
+from bridge import keyspace
 from bridge.cron import BridgeCronScheduler
-from bridge.maintenance import pulse_key
 from bridge.queue import JsonQueue
 from bridge.redis_runtime import _free_port, connect
 from bridge.sandbox.server import BackgroundServer
@@ -95,7 +95,7 @@ def test_a_dead_worker_or_cron_stops_counting_when_its_mark_expires(stack: Stack
         stack.poll("vendor")
         stack.poll("helpdesk")
         assert readyz(stack)[0] == 200
-        stack.redis.delete(pulse_key(worker.name))  # what PULSE_TTL does after a SIGKILL
+        stack.redis.delete(keyspace.alive(worker.name))  # what PULSE_TTL does after a SIGKILL
         assert readyz(stack)[1]["not_ready"] == ["workers"]
         worker.beat()
         stack.redis.delete(scheduler.key)  # RQ's 120 s expiry of a silent scheduler

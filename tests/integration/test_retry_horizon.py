@@ -17,6 +17,7 @@ from rq.serializers import JSONSerializer
 from bridge.models import SystemRef
 from bridge.ops.inspect import Inspector
 from bridge.queue import get_queue
+from bridge.records import PairKey
 from bridge.sandbox.stack import Stack
 from bridge.store import RedisStore
 from tests.integration.test_two_way_sync import escalate, notes
@@ -83,7 +84,7 @@ def test_an_outage_longer_than_the_horizon_parks_and_is_requeued_when_it_ends(
     assert story[-1]["reason"] == reason
     (shown,) = Inspector(stack.redis, stack.config).failed_jobs()
     assert shown.parked and shown.reason == reason and shown.waits_for == "vendor"
-    assert store.gave_up_on("vendor") == [("acme", str(tid))]
+    assert store.gave_up_on("vendor") == [PairKey("acme", str(tid))]
     assert not any("Retest: still failing." in n["text"] for n in notes(stack, iid))
 
     end_outage(stack)

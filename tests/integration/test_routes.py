@@ -12,6 +12,7 @@ from redis import Redis
 
 from bridge.demo import run_demo
 from bridge.models import SystemRef
+from bridge.records import PairKey
 from bridge.sandbox.drivers import Driver
 from bridge.sandbox.stack import ROUTES, Stack
 from bridge.store import RedisStore
@@ -131,12 +132,15 @@ def test_two_helpdesks_into_one_tracker_never_collide(
         assert globex.link_value(b) == f"vendor:{ib['id']}"
 
         store = RedisStore(stack.redis)
-        link_a, link_b = store.get_link("acme", "1"), store.get_link("globex", "1")
+        link_a, link_b = (
+            store.get_link(PairKey("acme", "1")),
+            store.get_link(PairKey("globex", "1")),
+        )
         assert link_a is not None and link_b is not None
         assert (link_a.first.system, link_a.second.id) == ("helpdesk", str(ia["id"]))
         assert (link_b.first.system, link_b.second.id) == ("helpdesk2", str(ib["id"]))
-        assert store.first_for_second("acme", "vendor", str(ib["id"])) is None
-        assert store.first_for_second("globex", "vendor", str(ia["id"])) is None
+        assert store.first_for_second("acme", SystemRef("vendor", str(ib["id"]))) is None
+        assert store.first_for_second("globex", SystemRef("vendor", str(ia["id"]))) is None
         assert stack.redis.exists("tb:link:acme:1", "tb:link:globex:1") == 2
         assert stack.redis.keys("tb:dedupe:helpdesk:*") and stack.redis.keys(
             "tb:dedupe:helpdesk2:*"

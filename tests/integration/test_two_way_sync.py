@@ -11,6 +11,7 @@ from bridge.models import SystemRef
 from bridge.ops.actions import resync
 from bridge.ops.inspect import Inspector
 from bridge.queue import get_queue
+from bridge.records import PairKey
 from bridge.sandbox.stack import CATEGORY, CUSTOMER_NUMBER, DOMAIN, MAY_CONTACT, Stack
 from bridge.store import RedisStore
 
@@ -83,14 +84,14 @@ def test_the_support_loop_runs_both_ways(stack: Stack) -> None:
     assert stack.settle()
     assert mt.issue(iid)["status"]["name"] == "resolved"
     assert FailedJobRegistry(queue=get_queue(stack.redis, stack.config)).get_job_ids() == []
-    (held,) = RedisStore(stack.redis).parked_items("acme", str(tid)).values()
+    (held,) = RedisStore(stack.redis).parked_items(PairKey("acme", str(tid))).values()
     assert held.key == "#status:vendor" and "MANAGER" in held.reason
     # With MANAGER (what closing needs) the next sync closes it.
     mt.set_access(stack.mt_bridge, "manager")
     resync(Inspector(stack.redis, stack.config), "helpdesk", str(tid))
     assert stack.settle()
     assert mt.issue(iid)["status"]["name"] == "closed"
-    assert RedisStore(stack.redis).parked_items("acme", str(tid)) == {}
+    assert RedisStore(stack.redis).parked_items(PairKey("acme", str(tid))) == {}
 
 
 def test_priority_changes_cross_and_nothing_echoes(stack: Stack) -> None:

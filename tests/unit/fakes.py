@@ -26,7 +26,7 @@ from bridge.models import (
     TicketDraft,
 )
 from bridge.protocol import Capability, SystemSettings
-from bridge.store import Claim, LinkRecord, ParkedItem
+from bridge.store import Claim, LinkRecord, PairKey, ParkedItem
 
 
 # One time line for every fake: a comment on one side and a status change on the other compare
@@ -56,44 +56,43 @@ class WorkerDied(BaseException):
 
 class MemoryStore:
     def __init__(self) -> None:
-        self.links: dict[tuple[str, str], LinkRecord] = {}
-        self.claims: dict[tuple[str, str], Claim] = {}
-        self.asked: dict[tuple[str, str], str] = {}
+        self.links: dict[PairKey, LinkRecord] = {}
+        self.claims: dict[PairKey, Claim] = {}
+        self.asked: dict[PairKey, str] = {}
         self.entries: list[tuple[SystemRef, str, dict[str, Any]]] = []
-        self.states: dict[tuple[str, str], dict[str, str]] = {}
-        self.marks: dict[tuple[str, str], dict[str, str]] = {}
-        self.items: dict[tuple[str, str], dict[str, ParkedItem]] = {}
-        self.notes: dict[tuple[str, str], dict[str, str]] = {}
+        self.states: dict[PairKey, dict[str, str]] = {}
+        self.marks: dict[PairKey, dict[str, str]] = {}
+        self.items: dict[PairKey, dict[str, ParkedItem]] = {}
+        self.notes: dict[PairKey, dict[str, str]] = {}
 
-    def pair_state(self, route: str, first_id: str) -> dict[str, str]:
-        return dict(self.states.get((route, first_id), {}))
+    def pair_state(self, pair: PairKey) -> dict[str, str]:
+        return dict(self.states.get(pair, {}))
 
-    def set_pair_state(self, route: str, first_id: str, state: Mapping[str, str]) -> None:
-        self.states.setdefault((route, first_id), {}).update(state)
+    def set_pair_state(self, pair: PairKey, state: Mapping[str, str]) -> None:
+        self.states.setdefault(pair, {}).update(state)
 
-    def comment_marks(self, route: str, first_id: str) -> dict[str, str]:
-        return dict(self.marks.get((route, first_id), {}))
+    def comment_marks(self, pair: PairKey) -> dict[str, str]:
+        return dict(self.marks.get(pair, {}))
 
-    def comment_marks_of(self, route: str, first_id: str, keys: Iterable[str]) -> dict[str, str]:
-        marks = self.marks.get((route, first_id), {})
+    def comment_marks_of(self, pair: PairKey, keys: Iterable[str]) -> dict[str, str]:
+        marks = self.marks.get(pair, {})
         return {key: marks[key] for key in keys if key in marks}
 
-    def mark_comment(self, route: str, first_id: str, key: str, value: str) -> None:
-        self.marks.setdefault((route, first_id), {})[key] = value
+    def mark_comment(self, pair: PairKey, key: str, value: str) -> None:
+        self.marks.setdefault(pair, {})[key] = value
 
-    def parked_items(self, route: str, first_id: str) -> dict[str, ParkedItem]:
-        return dict(self.items.get((route, first_id), {}))
+    def parked_items(self, pair: PairKey) -> dict[str, ParkedItem]:
+        return dict(self.items.get(pair, {}))
 
     def park_item(
         self,
-        route: str,
-        first_id: str,
+        pair: PairKey,
         key: str,
         reason: str,
         at: datetime,
         while_status: str = "",
     ) -> ParkedItem:
-        items = self.items.setdefault((route, first_id), {})
+        items = self.items.setdefault(pair, {})
         old = items.get(key)
         seen = at.isoformat()
         if old is not None and old.reason == reason:
@@ -103,49 +102,49 @@ class MemoryStore:
             items[key] = ParkedItem(key, reason, 1, seen, seen, while_status)
         return items[key]
 
-    def unpark_item(self, route: str, first_id: str, key: str) -> None:
-        self.items.get((route, first_id), {}).pop(key, None)
+    def unpark_item(self, pair: PairKey, key: str) -> None:
+        self.items.get(pair, {}).pop(key, None)
 
-    def agent_notes(self, route: str, first_id: str) -> dict[str, str]:
-        return dict(self.notes.get((route, first_id), {}))
+    def agent_notes(self, pair: PairKey) -> dict[str, str]:
+        return dict(self.notes.get(pair, {}))
 
-    def set_agent_note(self, route: str, first_id: str, cause: str, value: str) -> None:
-        self.notes.setdefault((route, first_id), {})[cause] = value
+    def set_agent_note(self, pair: PairKey, cause: str, value: str) -> None:
+        self.notes.setdefault(pair, {})[cause] = value
 
-    def clear_agent_notes(self, route: str, first_id: str, causes: Iterable[str]) -> None:
+    def clear_agent_notes(self, pair: PairKey, causes: Iterable[str]) -> None:
         for cause in causes:
-            self.notes.get((route, first_id), {}).pop(cause, None)
+            self.notes.get(pair, {}).pop(cause, None)
 
-    def get_link(self, route: str, first_id: str) -> LinkRecord | None:
-        return self.links.get((route, first_id))
+    def get_link(self, pair: PairKey) -> LinkRecord | None:
+        return self.links.get(pair)
 
     def save_link(self, link: LinkRecord) -> None:
-        self.links[(link.route, link.first.id)] = link
+        self.links[link.pair] = link
 
-    def update_link(self, route: str, first_id: str, **changes: Any) -> None:
-        self.links[(route, first_id)] = replace(self.links[(route, first_id)], **changes)
+    def update_link(self, pair: PairKey, **changes: Any) -> None:
+        self.links[pair] = replace(self.links[pair], **changes)
 
-    def claim_escalation(self, route: str, first_id: str, owner: str) -> Claim | None:
-        existing = self.claims.get((route, first_id))
+    def claim_escalation(self, pair: PairKey, owner: str) -> Claim | None:
+        existing = self.claims.get(pair)
         if existing:
             return existing
-        self.claims[(route, first_id)] = Claim(owner, time.time())
+        self.claims[pair] = Claim(owner, time.time())
         return None
 
-    def release_claim(self, route: str, first_id: str) -> None:
-        self.claims.pop((route, first_id), None)
+    def release_claim(self, pair: PairKey) -> None:
+        self.claims.pop(pair, None)
 
-    def take_over_claim(self, route: str, first_id: str, owner: str) -> None:
-        self.claims[(route, first_id)] = Claim(owner, time.time())
+    def take_over_claim(self, pair: PairKey, owner: str) -> None:
+        self.claims[pair] = Claim(owner, time.time())
 
-    def set_missing_request(self, route: str, first_id: str, mark: str | None) -> None:
+    def set_missing_request(self, pair: PairKey, mark: str | None) -> None:
         if mark is None:
-            self.asked.pop((route, first_id), None)
+            self.asked.pop(pair, None)
         else:
-            self.asked[(route, first_id)] = mark
+            self.asked[pair] = mark
 
-    def missing_request(self, route: str, first_id: str) -> str | None:
-        return self.asked.get((route, first_id))
+    def missing_request(self, pair: PairKey) -> str | None:
+        return self.asked.get(pair)
 
     def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:
         self.entries.append((ref, action, dict(detail or {})))

@@ -10,6 +10,7 @@ from bridge.agent_notes import NoteCause, job_recovered, job_stuck, tell_agent
 from bridge.context import RouteContext
 from bridge.engine import handle_first_level
 from bridge.models import Comment
+from bridge.records import PairKey
 from bridge.writes import UNSURE
 from tests.unit.fakes import FakeConnector, MemoryStore
 from tests.unit.helpers import ticket
@@ -101,10 +102,10 @@ def test_a_note_whose_answer_was_lost_is_not_written_twice() -> None:
     ctx, first, store = waiting()
     first.applied_then_timeout = {"comment"}
     assert tell_agent(ctx, "1", NoteCause.DELAYED, REASON) is False  # logged, not raised
-    assert store.agent_notes("acme", "1") == {"delayed": UNSURE}
+    assert store.agent_notes(PairKey("acme", "1")) == {"delayed": UNSURE}
     assert tell_agent(ctx, "1", NoteCause.DELAYED, REASON) is True  # looked for, found
     assert len(notes(first)) == 1
-    assert store.agent_notes("acme", "1")["delayed"] == notes(first)[0].id
+    assert store.agent_notes(PairKey("acme", "1"))["delayed"] == notes(first)[0].id
 
 
 def test_a_helpdesk_that_refuses_the_note_changes_nothing_else() -> None:

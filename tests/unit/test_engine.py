@@ -11,6 +11,7 @@ from bridge.engine import handle_first_level
 from bridge.errors import PermanentError, RetryableError
 from bridge.models import Event, EventKind, SystemRef
 from bridge.protocol import Capability
+from bridge.records import PairKey
 from tests.unit.fakes import FakeConnector, MemoryStore, WorkerDied
 from tests.unit.helpers import COMPLETE_FIELDS, shipped_mapping, ticket
 
@@ -104,7 +105,7 @@ def test_completed_ticket_escalates_with_everything_the_vendor_needs() -> None:
     note = first.comments["1"][-1]
     assert note.public is False
     assert "MantisBT #100" in note.body and "https://vendor.example/t/100" in note.body
-    link = store.get_link("acme", "1")
+    link = store.get_link(PairKey("acme", "1"))
     assert link is not None and link.second == SystemRef("vendor", "100")
     assert link.first_marked and link.note_id == note.id
 
@@ -130,7 +131,7 @@ def test_failed_follow_up_write_is_finished_by_the_retry() -> None:
     assert decision.action == "escalation_completed"
     assert len(second.writes) == 1
     assert len(first.comments["1"]) == 1
-    assert store.get_link("acme", "1").note_id is not None  # type: ignore[union-attr]
+    assert store.get_link(PairKey("acme", "1")).note_id is not None  # type: ignore[union-attr]
 
 
 def test_refused_create_frees_the_claim_for_a_retry() -> None:
@@ -147,7 +148,7 @@ def test_refused_create_frees_the_claim_for_a_retry() -> None:
 def test_interrupted_create_parks_instead_of_duplicating() -> None:
     ctx, first, second, store = make()
     first.tickets["1"] = ticket("1")
-    store.claim_escalation("acme", "1", "job-1")  # a worker died between create and link
+    store.claim_escalation(PairKey("acme", "1"), "job-1")  # a worker died between create and link
     with pytest.raises(PermanentError, match="interrupted"):
         handle_first_level(ctx, "1", run_id="job-1")
     with pytest.raises(RetryableError, match="in progress"):
@@ -188,7 +189,7 @@ def test_create_whose_answer_was_lost_is_found_not_repeated() -> None:
     second.applied_then_timeout = {"create"}
     with pytest.raises(RetryableError):
         handle_first_level(ctx, "1", run_id="job-1")
-    assert ("acme", "1") in store.claims  # kept: the issue may exist
+    assert PairKey("acme", "1") in store.claims  # kept: the issue may exist
     decision = handle_first_level(ctx, "1", run_id="job-1")  # RQ's retry keeps the job id
     assert decision.action == "recovered"
     assert len([w for w in second.writes if w[0] == "create"]) == 1
@@ -236,7 +237,7 @@ def test_link_note_whose_answer_was_lost_is_not_posted_twice() -> None:
         handle_first_level(ctx, "1")
     assert handle_first_level(ctx, "1").action == "escalation_completed"
     assert len(first.comments["1"]) == 1
-    assert store.get_link("acme", "1").note_id == first.comments["1"][0].id  # type: ignore[union-attr]
+    assert store.get_link(PairKey("acme", "1")).note_id == first.comments["1"][0].id  # type: ignore[union-attr]
 
 
 def test_a_worker_killed_right_after_asking_does_not_ask_twice() -> None:

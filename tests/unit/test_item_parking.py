@@ -10,6 +10,7 @@ import pytest
 from bridge.context import RouteContext
 from bridge.engine import handle_first_level
 from bridge.errors import PermanentError, RetryableError
+from bridge.records import PairKey
 from bridge.retry import Unreachable
 from bridge.sync import release_parked
 from bridge.writes import PARKED
@@ -70,9 +71,9 @@ def test_a_refused_comment_parks_alone_and_everything_else_still_syncs() -> None
     (entry,) = refused(p.store)
     assert entry["from"] == f"helpdesk:{bad.id}" and entry["to"] == "vendor"
     assert entry["reason"] == "not copied: add note failed: 403 refused: access denied"
-    (item,) = p.store.parked_items("acme", "1").values()
+    (item,) = p.store.parked_items(PairKey("acme", "1")).values()
     assert (item.count, item.first_seen, item.last_seen) == (1, T0.isoformat(), T0.isoformat())
-    assert p.store.comment_marks("acme", "1")[item.key].startswith(PARKED)
+    assert p.store.comment_marks(PairKey("acme", "1"))[item.key].startswith(PARKED)
 
 
 def test_later_syncs_neither_retry_a_parked_comment_nor_log_it_again() -> None:
@@ -85,7 +86,7 @@ def test_later_syncs_neither_retry_a_parked_comment_nor_log_it_again() -> None:
         assert handle_first_level(p.ctx, "1").action == "in_sync"
     assert len(p.second.refusals) == 1  # not tried again on every poll
     assert len(refused(p.store)) == 1
-    (item,) = p.store.parked_items("acme", "1").values()
+    (item,) = p.store.parked_items(PairKey("acme", "1")).values()
     assert item.count == 1  # the count stays: it was not tried again, so nothing was refused
 
 
@@ -94,19 +95,19 @@ def test_an_operator_resync_retries_it_and_the_same_refusal_only_counts() -> Non
     p.first.say("1", CUSTOMER, "Here is the SECRET key.")
     handle_first_level(p.ctx, "1")
     p.clock.now = T0 + timedelta(hours=2)
-    assert release_parked(p.store, "acme", "1") != []
+    assert release_parked(p.store, PairKey("acme", "1")) != []
     handle_first_level(p.ctx, "1")
     assert len(p.second.refusals) == 2  # tried once more, looked for first, refused again
-    (item,) = p.store.parked_items("acme", "1").values()
+    (item,) = p.store.parked_items(PairKey("acme", "1")).values()
     assert (item.count, item.first_seen) == (2, T0.isoformat())
     assert item.last_seen == (T0 + timedelta(hours=2)).isoformat()
     assert len(refused(p.store)) == 1  # one entry with a count, not a line per try
 
     p.second.refuse_text = set()  # the vendor fixed the permission: the next resync copies it
-    release_parked(p.store, "acme", "1")
+    release_parked(p.store, PairKey("acme", "1"))
     handle_first_level(p.ctx, "1")
     assert sum("SECRET" in b for b in bodies(p.second, p.issue)) == 1
-    assert p.store.parked_items("acme", "1") == {}
+    assert p.store.parked_items(PairKey("acme", "1")) == {}
 
 
 def test_a_changed_source_is_tried_again_by_itself() -> None:
@@ -116,7 +117,7 @@ def test_a_changed_source_is_tried_again_by_itself() -> None:
     p.first.comments["1"][-1] = replace(bad, body="Here is the key (removed).")  # edited
     handle_first_level(p.ctx, "1")
     assert sum("key (removed)" in b for b in bodies(p.second, p.issue)) == 1
-    assert p.store.parked_items("acme", "1") == {}
+    assert p.store.parked_items(PairKey("acme", "1")) == {}
 
 
 def test_a_refused_login_is_not_one_comment_s_problem() -> None:
@@ -125,7 +126,7 @@ def test_a_refused_login_is_not_one_comment_s_problem() -> None:
     p.second.refuse_status = 401  # the bridge's own credentials: every write would fail
     with pytest.raises(PermanentError, match="401"):  # so the job parks, as before
         handle_first_level(p.ctx, "1")
-    assert refused(p.store) == [] and p.store.parked_items("acme", "1") == {}
+    assert refused(p.store) == [] and p.store.parked_items(PairKey("acme", "1")) == {}
 
 
 def test_a_passing_fault_names_the_system_it_came_from() -> None:

@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from bridge.engine import handle_first_level
+from bridge.records import PairKey
 from bridge.store import ParkedItem
 from bridge.sync import release_parked
 from bridge.writes import PARKED
@@ -25,8 +26,7 @@ class DiesOnce(MemoryStore):
 
     def park_item(
         self,
-        route: str,
-        first_id: str,
+        pair: PairKey,
         key: str,
         reason: str,
         at: datetime,
@@ -35,7 +35,7 @@ class DiesOnce(MemoryStore):
         if not self.died:
             self.died = True
             raise TimeoutError("job timeout inside park_item")
-        return super().park_item(route, first_id, key, reason, at, while_status)
+        return super().park_item(pair, key, reason, at, while_status)
 
 
 def test_a_park_cut_short_is_recorded_at_the_next_sync() -> None:
@@ -47,16 +47,18 @@ def test_a_park_cut_short_is_recorded_at_the_next_sync() -> None:
     key = f"helpdesk:{bad.id}"
     with pytest.raises(TimeoutError):
         handle_first_level(ctx, "1")
-    assert store.comment_marks("acme", "1")[key].startswith(PARKED)  # the mark got written
-    assert store.parked_items("acme", "1") == {}  # its item did not
+    assert store.comment_marks(PairKey("acme", "1"))[key].startswith(PARKED)  # the mark got written
+    assert store.parked_items(PairKey("acme", "1")) == {}  # its item did not
 
     decision = handle_first_level(ctx, "1")
 
     assert decision.details["not_copied"] == [key]
-    (item,) = store.parked_items("acme", "1").values()
+    (item,) = store.parked_items(PairKey("acme", "1")).values()
     assert item.key == key and item.count == 1 and "403" in item.reason
     assert [e["from"] for e in refused(store)] == [key]
-    assert release_parked(store, "acme", "1") == [key]  # an operator's resync can release it
+    assert release_parked(store, PairKey("acme", "1")) == [
+        key
+    ]  # an operator's resync can release it
     assert not any("SECRET" in b for b in bodies(p.second, p.issue))
 
 

@@ -16,6 +16,7 @@ from bridge.errors import RetryableError
 from bridge.marks import CommentMark, Copied, Echo, History, Parked, Skipped, Unsure
 from bridge.models import Attachment, Comment
 from bridge.plan_reads import OVERLAP, advance_reads, cursor_key, incremental, mark_keys, read_since
+from bridge.records import PairKey
 from bridge.snapshot import PairSnapshot
 from bridge.steps import MarkComment, SetPairState, Side, Step, preview
 from bridge.sync import release_parked
@@ -166,19 +167,19 @@ def test_a_parked_comment_holds_the_cursor_and_is_copied_once_when_released() ->
     second.refuse_text = {"secret"}
     parked = first.say("1", CUSTOMER, "the secret log")
     handle_first_level(ctx, "1")
-    assert store.parked_items("acme", "1")
+    assert store.parked_items(PairKey("acme", "1"))
     time_passes(3600)
     long_ago(first, "1", CUSTOMER, 5)
     handle_first_level(ctx, "1")
     assert copies(second, issue, "old 4") == 1
-    held = store.pair_state("acme", "1")[FIRST_FROM]
+    held = store.pair_state(PairKey("acme", "1"))[FIRST_FROM]
     assert held == parked.created_at.isoformat()  # type: ignore[union-attr]
 
     second.refuse_text = set()
-    release_parked(store, "acme", "1")  # the operator's resync
+    release_parked(store, PairKey("acme", "1"))  # the operator's resync
     handle_first_level(ctx, "1")
     assert copies(second, issue, "the secret log") == 1
-    assert store.pair_state("acme", "1")[FIRST_FROM] > held  # settled: the cursor moves on
+    assert store.pair_state(PairKey("acme", "1"))[FIRST_FROM] > held  # settled: the cursor moves on
     handle_first_level(ctx, "1")
     assert copies(second, issue, "the secret log") == 1
 
@@ -202,7 +203,7 @@ def test_the_bridge_s_copies_are_marked_so_a_read_from_a_cursor_knows_them() -> 
     ctx, _, second, store, issue = linked()
     second.say(issue, DEV, "Which version?")
     handle_first_level(ctx, "1")
-    marks = store.comment_marks("acme", "1")
+    marks = store.comment_marks(PairKey("acme", "1"))
     (source,) = [k for k in marks if k.startswith("vendor:")]
     copy = marks[source]
     assert marks[copy] == "=" + source  # the copy's own mark names its source

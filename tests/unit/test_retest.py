@@ -16,6 +16,7 @@ from bridge.engine import handle_first_level
 from bridge.mapping import Visibility
 from bridge.models import Comment, TicketChanges
 from bridge.pair_status import EXPECT
+from bridge.records import PairKey
 from tests.unit.fakes import FakeConnector, MemoryStore, WorkerDied
 from tests.unit.helpers import shipped_mapping
 from tests.unit.test_sync import AGENT, CUSTOMER, DEV, bodies, linked
@@ -132,7 +133,7 @@ def test_a_restored_status_is_recorded_so_the_next_poll_mirrors_nothing() -> Non
     assert "status_restored" in actions
     restored = [d for _, a, d in loop.store.entries if a == "status_restored"][-1]
     assert (restored["tracker_set"], restored["restored"]) == ("assigned", "feedback")
-    state = loop.store.pair_state("acme", "1")
+    state = loop.store.pair_state(PairKey("acme", "1"))
     assert (state["second_status"], state[EXPECT]) == ("feedback", "")
     assert handle_first_level(loop.ctx, "1").action == "in_sync"
 
@@ -207,7 +208,7 @@ def test_a_stale_solved_written_after_the_reply_is_set_to_open_when_the_reply_re
     assert loop.second.tickets[loop.issue].status == "assigned"
     assert loop.first.tickets["1"].status == "open"
     assert status_writes(loop.first) == ["open"]
-    state = loop.store.pair_state("acme", "1")
+    state = loop.store.pair_state(PairKey("acme", "1"))
     assert (state["first_status"], state["second_status"]) == ("open", "assigned")
     assert handle_first_level(loop.ctx, "1").action == "in_sync"
 
@@ -221,7 +222,7 @@ def test_retest_failed_on_a_read_only_issue_parks_with_the_reason_and_tells_the_
 
     # The job does not park (no exception): the comment does.
     assert decision.details["not_copied"] == [f"helpdesk:{bad.id}"]
-    items = loop.store.parked_items("acme", "1")
+    items = loop.store.parked_items(PairKey("acme", "1"))
     assert sorted(items) == ["#status:vendor", f"helpdesk:{bad.id}"]  # the reply and the reopen
     assert all("read-only" in item.reason for item in items.values())
     (note,) = agent_notes(loop.first)
@@ -237,7 +238,7 @@ def test_retest_failed_on_a_read_only_issue_parks_with_the_reason_and_tells_the_
     from bridge.sync import release_parked
 
     loop.second.read_only = set()
-    release_parked(loop.store, "acme", "1")
+    release_parked(loop.store, PairKey("acme", "1"))
     handle_first_level(loop.ctx, "1")
     assert sum("Retest failed" in b for b in bodies(loop.second, loop.issue)) == 1
     assert loop.second.tickets[loop.issue].status == "assigned"
@@ -255,7 +256,7 @@ def test_a_reply_refused_on_a_read_only_issue_arrives_by_itself_once_the_vendor_
     handle_first_level(loop.ctx, "1")
 
     assert sum("Retest failed" in b for b in bodies(loop.second, loop.issue)) == 1
-    assert loop.store.parked_items("acme", "1") == {}
+    assert loop.store.parked_items(PairKey("acme", "1")) == {}
     assert agent_notes(loop.first)[-1].body == "Everything held back has now reached MantisBT #100."
     handle_first_level(loop.ctx, "1")
     assert sum("Retest failed" in b for b in bodies(loop.second, loop.issue)) == 1
@@ -266,11 +267,11 @@ def test_a_comment_refused_for_another_reason_still_waits_for_a_resync() -> None
     loop.second.refuse_text = {"logs are on the share"}
     loop.first.say("1", AGENT, "Internal: logs are on the share.", public=False)
     handle_first_level(loop.ctx, "1")
-    assert len(loop.store.parked_items("acme", "1")) == 1
+    assert len(loop.store.parked_items(PairKey("acme", "1"))) == 1
     loop.second.refuse_text = set()
     loop.second.set(loop.issue, status="assigned")
     handle_first_level(loop.ctx, "1")
-    assert len(loop.store.parked_items("acme", "1")) == 1
+    assert len(loop.store.parked_items(PairKey("acme", "1"))) == 1
     assert not any("logs are on the share" in b for b in bodies(loop.second, loop.issue))
 
 
@@ -318,17 +319,17 @@ def test_a_status_the_read_only_issue_refuses_is_held_back_not_the_whole_sync() 
 
     assert loop.second.tickets[loop.issue].status == "resolved"
     assert any("closing on our side" in b for b in bodies(loop.first, "1"))  # the rest syncs
-    (item,) = loop.store.parked_items("acme", "1").values()
+    (item,) = loop.store.parked_items(PairKey("acme", "1")).values()
     assert item.key == "#status:vendor" and "read-only" in item.reason
     (note,) = agent_notes(loop.first)
     assert note.body.startswith("Not passed on to MantisBT #100: update refused: 403")
     handle_first_level(loop.ctx, "1")  # tried again, only counted
-    assert loop.store.parked_items("acme", "1")["#status:vendor"].count == 2
+    assert loop.store.parked_items(PairKey("acme", "1"))["#status:vendor"].count == 2
     assert len(agent_notes(loop.first)) == 1
 
     loop.second.set(loop.issue, status="closed")  # the vendor closes it themselves
     handle_first_level(loop.ctx, "1")
-    assert loop.store.parked_items("acme", "1") == {}
+    assert loop.store.parked_items(PairKey("acme", "1")) == {}
     assert agent_notes(loop.first)[-1].body == "Everything held back has now reached MantisBT #100."
     assert loop.first.tickets["1"].status == "solved"  # the newer change wins, mapped
 
@@ -347,9 +348,9 @@ def test_where_the_helpdesk_does_not_name_the_requester_only_its_status_reopens(
 
 def test_an_expected_status_the_issue_has_is_cleared_so_a_later_vendor_change_counts() -> None:
     loop = waiting_for_feedback()
-    loop.store.set_pair_state("acme", "1", {EXPECT: "feedback"})  # left by a killed worker
+    loop.store.set_pair_state(PairKey("acme", "1"), {EXPECT: "feedback"})  # left by a killed worker
     handle_first_level(loop.ctx, "1")  # the issue has feedback: nothing to set back
-    assert loop.store.pair_state("acme", "1")[EXPECT] == ""
+    assert loop.store.pair_state(PairKey("acme", "1"))[EXPECT] == ""
     loop.second.set(loop.issue, status="assigned")  # the developer works on it again
     handle_first_level(loop.ctx, "1")
     assert loop.second.tickets[loop.issue].status == "assigned"  # not reverted

@@ -11,6 +11,7 @@ import pytest
 from bridge.context import RouteContext
 from bridge.engine import handle_first_level
 from bridge.mapping import RouteMapping, load_mapping
+from bridge.records import PairKey
 from tests.unit.fakes import FakeConnector, MemoryStore
 from tests.unit.helpers import COMPLETE_FIELDS, SHIPPED, shipped_mapping, ticket
 
@@ -53,7 +54,7 @@ def test_escalated_waits_on_the_vendor_on_hold() -> None:
     assert decision.action == "escalated"
     assert first.tickets["1"].status == "hold"
     # the bridge's own move is the pair's baseline: nothing is copied to the vendor for it
-    assert store.pair_state("acme", "1")["first_status"] == "hold"
+    assert store.pair_state(PairKey("acme", "1"))["first_status"] == "hold"
     writes = len(ctx.second.writes)  # type: ignore[attr-defined]
     assert handle_first_level(ctx, "1").action == "in_sync"
     assert len(ctx.second.writes) == writes  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from bridge.engine import handle_first_level
 from bridge.errors import PermanentError, RetryableError
 from bridge.models import Attachment, Event, EventKind, SystemRef
 from bridge.protocol import Capability
+from bridge.records import PairKey
 from tests.unit.fakes import FakeConnector, MemoryStore, WorkerDied
 from tests.unit.helpers import shipped_mapping, ticket
 
@@ -29,7 +30,7 @@ def linked() -> tuple[RouteContext, FakeConnector, FakeConnector, MemoryStore, s
     assert handle_first_level(ctx, "1").action == "escalated"
     (issue_id,) = second.tickets
     second.set(issue_id, status="new")
-    store.set_pair_state("acme", "1", {"second_status": "new"})
+    store.set_pair_state(PairKey("acme", "1"), {"second_status": "new"})
     return ctx, first, second, store, issue_id
 
 
