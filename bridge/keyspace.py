@@ -159,13 +159,27 @@ PULSED = f"{PREFIX}:pulsed"
 """Set of worker names that keep a pulse (others: RQ's own liveness); a name leaves when the
 worker stops in order or its RQ registration is gone."""
 
-OWNERLESS = f"{PREFIX}:ownerless"
-"""Hash: started-registry entry naming no worker -> when first seen (Redis time)."""
+SUSPECTS = f"{PREFIX}:suspect_entries"
+"""Hash: started-registry entry that looks abandoned but may be mid-change (it names no
+worker, its worker runs another job, or its job's status already moved on) -> when first seen
+(Redis time)."""
 
 
 def alive(worker_name: str) -> str:
-    """A worker's pulse: expires PULSE_TTL seconds after its last beat."""
+    """A worker's pulse, naming the job it runs ("" idle): expires PULSE_TTL seconds after its
+    last beat."""
     return f"{PREFIX}:alive:{worker_name}"
+
+
+def orphan_sweep(queue_name: str) -> str:
+    """Timer: present while the queue's sweep for jobs in no queue or registry is not due."""
+    return f"{PREFIX}:orphan_sweep:{queue_name}"
+
+
+def orphan_suspects(queue_name: str) -> str:
+    """Set of job ids the last sweep found in no queue or registry; requeued if the next one
+    finds them so again."""
+    return f"{PREFIX}:orphan_suspects:{queue_name}"
 
 
 def maintenance(queue_name: str) -> str:

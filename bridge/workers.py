@@ -79,6 +79,7 @@ class _BridgeDefaults:
         self.interrupt_on_stop = False  # see request_stop
         self.hung = False
         self._job_deadline: float | None = None
+        self._running = ""  # the id of the job this worker runs, named by its pulse
         self._pulse_stop = threading.Event()
 
     # -- liveness ---------------------------------------------------------------------------
@@ -105,7 +106,7 @@ class _BridgeDefaults:
                 )  # fmt: skip
                 self.on_hung()
             return False
-        pulse(self.connection, [self.name])
+        pulse(self.connection, {self.name: self._running})
         return True
 
     def on_hung(self) -> None:
@@ -122,11 +123,15 @@ class _BridgeDefaults:
     def execute_job(self, job: Job, queue: Queue) -> None:
         limit = job.timeout if job.timeout and job.timeout > 0 else None
         self._job_deadline = None if limit is None else self.clock() + limit + HUNG_GRACE
+        self._running = job.id
+        with contextlib.suppress(RedisError):  # the next beat says it, PULSE_EVERY later
+            pulse(self.connection, {self.name: job.id})  # before maintenance suspects the job
         ops_hooks.job_started(job)  # RQ's own lines about this job carry its ticket too
         try:
             super().execute_job(job, queue)  # type: ignore[misc]
         finally:
             self._job_deadline = None
+            self._running = ""
             clear_context()  # the next job's first lines must not carry this one's ticket
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:

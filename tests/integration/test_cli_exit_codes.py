@@ -139,7 +139,7 @@ def _live_worker(stack: Stack, rq_heartbeat_age: float = 0.0) -> SimpleWorker:
     worker.register_birth()
     beat = datetime.now(UTC) - timedelta(seconds=rq_heartbeat_age)
     stack.redis.hset(worker.key, "last_heartbeat", utcformat(beat))
-    pulse(stack.redis, [worker.name])
+    pulse(stack.redis, {worker.name: ""})
     return worker
 
 
@@ -174,7 +174,7 @@ def test_status_exit_codes_follow_workers_and_silence(stack: Stack) -> None:
     text = cli("status", "--config", str(stack.config_path)).stdout
     assert "dead (no pulse)" in text
 
-    pulse(stack.redis, [worker.name])
+    pulse(stack.redis, {worker.name: ""})
     stack.redis.hset(
         keyspace.LAST_SEEN, "helpdesk", (datetime.now(UTC) - timedelta(hours=2)).isoformat()
     )

@@ -162,10 +162,10 @@ def test_a_started_entry_that_names_no_worker_is_reclaimed_after_the_pulse_ttl(
     assert job.get_status() == JobStatus.STARTED  # not yet: seen ownerless only now
     score = redis.zscore(registry.key, entry)
     assert score is not None and score < redis_time(redis) + LIVE_HORIZON - 60  # not re-scored
-    first = float(redis.hget(keyspace.OWNERLESS, entry) or 0)
-    redis.hset(keyspace.OWNERLESS, entry, first - PULSE_TTL - 1)  # ... PULSE_TTL s of Redis time
+    first = float(redis.hget(keyspace.SUSPECTS, entry) or 0)
+    redis.hset(keyspace.SUSPECTS, entry, first - PULSE_TTL - 1)  # ... PULSE_TTL s of Redis time
 
     assert clean_queue(queue, _cleaner(redis))
     assert job.get_status() == JobStatus.QUEUED  # reclaimed and retried
     assert redis.zscore(registry.key, entry) is None
-    assert not redis.hexists(keyspace.OWNERLESS, entry)
+    assert not redis.hexists(keyspace.SUSPECTS, entry)

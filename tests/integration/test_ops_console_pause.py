@@ -145,7 +145,7 @@ def test_the_overview_tells_live_from_dead_workers_by_their_pulse(stack: Stack) 
         worker.register_birth()
         old = datetime.now(UTC) - timedelta(minutes=5)  # RQ's heartbeat of an idle worker
         stack.redis.hset(worker.key, "last_heartbeat", utcformat(old))
-        pulse(stack.redis, [worker.name])
+        pulse(stack.redis, {worker.name: ""})
     stack.redis.delete(keyspace.alive(killed.name))  # killed: its registration is still there
     page = ops_app(stack).test_client().get("/ops/", headers=bearer()).get_data(as_text=True)
     table = page[page.index('id="workers"') :]

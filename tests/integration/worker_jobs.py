@@ -33,3 +33,13 @@ def stall_first_run(seconds: float) -> int:
     if run == 1:
         time.sleep(seconds)
     return run
+
+
+def fail_first_run() -> int:
+    """Raise on the first run, return the run's number after that."""
+    job = get_current_job()
+    assert job is not None
+    run = int(job.connection.incr(f"t-workers:runs:{job.id}"))
+    if run == 1:
+        raise RuntimeError("the remote system answered 503")
+    return run
