@@ -9,7 +9,6 @@ to the same dispatch as a webhook; dedupe on (ticket id, updated_at) drops what 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -129,18 +128,22 @@ def _poll(
     queued = duplicates = 0
     newest = cursor
     # Timestamps have whole seconds (MantisBT): another change can still land in the newest
-    # second seen, with the same (id, updated_at). Those events are not deduped, so the next
-    # poll syncs them again; anything older is in a finished second and deduped as usual.
+    # second seen, with the same (id, updated_at). Those events get one second chance, under
+    # their own key, so the next poll syncs them again; by the poll after that the second is
+    # long over and both keys dedupe it. (A key per poll re-queued the newest change at every
+    # poll for good: an endless in-step sync per poll interval on a quiet system.)
     top = max((e.occurred_at for e in events if e.occurred_at), default=None)
-    run = uuid.uuid4().hex[:16]  # this poll's own: the newest second is dispatched again
     for event in events:
         # A poll sees only the last updater, not who made each change since the last poll:
         # never let that drop the event as the bridge's own (the sync is state-based anyway).
         event = replace(event, actor_id=None)
         key = event.delivery_id or f"poll:{event.ref.id}:{event.occurred_at}"
-        if top is not None and event.occurred_at and event.occurred_at > top - timedelta(seconds=1):
-            key = f"{key}:{run}"
         result = dispatch_event(event, config, store, queue, key)
+        newest_second = (
+            top is not None and event.occurred_at and event.occurred_at > top - timedelta(seconds=1)
+        )
+        if newest_second and result.duplicate:  # seen by an earlier poll: its second chance
+            result = dispatch_event(event, config, store, queue, f"{key}:again")
         queued += len(result.jobs)
         duplicates += result.duplicate
         if event.occurred_at and event.occurred_at > newest:
