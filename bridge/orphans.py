@@ -98,8 +98,9 @@ def requeue(queue: Queue, job: Job) -> None:
 def sweep(queue: Queue) -> int:
     """Requeue the queue's jobs found in no place by this sweep and the last; how many.
 
-    Does nothing until SWEEP_EVERY seconds (Redis time) after the last sweep. Every job key is
-    read: the cost is one SCAN of the keyspace and one status read per job, every SWEEP_EVERY.
+    Does nothing until SWEEP_EVERY seconds (Redis time) after the last sweep. The cost is one
+    SCAN of the keyspace with each job's status read on the server (about 0.25 s at 100,000
+    jobs: bench/orphan_sweep.py), every SWEEP_EVERY, in the worker holding the lease.
     """
     redis = queue.connection
     if not redis.set(keyspace.orphan_sweep(queue.name), "1", nx=True, ex=SWEEP_EVERY):
