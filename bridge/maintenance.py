@@ -127,7 +127,7 @@ class _Judge:
         execution = Execution.from_composite_key(entry, redis)
         try:
             status = Job(execution.job_id, connection=redis).get_status()
-        except InvalidJobOperation:  # the job is gone
+        except (InvalidJobOperation, ValueError):  # the job is gone, or its status unreadable
             return Verdict.LEFTOVER
         if status in OUTCOMES:
             return Verdict.LEFTOVER
