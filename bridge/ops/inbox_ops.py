@@ -18,8 +18,9 @@ from rq.serializers import JSONSerializer
 
 from bridge import keyspace
 from bridge.models import SystemRef
-from bridge.ops.inbox import Filter, Group, Inbox, Kind, Outcome
+from bridge.ops.inbox import Inbox
 from bridge.ops.inbox_hooks import POLL_FUNC, drop_failed_polls, is_poll_of
+from bridge.ops.inbox_model import Filter, Group, Kind, Outcome
 from bridge.ops.inspect import Inspector, OpsError
 from bridge.pause import PauseStore
 from bridge.polling import interval_for

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from bridge.ops import inbox_ops, rejected
-from bridge.ops.inbox import Filter
+from bridge.ops.inbox_model import Filter
 from bridge.ops.inspect import Inspector, OpsError
 from bridge.retry import parse_duration
 
