@@ -15,7 +15,7 @@ import click
 from bridge.cli_support import echo_json, table
 from bridge.config import Config
 from bridge.ops import inbox_ops, rejected
-from bridge.ops.inbox import Filter
+from bridge.ops.inbox_model import Filter
 from bridge.ops.inbox_ops import GroupView
 from bridge.ops.inspect import Inspector, OpsError, fmt_age
 from bridge.retry import parse_duration

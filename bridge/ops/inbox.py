@@ -1,11 +1,8 @@
-"""The failure inbox: failures grouped by system and cause, kept in Redis with a bounded size.
+"""The failure inbox's store: its groups (bridge.ops.inbox_model) in Redis, bounded.
 
-The failed registry is a log: one row per job, so a revoked token is one identical row per
-ticket and an unreachable tracker one failed poll a minute. The inbox keeps one *group* per
-(kind, system, cause) instead (bridge.ops.causes says what a cause is), with a count, first and
-last seen, the tickets it affects and what happens next. A group closes by itself when every
-ticket in it has synced since, or (a poll group) when its system polls fine again; the next
-failure of the same cause opens a new episode of it.
+Every change to a group is one Lua script, because the RQ callbacks of parallel workers and an
+operator's discard touch the same group and the same ticket index at once: a count, a ticket
+moving to another cause and the group closing when its last ticket synced must not interleave.
 
 Bounded: a group keeps its newest TICKETS_KEPT ticket ids (and a count of all of them), at
 most MAX_OPEN groups are open (the one seen longest ago is closed as "evicted" past that), the
@@ -18,17 +15,14 @@ group), the web console and the CLI only render.
 
 from __future__ import annotations
 
-import enum
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 
 from bridge import keyspace
-from bridge.ops.causes import Cause
+from bridge.ops.inbox_model import Failure, Filter, Group, Kind, Outcome, group_id
 
 TICKETS_KEPT = 50  # ticket ids a group keeps (newest); `tickets` counts all of them
 MAX_OPEN = 500
@@ -41,106 +35,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class Kind(enum.Enum):
-    """What failed: a ticket pair's sync job, or the poll of a system."""
-
-    SYNC = "sync"
-    POLL = "poll"
-
-
-class Outcome(enum.Enum):
-    """What happens next to the latest failure of a group."""
-
-    RETRYING = "retrying"  # RQ runs it again on its schedule (a poll: the next cron poll)
-    PARKED = "parked"  # stopped on purpose with a reason: fix the cause, then retry
-    FAILED = "failed"  # unexpected error, out of retries: retry by hand
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One failed attempt, as the RQ callbacks and the poller report it."""
-
-    kind: Kind
-    system: str
-    cause: Cause
-    reason: str
-    outcome: Outcome
-    at: datetime
-    route: str = ""
-    ticket: str = ""  # the pair's first-level id ("" for a poll)
-    job_id: str = ""
-    attempts: int = 0
-    waits_for: str = ""
-
-
-def group_id(kind: Kind, system: str, cause: Cause) -> str:
-    """Stable over restarts: the same cause of the same system is always the same group."""
-    digest = hashlib.sha256(f"{kind.value}|{system}|{cause.text}".encode()).hexdigest()[:10]
-    return f"{system}-{digest}"
-
-
-@dataclass(frozen=True)
-class Group:
-    id: str
-    kind: Kind
-    system: str
-    error: str
-    detail: str
-    status: int | None
-    reason: str  # the latest failure's whole reason
-    outcome: Outcome
-    count: int  # failed attempts (or polls) in this episode
-    tickets: int  # distinct tickets in this episode
-    open_tickets: int  # of those, not synced since
-    first_seen: str
-    last_seen: str
-    routes: tuple[str, ...]
-    state: str  # open or closed
-    closed_at: str = ""
-    closed_why: str = ""
-    attempts: int = 0  # the latest failure's attempt number (its job's failed tries)
-    waits_for: str = ""
-    last_job: str = ""
-    sample: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # newest (route, ticket)
-
-    @property
-    def cause(self) -> str:
-        return f"{self.error}: {self.detail}" if self.detail else self.error
-
-    @property
-    def is_open(self) -> bool:
-        return self.state == "open"
-
-    def seen_age(self, now: datetime) -> tuple[float, float]:
-        """Seconds since first and last seen."""
-        return (_age(self.first_seen, now), _age(self.last_seen, now))
-
-
-def _age(iso: str, now: datetime) -> float:
-    try:
-        return max(0.0, (now - datetime.fromisoformat(iso)).total_seconds())
-    except ValueError:
-        return 0.0
-
-
-@dataclass(frozen=True)
-class Filter:
-    """Which groups a list shows. `tickets`: (route, first-level id) pairs, any of which the
-    group must hold; ages are seconds since the group was first seen."""
-
-    route: str = ""
-    system: str = ""
-    tickets: tuple[tuple[str, str], ...] = ()
-    newer_than: float | None = None
-    older_than: float | None = None
-
-    @property
-    def active(self) -> bool:
-        return bool(self.route or self.system or self.tickets) or (
-            self.newer_than is not None or self.older_than is not None
-        )
 
 
 # Shared by the scripts: close a group (if open), index it as closed, trim the closed ones.
@@ -344,7 +238,7 @@ class Inbox:
                 found.append(_group(gid, data, raw[2 * i + 1]))
         held = self._held(where.tickets) if where.tickets else None
         now = self.clock()
-        chosen = [g for g in found if _matches(g, where, held, now)]
+        chosen = [g for g in found if where.admits(g, held, now)]
         return chosen[:limit]
 
     def group_of_ticket(self, route: str, ticket: str) -> str:
@@ -357,19 +251,6 @@ class Inbox:
         pairs = list(tickets)
         values = self.redis.mget([keyspace.inbox_ticket(r, t) for r, t in pairs]) if pairs else []
         return {_text(v).split("|", 1)[0] for v in values if v}
-
-
-def _matches(g: Group, where: Filter, held: set[str] | None, now: datetime) -> bool:
-    if where.system and g.system != where.system:
-        return False
-    if where.route and where.route not in g.routes:
-        return False
-    if held is not None and g.id not in held:
-        return False
-    first_age, _ = g.seen_age(now)
-    if where.newer_than is not None and first_age > where.newer_than:
-        return False
-    return not (where.older_than is not None and first_age < where.older_than)
 
 
 def _group(gid: str, d: Mapping[str, str], sample: Iterable[Any]) -> Group:

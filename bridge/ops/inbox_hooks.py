@@ -24,7 +24,8 @@ from bridge.config import Config
 from bridge.errors import PermanentError
 from bridge.models import SystemRef
 from bridge.ops.causes import blamed_system, classify
-from bridge.ops.inbox import Failure, Inbox, Kind, Outcome
+from bridge.ops.inbox import Inbox
+from bridge.ops.inbox_model import Failure, Kind, Outcome
 from bridge.retry import Unreachable
 from bridge.store import RedisStore
 

@@ -18,9 +18,10 @@ from rq.serializers import JSONSerializer
 
 from bridge import keyspace
 from bridge.models import SystemRef
-from bridge.ops.inbox import Filter, Group, Inbox, Kind, Outcome
+from bridge.ops.inbox import Inbox
 from bridge.ops.inbox_hooks import POLL_FUNC, drop_failed_polls, is_poll_of
-from bridge.ops.inspect import Inspector, OpsError
+from bridge.ops.inbox_model import Filter, Group, Kind, Outcome
+from bridge.ops.inspect import FailedJob, Inspector, OpsError
 from bridge.pause import PauseStore
 from bridge.polling import interval_for
 
@@ -169,6 +170,13 @@ def group_jobs(ins: Inspector, gid: str) -> GroupJobs:
         j.id for j in _jobs_in(ins, scheduled_ids) if (j.meta or {}).get("inbox_group") == gid
     ]
     return GroupJobs(group, failed, scheduled)
+
+
+def failed_of(ins: Inspector, found: GroupJobs, limit: int = 200) -> list[FailedJob]:
+    """The group's jobs in the failed list as the job list shows them, newest first: the
+    group page is where an operator retries or discards one of them, not the whole group."""
+    newest = found.failed[::-1][:limit]  # the registry lists the oldest failure first
+    return [ins.describe(job) for job in _jobs_in(ins, newest)]
 
 
 @dataclass(frozen=True)

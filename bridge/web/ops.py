@@ -34,6 +34,7 @@ from bridge.ops.metrics import parse_time
 from bridge.ops.settings import session_secret
 from bridge.ops.timeline import Narrator
 from bridge.web import ops_auth, ops_pause
+from bridge.web.ops_inbox import JOBS_SHOWN
 from bridge.web.ops_inbox import bp as inbox_bp
 from bridge.web.ops_limits import install_limits
 from bridge.web.ops_sessions import install_sessions
@@ -82,13 +83,12 @@ def _finish(response: Response) -> Response:
 
 @bp.get("/")
 def index() -> Any:
+    """The failures only as the inbox's groups: one row per system and cause, not one per job
+    (a revoked token would flood the page with identical rows); the jobs are one click away."""
     ins = _inspector()
-    failed = ins.failed_jobs()
     return render_template(
         "ops/index.html",
         overview=ins.queue_overview(),
-        parked=[j for j in failed if j.parked],
-        failed=[j for j in failed if not j.parked],
         sources=ins.sources(),
         waiting=ins.waiting(),
         systems=list(ins.config.systems),
@@ -120,14 +120,35 @@ def search() -> Any:
     )
 
 
+@bp.get("/jobs")
+def jobs() -> Any:
+    """Every failed and parked job one by one, for the operator who needs a single job (its id,
+    its own reason) rather than its group."""
+    ins = _inspector()
+    failed = ins.failed_jobs(JOBS_SHOWN)
+    return render_template(
+        "ops/jobs.html",
+        parked=[j for j in failed if j.parked],
+        failed=[j for j in failed if not j.parked],
+        shown=JOBS_SHOWN,
+        systems=list(ins.config.systems),
+    )
+
+
+def _back() -> Any:
+    """To the page the button was on (the job list or a failure group), never off the console."""
+    target = ops_auth.safe_next(request.form.get("next"))
+    return redirect(target or url_for("ops.jobs"), 303)
+
+
 def _job_action(action: Callable[[str], object], job_id: str, done: str) -> Any:
-    """Run one job action, flash its outcome (or the reason it failed), back to the console."""
+    """Run one job action, flash its outcome (or the reason it failed), back to the list."""
     try:
         action(job_id)
         flash(done, "ok")
     except OpsError as exc:
         flash(str(exc), "error")
-    return redirect(url_for("ops.index"), 303)
+    return _back()
 
 
 @bp.post("/jobs/<job_id>/retry")
@@ -144,7 +165,7 @@ def discard(job_id: str) -> Any:
 def retry_all() -> Any:
     done = _inspector().retry_all()
     flash(f"{len(done)} job(s) queued again.", "ok")
-    return redirect(url_for("ops.index"), 303)
+    return _back()
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -13,13 +13,14 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from bridge.ops import inbox_ops, rejected
-from bridge.ops.inbox import Filter
+from bridge.ops.inbox_model import Filter
 from bridge.ops.inspect import Inspector, OpsError
 from bridge.retry import parse_duration
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
 AGES = ("", "15m", "1h", "6h", "24h", "7d")  # the age filter's choices
+JOBS_SHOWN = 200  # newest jobs a console list shows (/ops/jobs, a group's page)
 
 
 def _inspector() -> Inspector:
@@ -103,6 +104,7 @@ def group(gid: str) -> Any:
         "ops/inbox_group.html",
         view=inbox_ops.view(ins, found.group),
         jobs=found,
+        failed_jobs=inbox_ops.failed_of(ins, found, JOBS_SHOWN),
         now=ins.clock(),
         **_common(ins),
     )

@@ -33,7 +33,8 @@ from bridge.cron import BridgeCronScheduler, alert_loop
 from bridge.ops import alerts
 from bridge.ops.alert_settings import AlertKind, AlertSettings, SmtpSettings
 from bridge.ops.causes import classify
-from bridge.ops.inbox import Failure, Inbox, Kind, Outcome
+from bridge.ops.inbox import Inbox
+from bridge.ops.inbox_model import Failure, Kind, Outcome
 from bridge.ops.inspect import Inspector
 from bridge.ops.settings import OpsSchema, ops_settings
 from bridge.queue import get_queue

@@ -23,7 +23,8 @@ from bridge.maintenance import (
     clean_queue,
     redis_time,
 )
-from bridge.ops.inbox import Inbox, Outcome
+from bridge.ops.inbox import Inbox
+from bridge.ops.inbox_model import Outcome
 from bridge.queue import ON_FAILURE, ON_SUCCESS, JsonQueue
 from bridge.workers import HUNG_GRACE, BridgeWorker, threaded_worker_class
 from tests.integration.waiting import wait_for

@@ -1,6 +1,7 @@
-"""An operator at 3 a.m., in a real (headless) Chromium: the login page, find the parked job,
-retry it, see it succeed, read its timeline; pause a system, watch a change wait, resume it;
-retry a failure group after its confirmation page. The screenshots in docs/ are taken by
+"""An operator at 3 a.m., in a real (headless) Chromium: the login page, from the overview's
+failure inbox to the parked job, retry it, see it succeed, read its timeline; pause a system,
+watch a change wait, resume it; retry a failure group after its confirmation page, discard one
+job of a group from the group's page. The screenshots in docs/ are taken by
 test_ops_screenshots.py from a world with real traffic; these go to a temporary directory.
 
 Uses Debian's chromium + chromium-driver (`.ci/install-browser`), never a downloaded browser.
@@ -52,6 +53,10 @@ def test_operator_finds_a_parked_job_retries_it_and_sees_it_succeed(
         # A browser without a session is sent to the login page (no Basic prompt), and back.
         log_in(browser, f"{url}/ops/", "/ops/")
 
+        # The overview shows the failure's group; its jobs one by one are a link away.
+        assert browser.find_elements(By.CSS_SELECTOR, "#parked") == []
+        assert "1 open of 1" in wait_for(browser, "#inbox-summary").text
+        browser.find_element(By.CSS_SELECTOR, "#jobs-link a").click()
         wait_for(browser, "#parked")
         # The style sheet got past the Content-Security-Policy (no inline style is allowed).
         header = browser.find_element(By.TAG_NAME, "header")
@@ -65,6 +70,7 @@ def test_operator_finds_a_parked_job_retries_it_and_sees_it_succeed(
 
         row.find_element(By.CSS_SELECTOR, "button.retry").click()
         assert f"Job {job_id} is queued again." in wait_for_text(browser, "is queued again.")
+        assert browser.current_url == f"{url}/ops/jobs"  # back on the list it was on
 
         assert stack.settle()
         browser.refresh()
@@ -185,3 +191,24 @@ def test_operator_retries_a_failure_group_after_confirming(
         assert len(stack.mantis.issues()) == 3
         browser.refresh()
         assert "Nothing is failing." in wait_for_text(browser, "Nothing is failing.")
+
+
+def test_operator_discards_one_job_of_a_group_from_its_page(
+    stack: Stack, browser: webdriver.Chrome
+) -> None:
+    from tests.integration.test_ops_inbox import park_three
+
+    park_three(stack)
+    with BackgroundServer(ops_app(stack)) as url:
+        log_in(browser, f"{url}/ops/", "/ops/")
+        (entry,) = browser.find_elements(By.CSS_SELECTOR, "#inbox-summary #inbox tbody tr")
+        entry.find_element(By.LINK_TEXT, "Details").click()
+        rows = wait_for(browser, "#group-jobs").find_elements(By.CSS_SELECTOR, "tbody tr")
+        assert len(rows) == 3 and all("403" in r.text for r in rows)
+        group_page = browser.current_url
+        job_id = rows[0].get_attribute("data-job-id")
+        rows[0].find_element(By.CSS_SELECTOR, "button.discard").click()
+        assert f"Job {job_id} was discarded." in wait_for_text(browser, "was discarded.")
+        assert browser.current_url == group_page
+        left = browser.find_elements(By.CSS_SELECTOR, "#group-jobs tbody tr")
+        assert len(left) == 2 and job_id not in [r.get_attribute("data-job-id") for r in left]

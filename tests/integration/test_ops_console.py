@@ -62,7 +62,7 @@ def test_parked_job_is_listed_and_retried_after_the_cause_is_fixed(stack: Stack)
     tid = park_an_escalation(stack)
     (job_id,) = failed_ids(stack)
     client = ops_app(stack).test_client()
-    page = client.get("/ops/", headers=bearer()).get_data(as_text=True)
+    page = client.get("/ops/jobs", headers=bearer()).get_data(as_text=True)
     assert job_id in page
     assert f"helpdesk#{tid}" in page and ">acme<" in page
     assert "403" in page and "create MantisBT issue" in page  # the park reason
@@ -81,7 +81,7 @@ def test_parked_job_is_listed_and_retried_after_the_cause_is_fixed(stack: Stack)
     assert failed_ids(stack) == []
     (issue,) = stack.mantis.issues()
     assert stack.zendesk.ticket(tid)["external_id"] == f"vendor:{issue['id']}"
-    page = client.get("/ops/", headers=bearer()).get_data(as_text=True)
+    page = client.get("/ops/jobs", headers=bearer()).get_data(as_text=True)
     assert job_id in page  # the flash message names it ...
     assert 'id="parked"' not in page  # ... but the parked table is gone
 
@@ -167,3 +167,61 @@ def test_no_page_shows_a_secret(stack: Stack) -> None:
         text = response.get_data(as_text=True)
         for secret in secrets:
             assert secret not in text, (response.request.path, secret)
+
+
+def test_the_overview_shows_failures_as_groups_and_a_group_lists_its_jobs(stack: Stack) -> None:
+    from bridge.ops.inbox import Inbox
+    from tests.integration.test_ops_inbox import park_three
+
+    tids = park_three(stack)
+    jobs = failed_ids(stack)
+    (group,) = Inbox(stack.redis).groups()
+    client = ops_app(stack).test_client()
+    overview = client.get("/ops/", headers=bearer()).get_data(as_text=True)
+    assert 'id="parked"' not in overview and 'id="failed"' not in overview
+    assert not any(job_id in overview for job_id in jobs)  # no row per job ...
+    assert overview.count(f'data-group="{group.id}"') == 1  # ... one row for their cause
+    assert "3 open of 3" in overview and "PermanentError: HTTP 403 Forbidden" in overview
+    assert f'href="/ops/inbox/g/{group.id}"' in overview and 'href="/ops/inbox/"' in overview
+    assert 'href="/ops/jobs">the 3 failed and parked job(s)' in overview
+
+    # The group's page lists its jobs one by one; a job's button comes back to it.
+    path = f"/ops/inbox/g/{group.id}"
+    listed = client.get(path, headers=bearer()).get_data(as_text=True)
+    assert 'id="group-jobs"' in listed and all(f'data-job-id="{j}"' in listed for j in jobs)
+    assert all(f"helpdesk#{t}" in listed for t in tids)
+    token = csrf_of(client, path, headers=bearer())
+    nothing = client.post(f"/ops/jobs/{jobs[0]}/discard", headers=bearer(), data={"next": path})
+    assert nothing.status_code == 400 and len(failed_ids(stack)) == 3  # no CSRF token
+    done = client.post(f"/ops/jobs/{jobs[0]}/discard", headers=bearer(),
+                       data={"csrf_token": token, "next": path})  # fmt: skip
+    assert done.status_code == 303 and done.headers["Location"] == path
+    assert jobs[0] not in failed_ids(stack)
+    after = client.get(path, headers=bearer()).get_data(as_text=True)
+    assert f"Job {jobs[0]} was discarded." in after and f'data-job-id="{jobs[0]}"' not in after
+    assert "2 in the failed list" in after
+
+    # A `next` off the console is not followed: back to the job list.
+    away = client.post(f"/ops/jobs/{jobs[1]}/retry", headers=bearer(),
+                       data={"csrf_token": token, "next": "https://evil.example/ops/"})  # fmt: skip
+    assert away.status_code == 303 and away.headers["Location"] == "/ops/jobs"
+    every = client.post("/ops/jobs/retry-all", headers=bearer(), data={"csrf_token": token})
+    assert every.headers["Location"] == "/ops/jobs"
+    assert "1 job(s) queued again." in client.get("/ops/jobs", headers=bearer()).get_data(
+        as_text=True
+    )
+
+
+def test_failed_jobs_without_an_open_group_are_still_pointed_to(stack: Stack) -> None:
+    from bridge.ops.inbox import Inbox
+
+    park_an_escalation(stack)
+    inbox = Inbox(stack.redis)
+    inbox.close([g.id for g in inbox.groups()], "evicted: too many open groups")
+    client = ops_app(stack).test_client()
+    overview = client.get("/ops/", headers=bearer()).get_data(as_text=True)
+    assert "Nothing is failing." not in overview
+    assert "the failed list still holds jobs" in overview
+    assert 'href="/ops/jobs">the 1 failed and parked job(s)' in overview
+    (job_id,) = failed_ids(stack)
+    assert job_id in client.get("/ops/jobs", headers=bearer()).get_data(as_text=True)

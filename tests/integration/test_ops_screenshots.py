@@ -224,6 +224,7 @@ def test_every_console_page_in_a_world_with_traffic(
             pages = Pages(browser, url, tmp_path, stack.redis)
             pages.login()
             pages.overview(world, worker)
+            pages.jobs(world)
             pages.inbox(world)
             pages.rejected()
             pages.pauses()
@@ -260,9 +261,11 @@ class Pages:
         assert worker in row and row.endswith(" s ago")
         sources = {r.split()[0]: r for r in texts(self.b, "#sources tbody tr")}
         assert "OK" in sources["helpdesk"] and "PAUSED" in sources["vendor"]
-        parked = texts(self.b, "#parked tbody tr")
-        assert len(parked) == 3 and all("403" in r for r in parked)
-        assert any(f"helpdesk#{t}" in r for t in world.parked for r in parked)
+        assert texts(self.b, "#parked") == [] and texts(self.b, "#failed") == []  # no job rows
+        entries = texts(self.b, "#inbox-summary #inbox tbody tr")
+        assert len(entries) == 2
+        (sync,) = [r for r in entries if "PermanentError: HTTP 403 Forbidden" in r]
+        assert "3 open of 3" in sync and all(f"helpdesk#{t}" in sync for t in world.parked)
         (waiting,) = texts(self.b, "#waiting tbody tr")
         assert f"helpdesk#{world.waiting}" in waiting and "customer_number" in waiting
         channels = self.b.find_element(By.ID, "alert-channels").text
@@ -276,8 +279,18 @@ class Pages:
         assert "never" in history[1] and "never" in history[2]  # silent, queue
         assert history[3].startswith("test") and history[3].count("sent") >= 2
         summary = self.b.find_element(By.ID, "inbox-summary").text
-        assert "2 open entries" in summary
+        assert "2 open entries" in summary and "the 3 failed and parked job(s)" in summary
         self.shot("overview")
+
+    def jobs(self, world: World) -> None:
+        self.b.find_element(By.CSS_SELECTOR, "#jobs-link a").click()
+        wait_for(self.b, "#parked")
+        parked = texts(self.b, "#parked tbody tr")
+        assert len(parked) == 3 and all("403" in r for r in parked)
+        assert all(any(f"helpdesk#{t}" in r for r in parked) for t in world.parked)
+        assert texts(self.b, "#failed") == []  # "None."
+        assert texts(self.b, ".retry-all button") == ["Retry all 3"]
+        self.shot("jobs")
 
     def inbox(self, world: World) -> None:
         self.b.find_element(By.ID, "nav-inbox").click()
@@ -296,6 +309,7 @@ class Pages:
         facts = wait_for(self.b, "#group").text
         assert "PermanentError: HTTP 403 Forbidden" in facts and "3 ticket(s)" in facts
         assert len(texts(self.b, "#tickets li")) == 3
+        assert len(texts(self.b, "#group-jobs tbody tr")) == 3  # its jobs, one by one
         assert texts(self.b, "a.retry") == ["Retry group…"]
         self.shot("inbox-group")
 
