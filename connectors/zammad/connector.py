@@ -39,7 +39,7 @@ from bridge.protocol import (
 )
 from connectors.http import HttpClient
 from connectors.zammad import parse, webhook
-from connectors.zammad.client import api_base, build_http_client
+from connectors.zammad.client import REST
 from connectors.zammad.config import ZammadAuth, ZammadOptions
 from connectors.zammad.lookups import Lookups
 
@@ -84,9 +84,9 @@ class ZammadConnector:
     ) -> None:
         """`http` and `clock` are injectable so tests run without retries, sleeps or real time."""
         self.settings = settings
-        self.http = http if http is not None else build_http_client(settings, hooks=hooks)
+        self.http = http if http is not None else REST.client(settings, hooks=hooks)
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self.api_url = api_base(settings)
+        self.api_url = REST.base_url(settings)
         options = settings.options or {}
         ext = options.get("external_id_field")
         self.external_id_field: str | None = str(ext) if ext else None

@@ -25,7 +25,7 @@ from bridge.protocol import Capability, Connector, SystemSettings
 from bridge.registry import build_connector
 from connectors.zammad import ZammadConnector
 from connectors.zammad import connector as connector_module
-from connectors.zammad.client import build_http_client
+from connectors.zammad.client import REST
 
 URL = "https://zammad.vendor.example"
 API = f"{URL}/api/v1"
@@ -63,7 +63,7 @@ def make_connector(attempts: int = 1, **options: Any) -> ZammadConnector:
     settings = make_settings(**options)
     return ZammadConnector(
         settings,
-        build_http_client(settings, attempts=attempts, wait_max=0),
+        REST.client(settings, attempts=attempts, wait_max=0),
         clock=lambda: NOW,
     )
 
