@@ -437,6 +437,7 @@ class ZammadCase(ContractCase):
             "updated_by_id": 5,
             "created_at": "2025-03-04T09:15:00.123Z",
             "updated_at": "2025-03-05T07:00:30.456Z",
+            "article_ids": [70],  # expand=true lists them (api-facts 2.2)
         }
         article = {
             "id": 70,
@@ -449,7 +450,7 @@ class ZammadCase(ContractCase):
         }
         user = {"id": 5, "email": "jane@example.com", "firstname": "Jane", "lastname": "Doe"}
         rsps.get(f"{self.api}/tickets/{ticket_id}", json=ticket)
-        rsps.get(f"{self.api}/ticket_articles/by_ticket/{ticket_id}", json=[article])
+        rsps.get(f"{self.api}/ticket_articles/70", json=article)  # the description
         rsps.get(f"{self.api}/users/5", json=user)
         rsps.get(f"{self.api}/tags", json={"tags": []})
 
