@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from bridge import registry
 from bridge.cli import main
+from bridge.mapping import load_mapping
+from bridge.sandbox.zammad.model import DEFAULT_PRIORITIES, DEFAULT_STATES
 
 SHIPPED = sorted(
     entry.name.removesuffix(".yaml")
@@ -60,9 +62,6 @@ REDMINE_PRIORITIES = {"low", "normal", "high", "urgent", "immediate"}
 
 
 def test_the_zammad_redmine_mapping_loads_with_both_systems_names() -> None:
-    from bridge.mapping import load_mapping
-    from bridge.sandbox.zammad.model import DEFAULT_PRIORITIES, DEFAULT_STATES
-
     path = Path(str(resources.files("ticket_bridge_mappings") / "zammad-redmine.yaml"))
     mapping = load_mapping(path, None, "zammad", "redmine")
 
