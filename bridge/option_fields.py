@@ -15,9 +15,10 @@ bridge.models.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bridge.retry import parse_duration
 
@@ -56,6 +57,32 @@ def name_field() -> fields.String:
 def secret_field() -> fields.String:
     """A credential: a non-empty string (`${VAR}` interpolation happens before validation)."""
     return fields.String(validate=validate.Length(min=1))
+
+
+class AuthSchema(Schema):
+    """A type's `auth` block: its credential fields, and the one statement of which of them
+    let the bridge in (`ways_in`), read both by the check at config load and by the connector
+    choosing its credentials (connectors.access), so the rule is never written twice."""
+
+    # Each way is a set of keys that together authenticate; the first complete one is used.
+    ways_in: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    # What the type needs, in the words of the config error ("mantis needs auth.token (...)").
+    needs: ClassVar[str] = ""
+
+    @validates_schema
+    def _a_way_in(self, data: dict[str, Any], **_: Any) -> None:
+        if self.way_in(data) is None:
+            raise ValidationError(self.needs)
+
+    @classmethod
+    def way_in(cls, auth: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """The first way in whose keys `auth` all has, None when none is complete."""
+        return next((way for way in cls.ways_in if all(auth.get(k) for k in way)), None)
+
+    @classmethod
+    def summary(cls) -> str:
+        """The ways in, short: "`email` + `token` or `oauth_token`"."""
+        return " or ".join(" + ".join(f"`{key}`" for key in way) for way in cls.ways_in)
 
 
 class CommonOptions(Schema):

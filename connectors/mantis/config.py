@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
 
-from bridge.option_fields import CommonOptions, WholeNumber, name_field, secret_field
+from bridge.option_fields import AuthSchema, CommonOptions, WholeNumber, name_field, secret_field
 
 
-class MantisAuth(Schema):
+class MantisAuth(AuthSchema):
     """An API token of the bridge user (sent bare in `Authorization`, client.py)."""
 
     token = secret_field()
 
-    @validates_schema
-    def _token(self, data: dict[str, Any], **_: Any) -> None:
-        if "token" not in data:
-            raise ValidationError("mantis needs auth.token (an API token of the bridge user)")
+    ways_in = (("token",),)
+    needs = "mantis needs auth.token (an API token of the bridge user)"
 
 
 class _ProjectIds(fields.Field):

@@ -36,7 +36,7 @@ from bridge.protocol import (
 from connectors.http import HttpClient
 from connectors.mantis import files, guards, poll
 from connectors.mantis.bodies import body_with_files, field_value, object_ref
-from connectors.mantis.client import api_base, build_http_client
+from connectors.mantis.client import REST
 from connectors.mantis.config import MantisAuth, MantisOptions
 from connectors.mantis.enums import EnumKind, MantisEnums, load_enums
 from connectors.mantis.parse import (
@@ -96,8 +96,8 @@ class MantisConnector:
         self.settings = settings
         self.clock = clock
         self._enums: MantisEnums | None = enums
-        self.http = http if http is not None else build_http_client(settings, hooks=hooks)
-        self.api_url = api_base(settings)
+        self.http = http if http is not None else REST.client(settings, hooks=hooks)
+        self.api_url = REST.base_url(settings)
         options = settings.options or {}
         ext = options.get("external_id_field")
         self.external_id_field: str | None = str(ext) if ext else None

@@ -1,4 +1,4 @@
-"""Builds the HttpClient the Redmine connector talks through.
+"""How the Redmine connector reaches Redmine, and how it pages through its lists.
 
 Redmine's REST API lives at the installation's root (`/issues.json`), authenticated by the user's
 API key in `X-Redmine-API-Key` (never in the query, where it would land in access logs).
@@ -6,45 +6,20 @@ API key in `X-Redmine-API-Key` (never in the query, where it would land in acces
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from bridge.errors import ConfigError
-from bridge.protocol import Hooks, SystemSettings
+from connectors.access import Api, Credentials
 from connectors.http import HttpClient
+from connectors.redmine.config import RedmineAuth
 
 
-def api_base(settings: SystemSettings) -> str:
-    """The installation's URL (also a sub-path such as `https://host/redmine`)."""
-    return settings.url.rstrip("/")
+def credentials(auth: Mapping[str, str]) -> Credentials:
+    return Credentials(headers={"X-Redmine-API-Key": auth["api_key"]})
 
 
-def build_http_client(
-    settings: SystemSettings,
-    *,
-    attempts: int = 3,
-    wait_max: float = 2.0,
-    monotonic: Callable[[], float] = time.monotonic,
-    hooks: Hooks | None = None,
-) -> HttpClient:
-    """An HttpClient that authenticates as the bridge's Redmine user.
-
-    Content-Type is not set here: writes pass `json=` (application/json, as Redmine requires)
-    and uploads set application/octet-stream themselves.
-    """
-    key = (settings.auth or {}).get("api_key")
-    if not key:
-        raise ConfigError(f"system {settings.name!r}: Redmine needs auth.api_key (an API key)")
-    return HttpClient.for_system(
-        settings,
-        api_base(settings),
-        headers={"X-Redmine-API-Key": key},
-        attempts=attempts,
-        wait_max=wait_max,
-        monotonic=monotonic,
-        hooks=hooks,
-    )
+# At the installation's URL itself (also a sub-path such as `https://host/redmine`).
+REST = Api("", RedmineAuth, credentials)
 
 
 MAX_PAGES = 50

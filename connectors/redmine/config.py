@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
 
-from bridge.option_fields import CommonOptions, WholeNumber, name_field, secret_field
+from bridge.option_fields import AuthSchema, CommonOptions, WholeNumber, name_field, secret_field
 
 
-class RedmineAuth(Schema):
+class RedmineAuth(AuthSchema):
     """The bridge user's API key (My account > API access key), sent as X-Redmine-API-Key."""
 
     api_key = secret_field()
 
-    @validates_schema
-    def _key(self, data: dict[str, Any], **_: Any) -> None:
-        if "api_key" not in data:
-            raise ValidationError("redmine needs auth.api_key (the API key of the bridge user)")
+    ways_in = (("api_key",),)
+    needs = "redmine needs auth.api_key (the API key of the bridge user)"
 
 
 class _FieldId(fields.Field):

@@ -44,7 +44,7 @@ from bridge.protocol import (
 )
 from connectors.http import HttpClient
 from connectors.redmine import files, poll
-from connectors.redmine.client import PAGE_SIZE, api_base, build_http_client
+from connectors.redmine.client import PAGE_SIZE, REST
 from connectors.redmine.config import RedmineAuth, RedmineOptions
 from connectors.redmine.lookups import Kind, Lookups
 from connectors.redmine.parse import comments_of, custom_fields, identity_of, parse_issue
@@ -92,8 +92,8 @@ class RedmineConnector:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.http = http if http is not None else build_http_client(settings, hooks=hooks)
-        self.base = api_base(settings)
+        self.http = http if http is not None else REST.client(settings, hooks=hooks)
+        self.base = REST.base_url(settings)
         options = settings.options or {}
         ext = options.get("external_id_field")
         self.external_id_field: str | None = str(ext) if ext else None

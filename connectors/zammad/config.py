@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
 
-from bridge.option_fields import CommonOptions, name_field, secret_field
+from bridge.option_fields import AuthSchema, CommonOptions, name_field, secret_field
 
 
-class ZammadAuth(Schema):
-    """A personal access token (`Token token=...`) or an OAuth2 token (client.auth_headers)."""
+class ZammadAuth(AuthSchema):
+    """A personal access token (`Token token=...`) or an OAuth2 token (client.credentials)."""
 
     token = secret_field()
     oauth_token = secret_field()
 
-    @validates_schema
-    def _one_way_in(self, data: dict[str, Any], **_: Any) -> None:
-        if not ("token" in data or "oauth_token" in data):
-            raise ValidationError(
-                "zammad needs auth.token (an access token of the bridge user) or auth.oauth_token"
-            )
+    ways_in = (("token",), ("oauth_token",))
+    needs = "zammad needs auth.token (an access token of the bridge user) or auth.oauth_token"
 
 
 def _user_ref(value: Any) -> None:

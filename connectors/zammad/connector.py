@@ -39,7 +39,7 @@ from bridge.protocol import (
 )
 from connectors.http import HttpClient
 from connectors.zammad import parse, webhook
-from connectors.zammad.client import api_base, build_http_client
+from connectors.zammad.client import REST
 from connectors.zammad.config import ZammadAuth, ZammadOptions
 from connectors.zammad.lookups import Lookups
 
@@ -84,9 +84,9 @@ class ZammadConnector:
     ) -> None:
         """`http` and `clock` are injectable so tests run without retries, sleeps or real time."""
         self.settings = settings
-        self.http = http if http is not None else build_http_client(settings, hooks=hooks)
+        self.http = http if http is not None else REST.client(settings, hooks=hooks)
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self.api_url = api_base(settings)
+        self.api_url = REST.base_url(settings)
         options = settings.options or {}
         ext = options.get("external_id_field")
         self.external_id_field: str | None = str(ext) if ext else None
@@ -127,7 +127,8 @@ class ZammadConnector:
 
     def get_ticket(self, ticket_id: str) -> Ticket:
         """`expand=true` gives state and priority names next to their ids; the description
-        (first article), the customer's email/name and the tags each cost one more call."""
+        (the first article alone, see _description), the customer's email/name and the tags
+        each cost one more call."""
         return self._read(ticket_id)[1]
 
     def stored_text(self, text: str) -> str:
@@ -360,10 +361,9 @@ class ZammadConnector:
             params={"expand": "true"},
         )
         raw = parse.object_with_id(data, f"get ticket {ticket_id}")
-        articles = self._articles(ticket_id)
         ticket = self._ticket(
             raw,
-            description=str(articles[0].get("body") or "") if articles else "",
+            description=self._description(ticket_id, raw),
             requester=self._user(raw.get("customer_id")),
             tags=self._tags(ticket_id),
         )
@@ -386,6 +386,29 @@ class ZammadConnector:
                 what,
                 key,
             )
+
+    def _description(self, ticket_id: str, raw: Mapping[str, Any]) -> str:
+        """The first article's body, read alone by its id.
+
+        Every sync reads the ticket, and `by_ticket` (no paging) answers with every article:
+        read for the description, it made each sync cost the ticket's whole history once more
+        besides the comment read. The expanded ticket lists its `article_ids`; ids grow with
+        creation, so the smallest is the first article. A ticket without the list (a Zammad
+        that leaves it out) is read the old way.
+        """
+        ids = raw.get("article_ids")
+        if not isinstance(ids, list):
+            articles = self._articles(ticket_id)
+            return str(articles[0].get("body") or "") if articles else ""
+        numbers = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+        if not numbers:
+            return ""
+        first = self.http.json(
+            "GET",
+            f"ticket_articles/{min(numbers)}",
+            f"get zammad ticket {ticket_id}'s first article",
+        )
+        return str(first.get("body") or "") if isinstance(first, Mapping) else ""
 
     def _articles(self, ticket_id: str) -> list[dict[str, Any]]:
         path = f"ticket_articles/by_ticket/{parse.ticket_number(ticket_id)}"

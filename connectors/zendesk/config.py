@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from marshmallow import Schema, ValidationError, validates_schema
-
-from bridge.option_fields import CommonOptions, secret_field
+from bridge.option_fields import AuthSchema, CommonOptions, secret_field
 
 
-class ZendeskAuth(Schema):
-    """An API token (Basic `{email}/token`) or an OAuth access token (client.auth_for)."""
+class ZendeskAuth(AuthSchema):
+    """An API token (Basic `{email}/token`) or an OAuth access token (client.credentials)."""
 
     email = secret_field()
     token = secret_field()
     oauth_token = secret_field()
 
-    @validates_schema
-    def _one_way_in(self, data: dict[str, Any], **_: Any) -> None:
-        if not (("email" in data and "token" in data) or "oauth_token" in data):
-            raise ValidationError("zendesk needs auth.email + auth.token, or auth.oauth_token")
+    # OAuth first: a block with both authenticates with the OAuth token.
+    ways_in = (("oauth_token",), ("email", "token"))
+    needs = "zendesk needs auth.email + auth.token, or auth.oauth_token"
 
 
 class ZendeskOptions(CommonOptions):

@@ -37,7 +37,7 @@ from bridge.protocol import (
 )
 from connectors.http import HttpClient
 from connectors.zendesk import files, poll, webhook
-from connectors.zendesk.client import build_http_client
+from connectors.zendesk.client import REST
 from connectors.zendesk.config import ZendeskAuth, ZendeskOptions
 
 PAGE_SIZE = 100  # the cursor-pagination maximum for ticket comments
@@ -75,7 +75,7 @@ class ZendeskConnector:
     ) -> None:
         """`http` and `clock` are injectable so tests run without retries, sleeps or real time."""
         self.settings = settings
-        self.http = http if http is not None else build_http_client(settings, hooks=hooks)
+        self.http = http if http is not None else REST.client(settings, hooks=hooks)
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
 
     @property

@@ -28,7 +28,7 @@ from bridge.models import Attachment, NewComment, SystemRef, TicketChanges, Tick
 from bridge.protocol import Capability, Connector, SystemSettings
 from connectors.common import parse_utc as parse_time
 from connectors.mantis import MantisConnector, poll
-from connectors.mantis.client import build_http_client
+from connectors.mantis.client import REST
 from connectors.mantis.enums import EnumKind, load_enums, stock_enums
 from connectors.mantis.parse import parse_note
 
@@ -72,7 +72,7 @@ def make_settings(**options: Any) -> SystemSettings:
 
 def make_connector(attempts: int = 1, **options: Any) -> MantisConnector:
     settings = make_settings(**options)
-    http = build_http_client(settings, attempts=attempts, wait_max=0)
+    http = REST.client(settings, attempts=attempts, wait_max=0)
     return MantisConnector(settings, http, enums=stock_enums())
 
 
@@ -801,7 +801,7 @@ def test_a_note_by_a_user_whose_real_name_is_hidden_shows_the_username() -> None
 def test_the_file_limit_falls_back_to_the_option_when_config_cannot_be_read() -> None:
     responses.get(f"{API}/config", status=503)
     settings = make_settings(max_attachment_bytes=1234)
-    connector = MantisConnector(settings, build_http_client(settings, attempts=1, wait_max=0))
+    connector = MantisConnector(settings, REST.client(settings, attempts=1, wait_max=0))
     assert connector.max_attachment_bytes == 1234
     with pytest.raises(RetryableError):  # a write still needs the site's lists
         connector.update_ticket("1", TicketChanges(status="new"))

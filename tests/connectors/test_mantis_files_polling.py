@@ -22,7 +22,7 @@ from bridge.errors import ConfigError, PermanentError
 from bridge.models import Attachment, EventKind, NewComment, TicketDraft
 from bridge.protocol import SystemSettings
 from connectors.mantis import MantisConnector, poll
-from connectors.mantis.client import build_http_client
+from connectors.mantis.client import REST
 from connectors.mantis.enums import stock_enums
 from connectors.mantis.files import JsonWithFiles
 
@@ -40,7 +40,7 @@ def make(attempts: int = 1, **options: Any) -> MantisConnector:
         bridge_user="7",
         options={"project": "Billing", "category": "General", **options},
     )
-    http = build_http_client(settings, attempts=attempts, wait_max=0)
+    http = REST.client(settings, attempts=attempts, wait_max=0)
     return MantisConnector(settings, http, enums=stock_enums())
 
 

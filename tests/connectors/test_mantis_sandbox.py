@@ -22,7 +22,7 @@ from bridge.sandbox.mantis import SERVER_TZ, MantisSandbox
 from bridge.sandbox.server import BackgroundServer
 from connectors.common import parse_utc as parse_time
 from connectors.mantis import MantisConnector, poll
-from connectors.mantis.client import build_http_client
+from connectors.mantis.client import REST
 
 BRIDGE_TOKEN = "bridge-secret-token"
 DEV_TOKEN = "dev-secret-token"
@@ -60,7 +60,7 @@ class Env:
             bridge_user=str(self.bridge_id),
             options={"project": "Billing", "category": "General", **options},
         )
-        return MantisConnector(settings, build_http_client(settings, attempts, wait_max=0))
+        return MantisConnector(settings, REST.client(settings, attempts, wait_max=0))
 
     def raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": BRIDGE_TOKEN, **kwargs.pop("headers", {})}

@@ -24,7 +24,7 @@ from bridge.protocol import SystemSettings
 from bridge.sandbox.mantis import SERVER_TZ, MantisSandbox
 from bridge.sandbox.server import BackgroundServer
 from connectors.mantis import MantisConnector
-from connectors.mantis.client import build_http_client
+from connectors.mantis.client import REST
 
 TOKEN = "bridge-secret-token"
 
@@ -56,7 +56,7 @@ class Env:
             auth={"token": TOKEN},
             options={"category": "General", **options},
         )
-        return MantisConnector(settings, build_http_client(settings, attempts=1, wait_max=0))
+        return MantisConnector(settings, REST.client(settings, attempts=1, wait_max=0))
 
 
 @pytest.fixture

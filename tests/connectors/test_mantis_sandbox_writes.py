@@ -21,7 +21,7 @@ from bridge.protocol import SystemSettings
 from bridge.sandbox.mantis import SERVER_TZ, MantisSandbox
 from bridge.sandbox.server import BackgroundServer
 from connectors.mantis import MantisConnector
-from connectors.mantis.client import build_http_client
+from connectors.mantis.client import REST
 from connectors.mantis.enums import EnumKind, MantisEnums, stock_enums
 
 TOKEN = "bridge-token"
@@ -45,7 +45,7 @@ class Env:
             bridge_user=str(self.bridge),
             options={"project": "Billing", "category": "General", **options},
         )
-        http = build_http_client(settings, attempts=1, wait_max=0)
+        http = REST.client(settings, attempts=1, wait_max=0)
         return MantisConnector(settings, http, clock=lambda: START, enums=enums)
 
     def writes(self) -> list[tuple[str, str]]:

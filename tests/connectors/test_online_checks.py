@@ -10,10 +10,10 @@ from bridge.findings import Level, Usage
 from bridge.protocol import SystemSettings
 from connectors.mantis import MantisConnector
 from connectors.mantis import check as mantis_check
-from connectors.mantis.client import build_http_client as mantis_http
+from connectors.mantis.client import REST as MANTIS_REST
 from connectors.zendesk import ZendeskConnector
 from connectors.zendesk import check as zendesk_check
-from connectors.zendesk.client import build_http_client as zendesk_http
+from connectors.zendesk.client import REST as ZENDESK_REST
 
 MT = "https://mantis.vendor.example"
 ZD = "https://acme.zendesk.com"
@@ -21,7 +21,7 @@ ZD = "https://acme.zendesk.com"
 
 def mantis() -> MantisConnector:
     settings = SystemSettings("vendor", "mantis", MT, {"token": "t"}, bridge_user="3")
-    return MantisConnector(settings, mantis_http(settings, attempts=1, wait_max=0))
+    return MantisConnector(settings, MANTIS_REST.client(settings, attempts=1, wait_max=0))
 
 
 def enum(*names: str) -> list[dict[str, Any]]:
@@ -84,7 +84,7 @@ def test_zendesk_unknown_field_id_and_refused_field_list() -> None:
     settings = SystemSettings(
         "helpdesk", "zendesk", ZD, {"email": "b@acme.example", "token": "t"}, bridge_user="9"
     )
-    zd = ZendeskConnector(settings, zendesk_http(settings, attempts=1, wait_max=0))
+    zd = ZendeskConnector(settings, ZENDESK_REST.client(settings, attempts=1, wait_max=0))
     responses.get(f"{ZD}/api/v2/users/me", json={"user": {"id": 9, "name": "Bridge"}})
     responses.get(
         f"{ZD}/api/v2/ticket_fields", json={"ticket_fields": [{"id": 1}], "next_page": None}

@@ -24,7 +24,7 @@ from bridge.findings import Level, Usage
 from bridge.models import Attachment, NewComment, TicketChanges, TicketDraft
 from bridge.protocol import SystemSettings
 from connectors.redmine import RedmineConnector
-from connectors.redmine.client import build_http_client
+from connectors.redmine.client import REST
 
 URL = "https://redmine.vendor.example"
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
@@ -35,7 +35,7 @@ def make(**options: Any) -> RedmineConnector:
         "vendor", "redmine", URL, {"api_key": "k3y"}, bridge_user="5",
         options={"project": "bridge-test", **options},
     )  # fmt: skip
-    return RedmineConnector(settings, build_http_client(settings, attempts=1, wait_max=0))
+    return RedmineConnector(settings, REST.client(settings, attempts=1, wait_max=0))
 
 
 def issue(issue_id: int = 7, status: str = "New", **extra: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.zendesk import ZendeskSandbox
 from bridge.sandbox.zendesk.webhooks import Patience
 from connectors.mantis import MantisConnector
-from connectors.mantis.client import build_http_client
+from connectors.mantis.client import REST
 
 TOKEN = "bridge-token"
 
@@ -76,7 +76,7 @@ def mantis() -> Iterator[Mantis]:
             name="vendor", type="mantis", url=url, auth={"token": TOKEN},
             bridge_user=str(bridge), options={"project": "Billing", "category": "General"},
         )  # fmt: skip
-        yield Mantis(sandbox, MantisConnector(settings, build_http_client(settings, 1, 0)))
+        yield Mantis(sandbox, MantisConnector(settings, REST.client(settings, 1, 0)))
 
 
 def test_mantis_trickles_the_next_answer_then_answers_normally(mantis: Mantis) -> None:

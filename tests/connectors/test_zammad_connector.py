@@ -25,7 +25,7 @@ from bridge.protocol import Capability, Connector, SystemSettings
 from bridge.registry import build_connector
 from connectors.zammad import ZammadConnector
 from connectors.zammad import connector as connector_module
-from connectors.zammad.client import build_http_client
+from connectors.zammad.client import REST
 
 URL = "https://zammad.vendor.example"
 API = f"{URL}/api/v1"
@@ -63,7 +63,7 @@ def make_connector(attempts: int = 1, **options: Any) -> ZammadConnector:
     settings = make_settings(**options)
     return ZammadConnector(
         settings,
-        build_http_client(settings, attempts=attempts, wait_max=0),
+        REST.client(settings, attempts=attempts, wait_max=0),
         clock=lambda: NOW,
     )
 
@@ -171,12 +171,14 @@ CUSTOMER = {
 
 
 def register_read(ticket_data: dict[str, Any] | None = None) -> None:
-    """The four GETs behind get_ticket: ticket, articles, customer, tags."""
+    """The four GETs behind get_ticket: ticket, its first article, customer, tags (and the
+    article list, for the tests that read comments too)."""
     responses.get(
         f"{API}/tickets/19",
         json=ticket_data or ticket(),
         match=[matchers.query_param_matcher({"expand": "true"})],
     )
+    responses.get(f"{API}/ticket_articles/30", json=ARTICLES[1])
     responses.get(f"{API}/ticket_articles/by_ticket/19", json=ARTICLES)
     responses.get(f"{API}/users/10", json=CUSTOMER)
     responses.get(
@@ -257,8 +259,31 @@ def test_get_ticket_maps_the_documented_shape_to_utc() -> None:
 
 
 @responses.activate
+def test_get_ticket_reads_the_first_article_alone_at_200_articles() -> None:
+    ids = list(range(499, 299, -1))  # Zammad lists them newest first
+    responses.get(f"{API}/tickets/19", json=ticket(article_ids=ids, article_count=len(ids)))
+    responses.get(f"{API}/ticket_articles/300", json=article(300, "It crashes.", "2021-11-08T14Z"))
+    responses.get(f"{API}/users/10", json=CUSTOMER)
+    responses.get(f"{API}/tags", json={"tags": []})
+    assert make_connector().get_ticket("19").description == "It crashes."
+    paths = [str(c.request.url).split("?")[0].removeprefix(API) for c in responses.calls]
+    assert paths == ["/tickets/19", "/ticket_articles/300", "/users/10", "/tags"]
+
+
+@responses.activate
+def test_a_ticket_without_its_article_ids_reads_the_description_from_the_list() -> None:
+    data = ticket()
+    del data["article_ids"]
+    responses.get(f"{API}/tickets/19", json=data)
+    responses.get(f"{API}/ticket_articles/by_ticket/19", json=ARTICLES)
+    responses.get(f"{API}/users/10", json=CUSTOMER)
+    responses.get(f"{API}/tags", json={"tags": []})
+    assert make_connector().get_ticket("19").description.startswith("It crashes.")
+
+
+@responses.activate
 def test_unreadable_customer_does_not_hide_the_ticket() -> None:
-    responses.get(f"{API}/tickets/19", json=ticket())
+    responses.get(f"{API}/tickets/19", json=ticket(article_ids=[]))
     responses.get(f"{API}/ticket_articles/by_ticket/19", json=[])
     responses.get(
         f"{API}/users/10", status=403, json={"error": "Not authorized", "error_human": "x"}

@@ -24,7 +24,7 @@ from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.zammad import ZammadSandbox
 from connectors.zammad import ZammadConnector
 from connectors.zammad import connector as connector_module
-from connectors.zammad.client import build_http_client
+from connectors.zammad.client import REST
 
 SECRET = "zammad-signature-token"
 
@@ -65,7 +65,7 @@ class Env:
         )
         return ZammadConnector(
             settings,
-            http=build_http_client(settings, attempts=attempts, wait_max=0),
+            http=REST.client(settings, attempts=attempts, wait_max=0),
             clock=self.clock,
         )
 

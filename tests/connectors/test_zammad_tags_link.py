@@ -18,7 +18,7 @@ from bridge.errors import RetryableError
 from bridge.models import TicketChanges
 from bridge.protocol import SystemSettings
 from connectors.zammad import ZammadConnector
-from connectors.zammad.client import build_http_client
+from connectors.zammad.client import REST
 
 URL = "https://zammad.acme.example"
 API = f"{URL}/api/v1"
@@ -47,7 +47,7 @@ def connector() -> ZammadConnector:
         bridge_user="2",
         options={"external_id_field": "vendor_ticket"},
     )
-    http = build_http_client(settings, attempts=1, wait_max=0)
+    http = REST.client(settings, attempts=1, wait_max=0)
     return ZammadConnector(settings, http, clock=lambda: datetime(2025, 3, 4, 10, tzinfo=UTC))
 
 

@@ -28,7 +28,7 @@ from bridge.models import (
 )
 from bridge.protocol import Connector, SystemSettings
 from connectors.zendesk import ZendeskConnector
-from connectors.zendesk.client import build_http_client
+from connectors.zendesk.client import REST
 
 URL = "https://acme.zendesk.com"
 API = f"{URL}/api/v2"
@@ -44,9 +44,7 @@ SETTINGS = SystemSettings(
 
 def make(settings: SystemSettings = SETTINGS, attempts: int = 1) -> ZendeskConnector:
     """No inline retries and no sleeping: wait_max=0 makes tenacity's waits zero."""
-    return ZendeskConnector(
-        settings, http=build_http_client(settings, attempts=attempts, wait_max=0)
-    )
+    return ZendeskConnector(settings, http=REST.client(settings, attempts=attempts, wait_max=0))
 
 
 @pytest.fixture

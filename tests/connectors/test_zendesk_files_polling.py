@@ -25,7 +25,7 @@ from bridge.errors import PermanentError, RateLimited, RetryableError
 from bridge.models import Attachment, EventKind, NewComment
 from bridge.protocol import Capability, SystemSettings
 from connectors.zendesk import ZendeskConnector
-from connectors.zendesk.client import build_http_client
+from connectors.zendesk.client import REST
 
 URL = "https://acme.zendesk.com"
 API = f"{URL}/api/v2"
@@ -44,7 +44,7 @@ BASIC = "Basic " + base64.b64encode(b"bridge@acme.test/token:s3cr3t").decode()
 def make(attempts: int = 1) -> ZendeskConnector:
     return ZendeskConnector(
         SETTINGS,
-        http=build_http_client(SETTINGS, attempts=attempts, wait_max=0),
+        http=REST.client(SETTINGS, attempts=attempts, wait_max=0),
         clock=lambda: NOW,
     )
 

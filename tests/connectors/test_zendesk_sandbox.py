@@ -21,7 +21,7 @@ from bridge.protocol import SystemSettings
 from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.zendesk import ZendeskSandbox
 from connectors.zendesk import ZendeskConnector
-from connectors.zendesk.client import build_http_client
+from connectors.zendesk.client import REST
 
 SECRET = "sandbox-signing-secret"
 
@@ -44,9 +44,7 @@ class Env:
             bridge_user=str(self.bridge_id),
             timeout=5.0,
         )
-        return ZendeskConnector(
-            settings, http=build_http_client(settings, attempts=attempts, wait_max=0)
-        )
+        return ZendeskConnector(settings, http=REST.client(settings, attempts=attempts, wait_max=0))
 
 
 class Clock:

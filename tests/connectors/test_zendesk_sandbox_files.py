@@ -22,7 +22,7 @@ from bridge.protocol import SystemSettings
 from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.zendesk import ZendeskSandbox
 from connectors.zendesk import ZendeskConnector
-from connectors.zendesk.client import build_http_client
+from connectors.zendesk.client import REST
 
 
 class Clock:
@@ -52,7 +52,7 @@ class Env:
             timeout=5.0,
         )
         return ZendeskConnector(
-            settings, http=build_http_client(settings, attempts=1, wait_max=0), clock=self.clock
+            settings, http=REST.client(settings, attempts=1, wait_max=0), clock=self.clock
         )
 
 

@@ -142,7 +142,7 @@ class ZendeskCase(ContractCase):
 
     def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
         from connectors.zendesk import ZendeskConnector
-        from connectors.zendesk.client import build_http_client
+        from connectors.zendesk.client import REST
 
         settings = SystemSettings(
             name="helpdesk",
@@ -152,7 +152,7 @@ class ZendeskCase(ContractCase):
             webhook_secret=self.secret,
             bridge_user="900",
         )
-        http = build_http_client(settings, attempts=1, wait_max=0, monotonic=monotonic)
+        http = REST.client(settings, attempts=1, wait_max=0, monotonic=monotonic)
         return ZendeskConnector(settings, http=http)
 
     def file_url(self) -> str:
@@ -299,7 +299,7 @@ class MantisCase(ContractCase):
 
     def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
         from connectors.mantis import MantisConnector
-        from connectors.mantis.client import build_http_client
+        from connectors.mantis.client import REST
         from connectors.mantis.enums import stock_enums
 
         settings = SystemSettings(
@@ -310,7 +310,7 @@ class MantisCase(ContractCase):
             bridge_user="7",
             options={"project": "Billing", "category": "General", "poll_page_size": 2},
         )
-        http = build_http_client(settings, attempts=1, wait_max=0, monotonic=monotonic)
+        http = REST.client(settings, attempts=1, wait_max=0, monotonic=monotonic)
         return MantisConnector(settings, http, enums=stock_enums())
 
     def file_url(self) -> str:
@@ -403,7 +403,7 @@ class ZammadCase(ContractCase):
 
     def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
         from connectors.zammad import ZammadConnector
-        from connectors.zammad.client import build_http_client
+        from connectors.zammad.client import REST
 
         settings = SystemSettings(
             name="vendor",
@@ -414,7 +414,7 @@ class ZammadCase(ContractCase):
             bridge_user="3",
             options={"customer": "jane@example.com"},
         )
-        http = build_http_client(settings, attempts=1, wait_max=0, monotonic=monotonic)
+        http = REST.client(settings, attempts=1, wait_max=0, monotonic=monotonic)
         return ZammadConnector(settings, http=http)
 
     def file_url(self) -> str:
@@ -437,6 +437,7 @@ class ZammadCase(ContractCase):
             "updated_by_id": 5,
             "created_at": "2025-03-04T09:15:00.123Z",
             "updated_at": "2025-03-05T07:00:30.456Z",
+            "article_ids": [70],  # expand=true lists them (api-facts 2.2)
         }
         article = {
             "id": 70,
@@ -449,7 +450,7 @@ class ZammadCase(ContractCase):
         }
         user = {"id": 5, "email": "jane@example.com", "firstname": "Jane", "lastname": "Doe"}
         rsps.get(f"{self.api}/tickets/{ticket_id}", json=ticket)
-        rsps.get(f"{self.api}/ticket_articles/by_ticket/{ticket_id}", json=[article])
+        rsps.get(f"{self.api}/ticket_articles/70", json=article)  # the description
         rsps.get(f"{self.api}/users/5", json=user)
         rsps.get(f"{self.api}/tags", json={"tags": []})
 
@@ -536,7 +537,7 @@ class RedmineCase(ContractCase):
 
     def connector(self, monotonic: Callable[[], float] = time.monotonic) -> Any:
         from connectors.redmine import RedmineConnector
-        from connectors.redmine.client import build_http_client
+        from connectors.redmine.client import REST
 
         settings = SystemSettings(
             name="vendor",
@@ -546,7 +547,7 @@ class RedmineCase(ContractCase):
             bridge_user="5",
             options={"project": "Support", "tracker": "Bug", "poll_page_size": self.page_size},
         )
-        http = build_http_client(settings, attempts=1, wait_max=0, monotonic=monotonic)
+        http = REST.client(settings, attempts=1, wait_max=0, monotonic=monotonic)
         return RedmineConnector(settings, http)
 
     def file_url(self) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,21 +29,9 @@ from bridge.models import Attachment, Ticket, TicketChanges
 from bridge.protocol import Capability, Connector
 from connectors.http import REQUEST_DEADLINE
 from connectors.transport import ForeignHost
-from tests.contract.cases import CASES, ContractCase
+from tests.contract.cases import ContractCase
 
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
-def case(request: pytest.FixtureRequest) -> ContractCase:
-    chosen: ContractCase = request.param
-    return chosen
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def assert_utc(moment: datetime | None) -> None:

@@ -7,10 +7,13 @@ this stack's: the session's Redmine is shared with the other tests in this folde
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from bridge.sandbox.drivers import SECOND, Driver
+from bridge.sandbox.stack import Stack
 from tests.redmine.live import LiveRedmine
 
 
@@ -105,3 +108,13 @@ class RedmineDriver(Driver):
                  "domain": fields.get(self.server.field("Domain"))}
             )  # fmt: skip
         return found
+
+
+@contextmanager
+def live_stack(tmp_path: Path, redis_url: str, server: LiveRedmine, route: str) -> Iterator[Stack]:
+    """A stack of `route` (a shipped `<first>-redmine` mapping) whose second level is the live
+    Redmine; a sandbox plays the first level."""
+    with Stack(tmp_path, redis_url=redis_url, worker_process=False, route=route,
+               second_level=RedmineDriver(server)) as s:  # fmt: skip
+        assert s.catch_up()  # the first poll sets the high-water mark
+        yield s

@@ -9,7 +9,7 @@ import pytest
 from bridge.models import TicketDraft
 from bridge.protocol import SystemSettings
 from connectors.redmine import RedmineConnector
-from connectors.redmine.client import build_http_client
+from connectors.redmine.client import REST
 from tests.contract.live_suite import *  # noqa: F403 - the suite's tests run here
 from tests.contract.live_suite import LiveCase
 from tests.redmine.live import LiveRedmine, free_port
@@ -30,7 +30,7 @@ class RedmineLive(LiveCase):
             bridge_user=self.server.user_id("bridge"),
             options={"project": self.server.project, "tracker": "Bug"},
         )
-        return RedmineConnector(settings, build_http_client(settings, attempts=1, wait_max=0))
+        return RedmineConnector(settings, REST.client(settings, attempts=1, wait_max=0))
 
     def connector(self) -> Any:
         return self.connector_with()

@@ -14,16 +14,13 @@ import pytest
 from redis import Redis
 
 from bridge.sandbox.stack import Stack
-from tests.redmine.driver import RedmineDriver
+from tests.redmine.driver import live_stack
 from tests.redmine.live import LiveRedmine
 
 
 @pytest.fixture
 def stack(tmp_path: Path, redis: Redis, redis_url: str, redmine: LiveRedmine) -> Iterator[Stack]:
-    vendor = RedmineDriver(redmine)
-    with Stack(tmp_path, redis_url=redis_url, worker_process=False, route="zendesk-redmine",
-               second_level=vendor) as s:  # fmt: skip
-        assert s.catch_up()  # the first poll sets the high-water mark
+    with live_stack(tmp_path, redis_url, redmine, "zendesk-redmine") as s:
         yield s
 
 
