@@ -18,7 +18,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bridge.cli_ops import attach as attach_ops
 from bridge.cli_ops import check_online
-from bridge.cli_support import BridgeGroup, configured_url, find_redis, redis_failure
+from bridge.cli_support import (
+    BridgeGroup,
+    configured_url,
+    find_redis,
+    redis_failure,
+    redis_or_none,
+)
 from bridge.config import Config, load_config
 from bridge.errors import ConfigError
 from bridge.exit_codes import ExitCode
@@ -90,7 +96,11 @@ def check_config(config_path: str | None, online: bool = False) -> None:
     for r in config.routes:
         click.echo(f"  route {r.name}: {r.first} -> {r.second} ({r.mapping.path}, {r.language})")
     if online:
-        sys.exit(check_online(config, click.echo))
+        from bridge.pause import PauseStore
+
+        redis = redis_or_none(config)  # only for the pauses: a config is checked without it
+        paused = None if redis is None else PauseStore(redis).systems_paused(config.systems)
+        sys.exit(check_online(config, click.echo, paused))
 
 
 @main.command()

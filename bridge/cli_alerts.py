@@ -13,12 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import click
-from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bridge.cli_failed import Decorator
-from bridge.cli_support import CannotReach, ProblemFound, open_redis
+from bridge.cli_support import ProblemFound, redis_or_none
 from bridge.config import Config
 from bridge.exit_codes import ExitCode
 from bridge.ops.alerts import send_test
@@ -41,13 +38,6 @@ def line(d: Delivery) -> str:
     return f"{d.channel.value} {d.target}: NOT sent: {d.error}"
 
 
-def _redis_or_none(config: Config) -> Redis | None:
-    try:
-        return open_redis(config)
-    except (CannotReach, RedisConnectionError, RedisTimeoutError):
-        return None
-
-
 def attach(main: click.Group, load: Loader, config_option: Decorator) -> None:
     """Add the `alerts` group to the `bridge` group."""
 
@@ -67,7 +57,7 @@ def attach(main: click.Group, load: Loader, config_option: Decorator) -> None:
         config = load(config_path)
         if config.alerts is None:
             raise ProblemFound("the config has no `alerts` section: no channel to test")
-        redis = _redis_or_none(config)
+        redis = redis_or_none(config)
         deliveries = send_test(redis, config.alerts, datetime.now(UTC))
         for d in deliveries:
             click.echo(line(d))

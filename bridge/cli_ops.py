@@ -8,7 +8,7 @@ the existence check of `resync` and `link` read from ticket systems but never wr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -37,22 +37,31 @@ from bridge.findings import Level, worst
 from bridge.models import SystemRef
 from bridge.ops import actions
 from bridge.ops.inspect import Inspector, Match, OpsError, QueueOverview, SourceHealth, fmt_age
-from bridge.pause import PauseStore, ScopeKind, scope_states
+from bridge.pause import Pause, PauseStore, ScopeKind, not_contacted, scope_states
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
 JSON_HELP = "Print one JSON document instead of the table."
 Loader = Callable[[str | None], Config]
 
 
-def check_online(config: Config, echo: Callable[[str], Any]) -> ExitCode:
+def check_online(
+    config: Config, echo: Callable[[str], Any], paused: Mapping[str, Pause] | None = None
+) -> ExitCode:
     """Check every system live (read-only): credentials, then what the mappings use there.
 
     Each system's findings come from its connector's check module (bridge.checks); a system
     that refuses the credentials is FAILED (a problem), one that cannot be reached is
     UNREACHABLE. UNREACHABLE outranks PROBLEM: the check of that system did not happen at all.
+    A system in `paused` is not asked at all (nothing is sent to it in its maintenance window)
+    and counts as no problem, as in `bridge status`; None: the pauses are not known.
     """
     code = ExitCode.OK
+    if paused is None:
+        echo("  (Redis not reached: pauses are not known; every system is checked)")
     for name in config.systems:
+        if paused and name in paused:
+            echo(f"  {not_contacted(paused[name])}")
+            continue
         try:
             findings = check_system(config, name)
         except RetryableError as exc:
@@ -309,8 +318,9 @@ def attach(main: click.Group, load: Loader) -> None:
         # no links exist.
         path = socket_of(redis_url_of(config))
         redis = None if path is not None and not path.exists() else open_redis(config)
+        pauses = PauseStore(redis) if redis is not None else None
         try:
-            for line in explain(config, system, payload.read_bytes(), parsed, redis):
+            for line in explain(config, system, payload.read_bytes(), parsed, redis, pauses):
                 click.echo(line)
         except RetryableError:
             raise  # the group's one line: a system could not be reached

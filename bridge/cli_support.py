@@ -75,6 +75,15 @@ def open_redis(config: Config) -> Redis:
     return redis
 
 
+def redis_or_none(config: Config) -> Redis | None:
+    """The config's Redis, or None when it does not answer: for a command that still works
+    without it (and says so)."""
+    try:
+        return open_redis(config)
+    except (CannotReach, RedisConnectionError, RedisTimeoutError):
+        return None
+
+
 def remember(url: str, embedded: bool = False) -> None:
     ctx = click.get_current_context(silent=True)
     if ctx is not None:

@@ -237,7 +237,8 @@ REJECTED = f"{INBOX}rejected"
 """List: the last KEPT refused webhooks, newest first (bridge.ops.rejected)."""
 
 ALERTS_TOLD = f"{PREFIX}:alerts:told"
-"""Hash: condition key -> when it was told; a field leaves when the condition ends."""
+"""Hash: condition key -> JSON {at, kind, cooldown_key, condition} of a told condition; a field
+leaves when its resolved message went out (or, unresolvable, when the condition ends)."""
 
 ALERTS_LAST = f"{PREFIX}:alerts:last"
 """Hash: cooldown key -> when a message about it last went out; trimmed past the cooldown."""

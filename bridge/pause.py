@@ -151,6 +151,14 @@ def fmt_when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def not_contacted(pause: Pause) -> str:
+    """`vendor: paused until 2030-01-31 05:00 UTC (MantisBT upgrade) — not contacted`: what a
+    read-only command (dry-run, the online check) says of a system it leaves alone."""
+    until = f"until {fmt_when(pause.until)}" if pause.until else "until resumed"
+    reason = f" ({pause.reason})" if pause.reason else ""
+    return f"{pause.scope.name}: paused {until}{reason} — not contacted"
+
+
 def parse_until(text: str, now: datetime) -> datetime:
     """`--until`: an ISO 8601 time (UTC when it names no offset) or a duration from now
     (`90m`, `2h`, `1d`); it must lie in the future."""
@@ -273,6 +281,11 @@ class PauseStore:
 
     def system_paused(self, system: str) -> Pause | None:
         return self.active_for([Scope(ScopeKind.SYSTEM, system)])
+
+    def systems_paused(self, systems: Iterable[str]) -> dict[str, Pause]:
+        """Each of `systems` that is paused now, with its pause."""
+        found = {name: self.system_paused(name) for name in systems}
+        return {name: pause for name, pause in found.items() if pause is not None}
 
     def hold(self, scopes: list[Scope], route: str, first_id: str) -> Held | None:
         """If one of `scopes` is paused now, hold the pair in its set (atomically with the

@@ -15,6 +15,7 @@ alerts:
   cooldown: 1h          # one message per failure group, system or queue within this time
   queue_threshold: 1000 # jobs waiting on the queue
   check_every: 60s
+  resolved: true        # also tell when a condition that was told ends
 ```
 
 Validated with marshmallow like the rest of the config: an unknown key is an error naming the
@@ -120,6 +121,7 @@ class AlertsSchema(_Strict):
     )
     timeout = Duration(load_default=DEFAULT_TIMEOUT)  # of the webhook's POST
     console_url = fields.Url(load_default=None, allow_none=True, require_tld=False)
+    resolved = fields.Boolean(load_default=True)
 
     @validates_schema
     def _somewhere(self, data: dict[str, Any], **_: Any) -> None:
@@ -152,6 +154,7 @@ class AlertSettings:
     queue_threshold: int = DEFAULT_QUEUE_THRESHOLD
     timeout: float = DEFAULT_TIMEOUT
     console_url: str = ""
+    resolved: bool = True  # a condition that was told gets a message when it ends
 
 
 def alert_settings(loaded: Mapping[str, Any] | None) -> AlertSettings | None:
@@ -180,4 +183,5 @@ def alert_settings(loaded: Mapping[str, Any] | None) -> AlertSettings | None:
         queue_threshold=int(loaded["queue_threshold"]),
         timeout=float(loaded["timeout"]),
         console_url=(loaded.get("console_url") or "").rstrip("/"),
+        resolved=bool(loaded["resolved"]),
     )

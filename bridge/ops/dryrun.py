@@ -5,6 +5,10 @@ once linked, the pair) as a job would, and runs the engine's own plans against t
 with every write answered "done" instead of carried out (`bridge.steps.preview`). So what it
 prints is the engine's decision, step by step, never a second copy of its rules. Nothing is
 written to a ticket system, Redis or the queue.
+
+A system paused for a maintenance window is not contacted at all, not even read: it gets one
+line saying so, and a route whose sync a pause would hold says that instead of a plan, as the
+sync job itself holds the pair without a remote call (bridge.pause).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from bridge.config import Config, Route
 from bridge.context import Decision, RouteContext
 from bridge.marks import parse_write_mark
 from bridge.models import Event, SystemRef, Ticket
+from bridge.pause import PauseStore, not_contacted, route_scopes
 from bridge.plan_escalation import own_event, plan_first_level
 from bridge.plan_sync import plan_pair
 from bridge.protocol import Connector
@@ -57,8 +62,16 @@ def explain(
     raw: bytes,
     headers: Mapping[str, str],
     redis: Redis | None = None,
+    pauses: PauseStore | None = None,
 ) -> Iterator[str]:
     connectors: dict[str, Connector] = {}
+    involved = {system} | {
+        name for r in [*config.routes_from(system), *config.routes_to(system)]
+        for name in (r.first, r.second)
+    }  # fmt: skip
+    if pauses is not None:
+        for pause in pauses.systems_paused(sorted(involved)).values():
+            yield not_contacted(pause)
 
     def connector(name: str) -> Connector:
         if name not in connectors:
@@ -72,7 +85,7 @@ def explain(
         return
     store = RedisStore(redis) if redis is not None else None
     if store is None:
-        yield "(no Redis configured: links cannot be looked up; assuming none exist)"
+        yield "(no Redis configured: links and pauses cannot be looked up; assuming none exist)"
     for event in events:
         yield f"event {event.kind.value} on {event.ref} (delivery {event.delivery_id}, " + (
             f"actor {event.actor_id})"
@@ -86,13 +99,18 @@ def explain(
             if pair is None:
                 yield f"  route {route.name}: not linked to any escalation -> ignored"
             else:
-                yield from _route(route, connector, pair.first_id, event, store)
+                yield from _route(route, connector, pair.first_id, event, store, pauses)
         for route in config.routes_from(system):
-            yield from _route(route, connector, event.ref.id, event, store)
+            yield from _route(route, connector, event.ref.id, event, store, pauses)
 
 
 def _route(
-    route: Route, connector: Connectors, first_id: str, event: Event, store: RedisStore | None
+    route: Route,
+    connector: Connectors,
+    first_id: str,
+    event: Event,
+    store: RedisStore | None,
+    pauses: PauseStore | None,
 ) -> Iterator[str]:
     facts = RouteFacts(
         route.name, route.mapping, route.language, connector(route.first), connector(route.second)
@@ -101,6 +119,16 @@ def _route(
     steps, dropped = preview(own_event(facts, ref, event))
     if dropped is not None:
         yield f"  route {route.name}: {dropped.action}: {dropped.reason}"
+        return
+    held = (
+        pauses.active_for(route_scopes(route.name, route.first, route.second)) if pauses else None
+    )
+    if held is not None:
+        reason = f" ({held.reason})" if held.reason else ""
+        yield (
+            f"  route {route.name}: held: {held.scope.label} is paused{reason} -> the sync "
+            "would wait for the resume; nothing is read or planned"
+        )
         return
     link = store.get_link(PairKey(route.name, first_id)) if store else None
     if link is not None and store is not None:

@@ -23,11 +23,19 @@ import requests
 from bridge.ops.alert_settings import AlertSettings, SmtpSettings
 
 
+class Status(enum.Enum):
+    """Whether a message tells that conditions started or that conditions it told have ended."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
 @dataclass(frozen=True)
 class Message:
     subject: str
     text: str
     alerts: Sequence[Mapping[str, Any]]  # one dict per alert, for the webhook's JSON
+    status: Status = Status.FIRING
 
 
 class Channel(enum.Enum):
@@ -106,9 +114,11 @@ def _send_by(
 
 
 def post_webhook(settings: AlertSettings, message: Message) -> None:
-    """POST `{"text", "subject", "alerts"}`: `text` is what Slack- and Mattermost-style
-    incoming webhooks show; `alerts` is for anything that wants the fields."""
-    body = {"subject": message.subject, "text": message.text, "alerts": list(message.alerts)}
+    """POST `{"status", "subject", "text", "alerts"}`: `text` is what Slack- and
+    Mattermost-style incoming webhooks show; `status` (firing or resolved) and `alerts` are for
+    anything that wants the fields."""
+    body = {"status": message.status.value, "subject": message.subject, "text": message.text,
+            "alerts": list(message.alerts)}  # fmt: skip
     try:
         response = requests.post(
             str(settings.webhook_url), json=body, timeout=settings.timeout, allow_redirects=False

@@ -63,6 +63,7 @@ alerts:
   cooldown: 1h
   queue_threshold: 3
   console_url: https://bridge.example.com/
+  resolved: false  # these tests count the messages of conditions starting (test_alerts_resolved)
 """
 
 
