@@ -213,7 +213,7 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
     ref = SystemRef(route.first, ticket_id)
     ops_hooks.job_started(job)  # log context
     scopes = route_scopes(route.name, route.first, route.second)
-    held = PauseStore(job.connection).hold(scopes, route.name, ticket_id)
+    held = PauseStore(job.connection).hold(scopes, PairKey(route.name, ticket_id))
     if held is not None:
         return _held(job, store, ref, held)
     ctx = rt.context(route, store)
