@@ -27,6 +27,7 @@ from bridge.pause import PauseStore
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
 from bridge.queue import dispatch_event, enqueue_sync, job_id_for
 from bridge.store import RedisStore
+from bridge.stores.dedupe import IntakeStore
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
 DEFAULT_SWEEP_INTERVAL = 600  # reconciling systems that have webhooks (Zendesk export: 10/min)
@@ -115,7 +116,7 @@ def poll_once(
 def _poll(
     system: str, connector: Connector, config: Config, redis: Redis, queue: Queue, clock: Clock
 ) -> PollResult:
-    store = RedisStore(redis)
+    store, intake = RedisStore(redis), IntakeStore(redis)
     status_key = keyspace.poll_status(system)
     raw = redis.hget(status_key, "cursor")
     now = clock()
@@ -138,12 +139,12 @@ def _poll(
         # never let that drop the event as the bridge's own (the sync is state-based anyway).
         event = replace(event, actor_id=None)
         key = event.delivery_id or f"poll:{event.ref.id}:{event.occurred_at}"
-        result = dispatch_event(event, config, store, queue, key)
+        result = dispatch_event(event, config, intake, store, queue, key)
         newest_second = (
             top is not None and event.occurred_at and event.occurred_at > top - timedelta(seconds=1)
         )
         if newest_second and result.duplicate:  # seen by an earlier poll: its second chance
-            result = dispatch_event(event, config, store, queue, f"{key}:again")
+            result = dispatch_event(event, config, intake, store, queue, f"{key}:again")
         queued += len(result.jobs)
         duplicates += result.duplicate
         if event.occurred_at and event.occurred_at > newest:
@@ -159,7 +160,7 @@ def _poll(
             "took_ms": int((time.monotonic() - started) * 1000),
         },
     )
-    store.touch_source(system)
+    intake.touch_source(system)
     requeued = requeue_gave_up(system, config, store, queue, now)
     return PollResult(
         system, len(events), queued, duplicates, newest.isoformat(), requeued=len(requeued)

@@ -25,6 +25,7 @@ from bridge.models import Event, EventKind, SystemRef
 from bridge.records import PairKey
 from bridge.retry import retry_for
 from bridge.store import RedisStore
+from bridge.stores.dedupe import IntakeStore
 
 log = logging.getLogger("bridge")
 
@@ -197,16 +198,22 @@ class Dispatched:
 
 
 def dispatch_event(
-    event: Event, config: Config, store: RedisStore, queue: Queue, delivery_key: str
+    event: Event,
+    config: Config,
+    intake: IntakeStore,
+    links: RedisStore,
+    queue: Queue,
+    delivery_key: str,
 ) -> Dispatched:
     """Dedupe one event and make sure a sync is queued for every route it concerns."""
-    return dispatch_events([(event, delivery_key)], config, store, queue)[0]
+    return dispatch_events([(event, delivery_key)], config, intake, links, queue)[0]
 
 
 def dispatch_events(
     items: Sequence[tuple[Event, str]],
     config: Config,
-    store: RedisStore,
+    intake: IntakeStore,
+    links: RedisStore,
     queue: Queue,
     also: Callable[[Pipeline, list[Dispatched]], None] | None = None,
 ) -> list[Dispatched]:
@@ -220,15 +227,15 @@ def dispatch_events(
     the reservations are released (or expire), so the sender's (or the next poll's) retry is not
     mistaken for a duplicate.
     """
-    intake = _Intake(config, store, queue)
+    taking = _Intake(config, intake, links, queue)
     try:
-        results = [intake.take(event, delivery_key) for event, delivery_key in items]
-        intake.commit(results, also)
+        results = [taking.take(event, delivery_key) for event, delivery_key in items]
+        taking.commit(results, also)
     except Exception as exc:
         # A Redis that timed out is likely hung: a release would hang as long again, and the
         # sender is waiting for its answer. Its reservations run out by themselves.
         if not isinstance(exc, RedisTimeoutError):
-            intake.release()
+            taking.release()
         raise
     return results
 
@@ -241,16 +248,18 @@ NOT_STARTED = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERR
 class _Intake:
     """One `dispatch_events` call: the transaction it builds, and what it has reserved."""
 
-    def __init__(self, config: Config, store: RedisStore, queue: Queue) -> None:
-        self.config, self.store, self.queue = config, store, queue
-        self.pipe = IntakePipeline.of(store.redis)
+    def __init__(
+        self, config: Config, intake: IntakeStore, links: RedisStore, queue: Queue
+    ) -> None:
+        self.config, self.store, self.links, self.queue = config, intake, links, queue
+        self.pipe = IntakePipeline.of(intake.redis)
         self.queued: list[Job] = []  # written by the transaction
         self.taken: list[tuple[str, str, list[PairKey]]] = []  # (system, delivery key, pairs)
 
     def take(self, event: Event, delivery_key: str) -> Dispatched:
         """Reserve one delivery, and coalesce it onto or queue a job for each of its pairs."""
         system = event.ref.system
-        targets = _targets(event, self.config, self.store)
+        targets = _targets(event, self.config, self.links)
         if not targets:
             self.store.touch_source(system)
             return Dispatched(unlinked=True)
@@ -334,11 +343,11 @@ def still_waiting(redis: Redis, job_ids: Iterable[str]) -> set[str]:
     return waiting
 
 
-def _targets(event: Event, config: Config, store: RedisStore) -> list[tuple[Route, PairKey]]:
+def _targets(event: Event, config: Config, links: RedisStore) -> list[tuple[Route, PairKey]]:
     system = event.ref.system
     targets = [(r, PairKey(r.name, event.ref.id)) for r in config.routes_from(system)]
     for route in config.routes_to(system):
-        pair = store.first_for_second(route.name, event.ref)
+        pair = links.first_for_second(route.name, event.ref)
         if pair is not None:
             targets.append((route, pair))
     return targets

@@ -39,6 +39,7 @@ from bridge.protocol import Capability, Connector
 from bridge.queue import get_queue
 from bridge.registry import build_connector
 from bridge.store import LinkRecord, PairKey, ParkedItem, RedisStore
+from bridge.stores.dedupe import IntakeStore
 
 
 class OpsError(Exception):
@@ -287,7 +288,7 @@ class Inspector:
         )
 
     def sources(self) -> list[SourceHealth]:
-        seen = self.store.sources_seen()
+        seen = IntakeStore(self.redis).sources_seen()
         now = self.clock()
         out = []
         for name, settings in self.config.systems.items():

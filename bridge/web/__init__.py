@@ -13,6 +13,7 @@ from bridge.queue import get_queue
 from bridge.redis_runtime import connect_web
 from bridge.registry import build_connector
 from bridge.store import RedisStore
+from bridge.stores.dedupe import IntakeStore
 
 
 def create_app(config: Config, redis: Redis | None = None) -> Flask:
@@ -23,10 +24,11 @@ def create_app(config: Config, redis: Redis | None = None) -> Flask:
         "config": config,
         "redis": redis,
         "connectors": {name: build_connector(s) for name, s in config.systems.items()},
-        # Built once: a Queue caches the server version (one INFO call) and the store its
-        # registered scripts; per request they would cost a round trip each.
+        # Built once: a Queue caches the server version (one INFO call) and the intake store
+        # its registered script; per request they would cost a round trip each.
         "queue": get_queue(redis, config),
-        "store": RedisStore(redis),
+        "intake": IntakeStore(redis),
+        "links": RedisStore(redis),
     }
 
     from bridge.web.health import bp as health_bp
