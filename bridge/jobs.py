@@ -44,6 +44,7 @@ from bridge.registry import build_connector
 from bridge.resume import resume_due
 from bridge.retry import Unreachable
 from bridge.store import RedisStore
+from bridge.stores.gave_up import GaveUpStore
 
 log = logging.getLogger("bridge")
 
@@ -128,7 +129,7 @@ def _retry_or_give_up(
     reason = f"gave up after {tries} attempts over {fmt_age(spent)}: {exc}"
     if isinstance(exc, Unreachable):
         # The reconciler queues the pair again after the next good poll of that system.
-        store.add_gave_up(exc.system, PairKey(route.name, ref.id))
+        GaveUpStore(job.connection).add_gave_up(exc.system, PairKey(route.name, ref.id))
         job.meta["waits_for"] = exc.system
     _park(job, store, ref, reason)
     return spent, reason

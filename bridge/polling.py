@@ -28,6 +28,7 @@ from bridge.protocol import Capability, Connector, Polls, SystemSettings
 from bridge.queue import dispatch_event, enqueue_sync, job_id_for
 from bridge.store import RedisStore
 from bridge.stores.dedupe import IntakeStore
+from bridge.stores.gave_up import GaveUpStore
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
 DEFAULT_SWEEP_INTERVAL = 600  # reconciling systems that have webhooks (Zendesk export: 10/min)
@@ -161,14 +162,14 @@ def _poll(
         },
     )
     intake.touch_source(system)
-    requeued = requeue_gave_up(system, config, store, queue, now)
+    requeued = requeue_gave_up(system, config, GaveUpStore(redis), store, queue, now)
     return PollResult(
         system, len(events), queued, duplicates, newest.isoformat(), requeued=len(requeued)
     )
 
 
 def requeue_gave_up(
-    system: str, config: Config, store: RedisStore, queue: Queue, now: datetime
+    system: str, config: Config, gave_up: GaveUpStore, log: RedisStore, queue: Queue, now: datetime
 ) -> list[str]:
     """The system answered a poll: sync again every pair that gave up waiting for it.
 
@@ -176,7 +177,7 @@ def requeue_gave_up(
     (the next good poll tries again). Returns the new job ids.
     """
     jobs: list[str] = []
-    for pair in store.gave_up_on(system):
+    for pair in gave_up.gave_up_on(system):
         route = next((r for r in config.routes if r.name == pair.route), None)
         if route is not None:
             marker = f"requeue:{pair.first_id}:{now.isoformat()}"
@@ -184,13 +185,13 @@ def requeue_gave_up(
             event = Event(ref, EventKind.OTHER, marker, occurred_at=now)
             job_id = job_id_for(route.name, system, marker)
             job = enqueue_sync(queue, config, route, event, job_id=job_id, first_id=pair.first_id)
-            store.log(
+            log.log(
                 ref,
                 "requeued",
                 {"job": job.id, "reason": f"{system} answers again"},
             )
             jobs.append(job.id)
-        store.forget_gave_up(system, pair)  # a removed route: nothing to do
+        gave_up.forget_gave_up(system, pair)  # a removed route: nothing to do
     if jobs:
         pairs_requeued(system, len(jobs))
     return jobs

@@ -191,7 +191,7 @@ class RedisStore:
     def has_log(self, ref: SystemRef) -> bool:
         return bool(self.redis.exists(keyspace.sync_log(ref)))
 
-    # items not copied, and pairs that gave up on an unreachable system -----------------------
+    # items not copied -------------------------------------------------------------------------
     def parked_items(self, pair: PairKey) -> dict[str, ParkedItem]:
         raw = self.redis.hgetall(keyspace.parked_items(pair))
         return {_text(k): ParkedItem(key=_text(k), **json.loads(v)) for k, v in raw.items()}
@@ -234,15 +234,3 @@ class RedisStore:
         fields = list(causes)
         if fields:
             self.redis.hdel(keyspace.agent_notes(pair), *fields)
-
-    def add_gave_up(self, system: str, pair: PairKey) -> None:
-        """A pair stopped retrying because `system` did not answer: sync it when it does."""
-        self.redis.sadd(keyspace.gave_up(system), keyspace.pair_member(pair))
-
-    def gave_up_on(self, system: str) -> list[PairKey]:
-        """The pairs waiting for `system` to answer again."""
-        members = sorted(_text(m) for m in self.redis.smembers(keyspace.gave_up(system)))
-        return [keyspace.parse_pair_member(m) for m in members]
-
-    def forget_gave_up(self, system: str, pair: PairKey) -> None:
-        self.redis.srem(keyspace.gave_up(system), keyspace.pair_member(pair))

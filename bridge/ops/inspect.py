@@ -40,6 +40,7 @@ from bridge.queue import get_queue
 from bridge.registry import build_connector
 from bridge.store import LinkRecord, PairKey, ParkedItem, RedisStore
 from bridge.stores.dedupe import IntakeStore
+from bridge.stores.gave_up import GaveUpStore
 
 
 class OpsError(Exception):
@@ -325,7 +326,8 @@ class Inspector:
 
     def gave_up(self) -> dict[str, list[PairKey]]:
         """Per system: the pairs waiting for it to answer again."""
-        return {name: self.store.gave_up_on(name) for name in self.config.systems}
+        gave_up = GaveUpStore(self.redis)
+        return {name: gave_up.gave_up_on(name) for name in self.config.systems}
 
     def _route_or_none(self, name: str) -> Route | None:
         return next((r for r in self.config.routes if r.name == name), None)

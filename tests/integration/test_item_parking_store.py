@@ -12,6 +12,7 @@ from bridge.ops.inspect import Inspector
 from bridge.records import PairKey
 from bridge.sandbox.stack import Stack
 from bridge.store import RedisStore
+from bridge.stores.gave_up import GaveUpStore
 from bridge.writes import PARKED, UNSURE
 
 T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
@@ -42,7 +43,7 @@ def test_the_same_refusal_is_one_entry_with_a_count_and_a_new_one_starts_over(
 
 
 def test_gave_up_pairs_are_kept_per_system(redis: Redis) -> None:
-    store = RedisStore(redis)
+    store = GaveUpStore(redis)
     store.add_gave_up("vendor", PairKey("acme", "1"))
     store.add_gave_up("vendor", PairKey("acme", "1"))  # a set: once
     store.add_gave_up("vendor", PairKey("globex", "a:b"))
