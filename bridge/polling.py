@@ -26,9 +26,7 @@ from bridge.ops.hooks import pairs_requeued
 from bridge.pause import PauseStore
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
 from bridge.queue import dispatch_event, enqueue_sync, job_id_for
-from bridge.store import RedisStore
-from bridge.stores.dedupe import IntakeStore
-from bridge.stores.gave_up import GaveUpStore
+from bridge.stores import GaveUpStore, Stores, SyncLog
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
 DEFAULT_SWEEP_INTERVAL = 600  # reconciling systems that have webhooks (Zendesk export: 10/min)
@@ -117,7 +115,7 @@ def poll_once(
 def _poll(
     system: str, connector: Connector, config: Config, redis: Redis, queue: Queue, clock: Clock
 ) -> PollResult:
-    store, intake = RedisStore(redis), IntakeStore(redis)
+    stores = Stores.of(redis)
     status_key = keyspace.poll_status(system)
     raw = redis.hget(status_key, "cursor")
     now = clock()
@@ -140,12 +138,14 @@ def _poll(
         # never let that drop the event as the bridge's own (the sync is state-based anyway).
         event = replace(event, actor_id=None)
         key = event.delivery_id or f"poll:{event.ref.id}:{event.occurred_at}"
-        result = dispatch_event(event, config, intake, store, queue, key)
+        result = dispatch_event(event, config, stores.intake, stores.links, queue, key)
         newest_second = (
             top is not None and event.occurred_at and event.occurred_at > top - timedelta(seconds=1)
         )
         if newest_second and result.duplicate:  # seen by an earlier poll: its second chance
-            result = dispatch_event(event, config, intake, store, queue, f"{key}:again")
+            result = dispatch_event(
+                event, config, stores.intake, stores.links, queue, f"{key}:again"
+            )
         queued += len(result.jobs)
         duplicates += result.duplicate
         if event.occurred_at and event.occurred_at > newest:
@@ -161,15 +161,15 @@ def _poll(
             "took_ms": int((time.monotonic() - started) * 1000),
         },
     )
-    intake.touch_source(system)
-    requeued = requeue_gave_up(system, config, GaveUpStore(redis), store, queue, now)
+    stores.intake.touch_source(system)
+    requeued = requeue_gave_up(system, config, stores.gave_up, stores.log, queue, now)
     return PollResult(
         system, len(events), queued, duplicates, newest.isoformat(), requeued=len(requeued)
     )
 
 
 def requeue_gave_up(
-    system: str, config: Config, gave_up: GaveUpStore, log: RedisStore, queue: Queue, now: datetime
+    system: str, config: Config, gave_up: GaveUpStore, log: SyncLog, queue: Queue, now: datetime
 ) -> list[str]:
     """The system answered a poll: sync again every pair that gave up waiting for it.
 
@@ -185,7 +185,7 @@ def requeue_gave_up(
             event = Event(ref, EventKind.OTHER, marker, occurred_at=now)
             job_id = job_id_for(route.name, system, marker)
             job = enqueue_sync(queue, config, route, event, job_id=job_id, first_id=pair.first_id)
-            log.log(
+            log.add(
                 ref,
                 "requeued",
                 {"job": job.id, "reason": f"{system} answers again"},

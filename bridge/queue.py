@@ -24,8 +24,7 @@ from bridge.config import Config, Route
 from bridge.models import Event, EventKind, SystemRef
 from bridge.records import PairKey
 from bridge.retry import retry_for
-from bridge.store import RedisStore
-from bridge.stores.dedupe import IntakeStore
+from bridge.stores import IntakeStore, LinkStore
 
 log = logging.getLogger("bridge")
 
@@ -201,7 +200,7 @@ def dispatch_event(
     event: Event,
     config: Config,
     intake: IntakeStore,
-    links: RedisStore,
+    links: LinkStore,
     queue: Queue,
     delivery_key: str,
 ) -> Dispatched:
@@ -213,7 +212,7 @@ def dispatch_events(
     items: Sequence[tuple[Event, str]],
     config: Config,
     intake: IntakeStore,
-    links: RedisStore,
+    links: LinkStore,
     queue: Queue,
     also: Callable[[Pipeline, list[Dispatched]], None] | None = None,
 ) -> list[Dispatched]:
@@ -248,10 +247,8 @@ NOT_STARTED = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERR
 class _Intake:
     """One `dispatch_events` call: the transaction it builds, and what it has reserved."""
 
-    def __init__(
-        self, config: Config, intake: IntakeStore, links: RedisStore, queue: Queue
-    ) -> None:
-        self.config, self.store, self.links, self.queue = config, intake, links, queue
+    def __init__(self, config: Config, intake: IntakeStore, links: LinkStore, queue: Queue) -> None:
+        self.config, self.intake, self.links, self.queue = config, intake, links, queue
         self.pipe = IntakePipeline.of(intake.redis)
         self.queued: list[Job] = []  # written by the transaction
         self.taken: list[tuple[str, str, list[PairKey]]] = []  # (system, delivery key, pairs)
@@ -261,21 +258,21 @@ class _Intake:
         system = event.ref.system
         targets = _targets(event, self.config, self.links)
         if not targets:
-            self.store.touch_source(system)
+            self.intake.touch_source(system)
             return Dispatched(unlinked=True)
         pairs = [pair for _, pair in targets]
-        reserved = self.store.intake(system, delivery_key, pairs)
+        reserved = self.intake.intake(system, delivery_key, pairs)
         if reserved.duplicate or reserved.in_progress:
             return Dispatched(duplicate=reserved.duplicate, in_progress=reserved.in_progress)
         self.taken.append((system, delivery_key, pairs))
-        self.store.commit_delivery(self.pipe, system, delivery_key, self.config.dedupe_ttl)
+        self.intake.commit_delivery(self.pipe, system, delivery_key, self.config.dedupe_ttl)
         return self._coalesce_or_queue(event, delivery_key, targets, reserved.newest)
 
     def _coalesce_or_queue(
         self, event: Event, key: str, targets: list[tuple[Route, PairKey]], newest: Sequence[str]
     ) -> Dispatched:
         """Per pair: the newest job if it still waits (it will see this change), else a new one."""
-        waiting = still_waiting(self.store.redis, newest)
+        waiting = still_waiting(self.intake.redis, newest)
         jobs: list[str] = []
         for (route, pair), job_id in zip(targets, newest, strict=True):
             jobs.append(job_id if job_id in waiting else self._queue(route, pair, event, key))
@@ -286,7 +283,7 @@ class _Intake:
         job_id = job_id_for(route.name, event.ref.system, f"{pair.first_id}|{delivery_key}")
         self.queued.append(enqueue_sync(self.queue, self.config, route, event, job_id=job_id,
                                         first_id=pair.first_id, pipeline=self.pipe))  # fmt: skip
-        self.store.note_waiting_job(self.pipe, pair, job_id)
+        self.intake.note_waiting_job(self.pipe, pair, job_id)
         return job_id
 
     def commit(
@@ -321,7 +318,7 @@ class _Intake:
         their own (PENDING_DELIVERY_TTL); the failure that got us here is the one to report.
         """
         try:
-            self.store.release_reservations(self.taken)
+            self.intake.release_reservations(self.taken)
         except RedisError as exc:
             log.warning("intake: reservations left to expire: %s", exc)
 
@@ -343,7 +340,7 @@ def still_waiting(redis: Redis, job_ids: Iterable[str]) -> set[str]:
     return waiting
 
 
-def _targets(event: Event, config: Config, links: RedisStore) -> list[tuple[Route, PairKey]]:
+def _targets(event: Event, config: Config, links: LinkStore) -> list[tuple[Route, PairKey]]:
     system = event.ref.system
     targets = [(r, PairKey(r.name, event.ref.id)) for r in config.routes_from(system)]
     for route in config.routes_to(system):

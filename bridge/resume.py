@@ -25,7 +25,7 @@ from bridge.pause import Clock, Pause, PauseStore, Scope, ScopeKind, utc_now
 from bridge.polling import interval_for
 from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, job_id_for
-from bridge.store import RedisStore
+from bridge.stores import SyncLog
 
 POLL_SYSTEM = "bridge.jobs.poll_system"
 DRAIN_LEASE = 120  # seconds: queueing the held pairs of one scope takes far less
@@ -95,7 +95,7 @@ def drain(
         return Drained(scope, ended, busy=True)
     try:
         now = pauses.clock()
-        store = RedisStore(pauses.redis)
+        sync_log = SyncLog(pauses.redis)
         routes = {r.name: r for r in config.routes}
         jobs: list[str] = []
         for pair in pauses.held(scope):
@@ -111,7 +111,7 @@ def drain(
                     job_id=job_id_for(route.name, str(scope), marker),
                     first_id=pair.first_id,
                 )
-                store.log(ref, "resumed", {"job": job.id, "scope": scope.label})
+                sync_log.add(ref, "resumed", {"job": job.id, "scope": scope.label})
                 jobs.append(job.id)
             pauses.release(scope, pair)
         # A scope that was not paused (and held nothing) has nothing to catch up on.

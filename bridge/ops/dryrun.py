@@ -46,7 +46,7 @@ from bridge.steps import (
     assume_done,
     preview,
 )
-from bridge.store import RedisStore
+from bridge.stores import Stores
 
 Connectors = Callable[[str], Connector]
 
@@ -70,8 +70,8 @@ def explain(
     if not events:
         yield "no ticket event in the payload: the bridge would answer 202 ignored"
         return
-    store = RedisStore(redis) if redis is not None else None
-    if store is None:
+    stores = Stores.of(redis) if redis is not None else None
+    if stores is None:
         yield "(no Redis configured: links cannot be looked up; assuming none exist)"
     for event in events:
         yield f"event {event.kind.value} on {event.ref} (delivery {event.delivery_id}, " + (
@@ -82,17 +82,17 @@ def explain(
         if not config.routes_from(system) and not config.routes_to(system):
             yield "  -> ignored: no route uses this system"
         for route in config.routes_to(system):
-            pair = store.first_for_second(route.name, event.ref) if store else None
+            pair = stores.links.first_for_second(route.name, event.ref) if stores else None
             if pair is None:
                 yield f"  route {route.name}: not linked to any escalation -> ignored"
             else:
-                yield from _route(route, connector, pair.first_id, event, store)
+                yield from _route(route, connector, pair.first_id, event, stores)
         for route in config.routes_from(system):
-            yield from _route(route, connector, event.ref.id, event, store)
+            yield from _route(route, connector, event.ref.id, event, stores)
 
 
 def _route(
-    route: Route, connector: Connectors, first_id: str, event: Event, store: RedisStore | None
+    route: Route, connector: Connectors, first_id: str, event: Event, stores: Stores | None
 ) -> Iterator[str]:
     facts = RouteFacts(
         route.name, route.mapping, route.language, connector(route.first), connector(route.second)
@@ -102,19 +102,19 @@ def _route(
     if dropped is not None:
         yield f"  route {route.name}: {dropped.action}: {dropped.reason}"
         return
-    link = store.get_link(PairKey(route.name, first_id)) if store else None
-    if link is not None and store is not None:
+    link = stores.links.get_link(PairKey(route.name, first_id)) if stores else None
+    if link is not None and stores is not None:
         yield (
             f"  route {route.name}: linked to {link.second} -> would sync the pair (comments, "
             "status, priority)"
         )
         ctx = RouteContext(route.name, route.mapping, route.language, connector(route.first),
-                           connector(route.second), store)  # fmt: skip
+                           connector(route.second), stores)  # fmt: skip
         steps, _ = preview(plan_pair(facts, read_pair(ctx, link)))
         yield from _printed(facts, steps) if steps else ["    nothing to write: in step"]
         return
     ticket = connector(route.first).get_ticket(first_id)
-    asked = store.missing_request(PairKey(route.name, first_id)) if store else None
+    asked = stores.waiting.missing_request(PairKey(route.name, first_id)) if stores else None
     snap = FirstSnapshot(ticket, parse_write_mark(asked) if asked else None, time.time())
     answer = _reading_answers(facts, connector(route.first), ticket)
     steps, first = preview(plan_first_level(facts, ref, snap), answer)

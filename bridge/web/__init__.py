@@ -12,8 +12,7 @@ from bridge.config import Config
 from bridge.queue import get_queue
 from bridge.redis_runtime import connect_web
 from bridge.registry import build_connector
-from bridge.store import RedisStore
-from bridge.stores.dedupe import IntakeStore
+from bridge.stores import Stores
 
 
 def create_app(config: Config, redis: Redis | None = None) -> Flask:
@@ -27,8 +26,7 @@ def create_app(config: Config, redis: Redis | None = None) -> Flask:
         # Built once: a Queue caches the server version (one INFO call) and the intake store
         # its registered script; per request they would cost a round trip each.
         "queue": get_queue(redis, config),
-        "intake": IntakeStore(redis),
-        "links": RedisStore(redis),
+        "stores": Stores.of(redis),
     }
 
     from bridge.web.health import bp as health_bp

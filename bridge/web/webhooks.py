@@ -91,8 +91,9 @@ def receive(system: str) -> Any:
         ops_hooks.webhook_counted(pipe, system, len(events), sum(r.duplicate for r in results))
 
     try:
+        stores = ext["stores"]
         results = dispatch_events(
-            items, config, ext["intake"], ext["links"], ext["queue"], also=count
+            items, config, stores.intake, stores.links, ext["queue"], also=count
         )
     except RedisError as exc:
         current_app.logger.error("webhook from %s not queued: %s", system, exc)

@@ -26,7 +26,7 @@ from bridge.records import PairKey
 from bridge.registry import build_connector
 from bridge.resume import resume, resume_due
 from bridge.sandbox.stack import Stack
-from bridge.store import RedisStore
+from bridge.stores import SyncLog
 from tests.integration.ops_helpers import COMPLETE, DESCRIPTION
 
 VENDOR = Scope(ScopeKind.SYSTEM, "vendor")
@@ -56,7 +56,7 @@ def zd_bodies(stack: Stack, tid: int) -> list[str]:
 
 
 def actions(stack: Stack, tid: int) -> list[str]:
-    return [e["action"] for e in RedisStore(stack.redis).timeline(SystemRef("helpdesk", str(tid)))]
+    return [e["action"] for e in SyncLog(stack.redis).timeline(SystemRef("helpdesk", str(tid)))]
 
 
 def test_a_paused_system_gets_no_request_and_each_held_change_lands_once(
