@@ -31,6 +31,7 @@ from bridge import keyspace
 from bridge.config import Config
 from bridge.records import PairKey
 from bridge.retry import parse_duration
+from bridge.stores.values import text as _text
 
 Clock = Callable[[], datetime]
 REASON_LIMIT = 500  # a pause reason is a sentence, not a document
@@ -203,10 +204,6 @@ for i = 3, #ARGV do
 end
 return false
 """
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def held_member(pair: PairKey) -> str:

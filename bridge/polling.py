@@ -169,7 +169,12 @@ def _poll(
 
 
 def requeue_gave_up(
-    system: str, config: Config, gave_up: GaveUpStore, log: SyncLog, queue: Queue, now: datetime
+    system: str,
+    config: Config,
+    gave_up: GaveUpStore,
+    sync_log: SyncLog,
+    queue: Queue,
+    now: datetime,
 ) -> list[str]:
     """The system answered a poll: sync again every pair that gave up waiting for it.
 
@@ -185,7 +190,7 @@ def requeue_gave_up(
             event = Event(ref, EventKind.OTHER, marker, occurred_at=now)
             job_id = job_id_for(route.name, system, marker)
             job = enqueue_sync(queue, config, route, event, job_id=job_id, first_id=pair.first_id)
-            log.add(
+            sync_log.add(
                 ref,
                 "requeued",
                 {"job": job.id, "reason": f"{system} answers again"},
