@@ -133,8 +133,9 @@ def measure(sizes: list[int], pairs: int, syncs: int) -> dict[str, Any]:
     from bridge.config import load_config
     from bridge.engine import handle_first_level
     from bridge.jobs import Runtime
+    from bridge.records import PairKey
     from bridge.registry import build_connector
-    from bridge.store import RedisStore
+    from bridge.stores import Stores
     from bridge.sync import sync_pair
 
     with (
@@ -155,14 +156,14 @@ def measure(sizes: list[int], pairs: int, syncs: int) -> dict[str, Any]:
             config_path, _ = ours.recv()
             config = load_config(config_path)
             runtime = Runtime(config, {n: build_connector(s) for n, s in config.systems.items()})
-            ctx = runtime.context(config.routes[0], RedisStore(Redis.from_url(url)))
+            ctx = runtime.context(config.routes[0], Stores.of(Redis.from_url(url)))
 
             def pair(size: int) -> tuple[int, int]:
                 """Half the old comments the customer's before the escalation, then the
                 vendor's (copied to the helpdesk by the first sync below)."""
                 tid = ask("ticket", (COMPLETE, size // 2))
                 handle_first_level(ctx, str(tid))
-                link = ctx.store.get_link(ctx.name, str(tid))
+                link = ctx.stores.links.get_link(PairKey(ctx.name, str(tid)))
                 assert link is not None
                 ask("notes", (int(link.second.id), size - size // 2))
                 return tid, int(link.second.id)
@@ -170,7 +171,7 @@ def measure(sizes: list[int], pairs: int, syncs: int) -> dict[str, Any]:
             made = {size: [pair(size) for _ in range(pairs)] for size in sizes}
 
             def sync(tid: int) -> None:
-                link = ctx.store.get_link(ctx.name, str(tid))
+                link = ctx.stores.links.get_link(PairKey(ctx.name, str(tid)))
                 assert link is not None
                 sync_pair(ctx, link)
 

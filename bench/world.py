@@ -23,7 +23,7 @@ from bridge.jobs import Runtime
 from bridge.records import PairKey
 from bridge.registry import build_connector
 from bridge.sandbox.stack import CATEGORY, CUSTOMER_NUMBER, DOMAIN, MAY_CONTACT, Stack
-from bridge.store import RedisStore
+from bridge.stores import Stores
 
 COMPLETE = {CUSTOMER_NUMBER: "40711", DOMAIN: "shop.example.com", MAY_CONTACT: "kontakt_ja",
             CATEGORY: "technik"}  # fmt: skip
@@ -91,14 +91,14 @@ def _world(spec: WorldSpec, ready: Any, stop: Any, out: Any) -> None:
     runtime = Runtime(
         stack.config, {n: build_connector(s) for n, s in stack.config.systems.items()}
     )
-    ctx = runtime.context(stack.config.routes[0], RedisStore(stack.redis))
+    ctx = runtime.context(stack.config.routes[0], Stores.of(stack.redis))
     pairs = []
     for n in range(spec.pairs):
         tid = stack.zendesk.create_ticket_as(stack.zd_bridge, f"Bench {n}", "Checkout fails with "
                                              "error 500 for every order.", custom_fields=COMPLETE,
                                              priority="normal")["id"]  # fmt: skip
         handle_first_level(ctx, str(tid))
-        link = ctx.store.get_link(PairKey(ctx.name, str(tid)))
+        link = ctx.stores.links.get_link(PairKey(ctx.name, str(tid)))
         assert link is not None
         pairs.append((tid, int(link.second.id)))
         if spec.vendor_notes:

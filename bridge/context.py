@@ -9,7 +9,7 @@ from typing import Any
 
 from bridge.mapping import RouteMapping
 from bridge.protocol import Connector
-from bridge.records import PairKey, SyncStore
+from bridge.records import PairKey, PairStores
 
 
 def utc_now() -> datetime:
@@ -25,7 +25,7 @@ class RouteContext:
     language: str
     first: Connector
     second: Connector
-    store: SyncStore
+    stores: PairStores
     claim_timeout: float = 900.0
     clock: Callable[[], datetime] = utc_now  # when an item was last refused, for instance
     notify_agent_after: float = 3600.0  # seconds a job may fail before the agent is told

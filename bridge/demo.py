@@ -18,7 +18,7 @@ from bridge.models import SystemRef
 from bridge.registry import statuses_of
 from bridge.sandbox.drivers import Driver
 from bridge.sandbox.stack import ROUTES, Stack
-from bridge.store import RedisStore
+from bridge.stores import SyncLog
 
 Echo = Callable[[str], Any]
 RACE_DATA = {"customer_number": "40712", "domain": "b2b.kunde.example", "may_contact": False}
@@ -117,7 +117,7 @@ class Story:
         self.settle()
         self.check(len(v.issues()) == 1, f"no {V} ticket for the question")
         self.check(f.bridge_comments(t2) == [], "no comment on the question")
-        log = RedisStore(self.stack.redis).timeline(SystemRef(f.system, str(t2)))
+        log = SyncLog(self.stack.redis).timeline(SystemRef(f.system, str(t2)))
         reasons = [e.get("reason", "") for e in log if e["action"] == "not_technical"]
         self.check(bool(reasons), f"the bridge recorded why: {reasons[0] if reasons else '-'}")
 

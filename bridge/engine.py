@@ -35,7 +35,7 @@ def handle_first_level(
         if dropped is not None:
             return dropped
 
-    link = ctx.store.get_link(ctx.pair(ticket_id))
+    link = ctx.stores.links.get_link(ctx.pair(ticket_id))
     if link is not None:
         finished = run(finish_escalation(facts, link, link_note(link)))
         synced = sync_pair(ctx, link)
@@ -49,7 +49,7 @@ def handle_first_level(
         return first.decision
     # What the customer wrote since the bridge's request goes along right away (start_pair
     # left it unmarked); a retry finds the link and copies only what is still pending.
-    link = ctx.store.get_link(ctx.pair(ticket_id))
+    link = ctx.stores.links.get_link(ctx.pair(ticket_id))
     if link is None:
         return first.decision
     synced = sync_pair(ctx, link)

@@ -86,57 +86,57 @@ class WriteAhead:
     """
 
     def __init__(self, ctx: RouteContext, first_id: str) -> None:
-        self.store, self.pair = ctx.store, ctx.pair(first_id)
+        self.stores, self.pair = ctx.stores, ctx.pair(first_id)
 
     def begin(self, slot: Slot) -> Claim | None:
         """Mark the slot; for the escalation, the claim that blocks it, if another holds it."""
-        store, pair = self.store, self.pair
+        stores, pair = self.stores, self.pair
         match slot:
             case CommentSlot(key):
-                store.mark_comment(pair, key, format_comment_mark(Unsure()))
+                stores.marks.mark_comment(pair, key, format_comment_mark(Unsure()))
             case LinkNoteSlot():
-                store.update_link(pair, note_id=format_write_mark(Unsure()))
+                stores.links.update_link(pair, note_id=format_write_mark(Unsure()))
             case AgentNoteSlot(cause):
-                store.set_agent_note(pair, cause, format_write_mark(Unsure()))
+                stores.notes.set_agent_note(pair, cause, format_write_mark(Unsure()))
             case DataRequestSlot(fingerprint):
                 mark = format_write_mark(Unsure(fingerprint))
-                store.set_missing_request(pair, mark)
+                stores.waiting.set_missing_request(pair, mark)
             case EscalationSlot(owner):
                 # Taken atomically and never expiring: a worker that died mid-create leaves it
                 # visible, so no second issue is created while the first may exist.
-                return store.claim_escalation(pair, owner)
+                return stores.claims.claim_escalation(pair, owner)
             case StatusSlot(status):
                 # A worker killed after the write must not mirror the bridge's own status.
-                store.set_pair_state(pair, {EXPECT: status})
+                stores.state.set_pair_state(pair, {EXPECT: status})
             case _:
                 assert_never(slot)
         return None
 
     def take_over(self, slot: EscalationSlot) -> None:
         """An unsure escalation found nothing on the target: this attempt holds the claim now."""
-        self.store.take_over_claim(self.pair, slot.owner)
+        self.stores.claims.take_over_claim(self.pair, slot.owner)
 
     def settle(self, slot: Slot, written: str = "", system: str = "") -> None:
         """Record what was written (`written`: the new comment's id on `system`)."""
-        store, pair = self.store, self.pair
+        stores, pair = self.stores, self.pair
         match slot:
             case CommentSlot(key):
                 copy = Copied(item_key(system, written))
                 # The copy is marked too, first: a read from a cursor sees only the marks of
                 # what it reads, so the copy's own mark keeps it from crossing back.
-                store.mark_comment(pair, copy.key, format_comment_mark(Echo(key)))
-                store.mark_comment(pair, key, format_comment_mark(copy))
+                stores.marks.mark_comment(pair, copy.key, format_comment_mark(Echo(key)))
+                stores.marks.mark_comment(pair, key, format_comment_mark(copy))
             case LinkNoteSlot():
-                store.update_link(pair, note_id=format_write_mark(Written(written)))
+                stores.links.update_link(pair, note_id=format_write_mark(Written(written)))
             case AgentNoteSlot(cause):
-                store.set_agent_note(pair, cause, format_write_mark(Written(written)))
+                stores.notes.set_agent_note(pair, cause, format_write_mark(Written(written)))
             case DataRequestSlot(fingerprint):
                 mark = format_write_mark(Written(fingerprint))
-                store.set_missing_request(pair, mark)
+                stores.waiting.set_missing_request(pair, mark)
             case EscalationSlot():
-                store.release_claim(pair)  # the link records it now
+                stores.claims.release_claim(pair)  # the link records it now
             case StatusSlot():
-                store.set_pair_state(pair, {EXPECT: ""})  # checked after the notes
+                stores.state.set_pair_state(pair, {EXPECT: ""})  # checked after the notes
             case _:
                 assert_never(slot)
 
@@ -145,11 +145,11 @@ class WriteAhead:
             case EscalationSlot() if not (isinstance(exc, RetryableError) and exc.maybe_applied):
                 # Surely nothing was created: a kept claim would park the retry or block the
                 # ticket for the claim's timeout.
-                self.store.release_claim(self.pair)
+                self.stores.claims.release_claim(self.pair)
             case StatusSlot(fallback=fallback) if isinstance(exc, PermanentError):
                 # Refused: the issue keeps its status, which the next sync must not take for
                 # the bridge's own change.
-                self.store.set_pair_state(self.pair, {EXPECT: fallback})
+                self.stores.state.set_pair_state(self.pair, {EXPECT: fallback})
 
 
 class Executor:
@@ -176,24 +176,24 @@ class Executor:
         return self.ctx.first if side is Side.FIRST else self.ctx.second
 
     def apply(self, step: Step) -> object:
-        store, pair = self.ctx.store, self.pair
+        stores, pair = self.ctx.stores, self.pair
         match step:
             case Log(ref=ref, entry=entry, detail=detail, warning=warning):
                 if warning:
                     log.warning("%s", warning)
-                store.log(ref, entry, detail)
+                stores.log.add(ref, entry, detail)
             case CreateTicket():
                 return self._create(step)
             case SaveLink(link=link, settles=slot):
-                store.save_link(link)
+                stores.links.save_link(link)
                 self.ahead.settle(slot)
             case RecordLink(changes=changes):
-                store.update_link(pair, **changes)
+                stores.links.update_link(pair, **changes)
             case ReadHistory(link=link):
                 return read_history(self.ctx, link)
             case MarkHistory(keys=keys):
                 for key in keys:
-                    store.mark_comment(pair, key, format_comment_mark(History()))
+                    stores.marks.mark_comment(pair, key, format_comment_mark(History()))
             case SetFields(side=side, ticket_id=ticket_id, changes=changes, guard=guard):
                 self._set_fields(side, ticket_id, changes, guard)
             case FetchFiles(src=src, dst=dst, attachments=attachments, language=language):
@@ -206,16 +206,16 @@ class Executor:
             case NoteToAgent(ticket_id=ticket_id, body=body, guard=guard):
                 return self._post(Side.FIRST, ticket_id, NewComment(body, public=False), guard)
             case ClearAgentNotes(causes=causes):
-                store.clear_agent_notes(pair, causes)
+                stores.notes.clear_agent_notes(pair, causes)
             case MarkComment(key=key, mark=mark):
-                store.mark_comment(pair, key, format_comment_mark(mark))
+                stores.marks.mark_comment(pair, key, format_comment_mark(mark))
             case ParkItem(key=key, reason=reason, while_status=while_status):
                 at = self.ctx.clock()
-                return store.park_item(pair, key, reason, at, while_status=while_status)
+                return stores.marks.park_item(pair, key, reason, at, while_status=while_status)
             case UnparkItem(key=key):
-                store.unpark_item(pair, key)
+                stores.marks.unpark_item(pair, key)
             case SetPairState(values=values):
-                store.set_pair_state(pair, values)
+                stores.state.set_pair_state(pair, values)
             case ExpectStatus(status=status):
                 if status:
                     self.ahead.begin(StatusSlot(status))

@@ -39,11 +39,11 @@ from bridge.pause import Held, PauseStore, route_scopes
 from bridge.polling import poll_once
 from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, event_from_dict, get_queue
-from bridge.records import PairKey
+from bridge.records import PairKey, PairStores
 from bridge.registry import build_connector
 from bridge.resume import resume_due
 from bridge.retry import Unreachable
-from bridge.store import RedisStore
+from bridge.stores import Stores, SyncLog
 
 log = logging.getLogger("bridge")
 
@@ -55,14 +55,14 @@ class Runtime:
     config: Config
     connectors: dict[str, Connector]
 
-    def context(self, route: Route, store: RedisStore) -> RouteContext:
+    def context(self, route: Route, stores: PairStores) -> RouteContext:
         return RouteContext(
             name=route.name,
             mapping=route.mapping,
             language=route.language,
             first=self.connectors[route.first],
             second=self.connectors[route.second],
-            store=store,
+            stores=stores,
             claim_timeout=max(900.0, self.config.job_timeout * 2.0),
             notify_agent_after=self.config.notify_agent_after,
         )
@@ -91,12 +91,12 @@ def runtime(redis: Redis | None = None) -> Runtime:
         return _cache[key]
 
 
-def _park(job: Job, store: RedisStore, ref: SystemRef, reason: str) -> None:
+def _park(job: Job, sync_log: SyncLog, ref: SystemRef, reason: str) -> None:
     job.retries_left = 0  # a permanent error must not burn the retry schedule
     job.meta["park_reason"] = reason
     job.save_meta()
     ops_hooks.job_parked(job, reason)
-    store.log(ref, "parked", {"job": job.id, "reason": reason})
+    sync_log.add(ref, "parked", {"job": job.id, "reason": reason})
 
 
 def _started(job: Job) -> datetime:
@@ -106,7 +106,7 @@ def _started(job: Job) -> datetime:
 
 
 def _retry_or_give_up(
-    job: Job, store: RedisStore, route: Route, ref: SystemRef, exc: RetryableError
+    job: Job, stores: Stores, route: Route, ref: SystemRef, exc: RetryableError
 ) -> tuple[float, str | None]:
     """Count the failed attempt; past the last one, park with what was tried and for how long.
 
@@ -121,16 +121,16 @@ def _retry_or_give_up(
     if job.retries_left:
         job.save_meta()
         ops_hooks.job_retried(job, exc)
-        store.log(
+        stores.log.add(
             ref, "retry", {"job": job.id, "reason": str(exc), "retries_left": job.retries_left}
         )
         return spent, None
     reason = f"gave up after {tries} attempts over {fmt_age(spent)}: {exc}"
     if isinstance(exc, Unreachable):
         # The reconciler queues the pair again after the next good poll of that system.
-        store.add_gave_up(exc.system, PairKey(route.name, ref.id))
+        stores.gave_up.add_gave_up(exc.system, PairKey(route.name, ref.id))
         job.meta["waits_for"] = exc.system
-    _park(job, store, ref, reason)
+    _park(job, stores.log, ref, reason)
     return spent, reason
 
 
@@ -173,11 +173,13 @@ def resume_pauses() -> Any:
     return [d.as_dict() for d in done]
 
 
-def _held(job: Job, store: RedisStore, ref: SystemRef, held: Held) -> dict[str, Any]:
+def _held(job: Job, sync_log: SyncLog, ref: SystemRef, held: Held) -> dict[str, Any]:
     """The pair waits for the end of a pause: no remote call, no retry, not a failure."""
     scope = held.pause.scope
     if held.new:  # one timeline entry per pause, however many events arrive meanwhile
-        store.log(ref, "held", {"job": job.id, "scope": scope.label, "reason": held.pause.reason})
+        sync_log.add(
+            ref, "held", {"job": job.id, "scope": scope.label, "reason": held.pause.reason}
+        )
     log.info("held: %s is paused (%s)", scope.label, held.pause.reason or "no reason given")
     return {"action": "held", "paused": str(scope)}
 
@@ -208,15 +210,15 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
     if job is None:
         raise RuntimeError("sync_first_level must run inside an RQ worker")
     rt = runtime(job.connection)
-    store = RedisStore(job.connection)
+    stores = Stores.of(job.connection)
     route = rt.config.route(route_name)
     ref = SystemRef(route.first, ticket_id)
     ops_hooks.job_started(job)  # log context
     scopes = route_scopes(route.name, route.first, route.second)
-    held = PauseStore(job.connection).hold(scopes, route.name, ticket_id)
+    held = PauseStore(job.connection).hold(scopes, PairKey(route.name, ticket_id))
     if held is not None:
-        return _held(job, store, ref, held)
-    ctx = rt.context(route, store)
+        return _held(job, stores.log, ref, held)
+    ctx = rt.context(route, stores)
     try:
         decision = handle_first_level(ctx, ticket_id, event_from_dict(event), run_id=job.id)
     except RateLimited as exc:
@@ -228,7 +230,7 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
             delay_seconds=exc.retry_after,
             first_id=ticket_id,
         )
-        store.log(
+        stores.log.add(
             ref,
             "rate_limited",
             {"job": job.id, "wait_s": exc.retry_after, "next_job": later.id, "reason": str(exc)},
@@ -236,16 +238,16 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
         ops_hooks.job_rescheduled(job, exc.retry_after)
         return {"action": "rescheduled", "wait_s": exc.retry_after, "next_job": later.id}
     except (PermanentError, ConfigError) as exc:
-        _park(job, store, ref, str(exc))
+        _park(job, stores.log, ref, str(exc))
         _tell_agent(ctx, ticket_id, exc, str(exc), parked=True)
         raise
     except RetryableError as exc:
-        spent, gave_up = _retry_or_give_up(job, store, route, ref, exc)
+        spent, gave_up = _retry_or_give_up(job, stores, route, ref, exc)
         if gave_up is not None:
             _tell_agent(ctx, ticket_id, exc, gave_up, parked=True)
         elif spent >= ctx.notify_agent_after:
             _tell_agent(ctx, ticket_id, exc, str(exc), parked=False)
         raise
     agent_notes.job_recovered(ctx, ticket_id)
-    ops_hooks.job_done(job, store, decision)
+    ops_hooks.job_done(job, stores.waiting, decision)
     return decision.as_dict()

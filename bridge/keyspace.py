@@ -60,7 +60,7 @@ PAIR_SLOT_PREFIX = f"{PREFIX}:pair:"
 """What every `pair_slot` starts with: RQ's rate-limit registries of the bridge's pairs."""
 
 
-# -- a pair's records (bridge.store): kept as long as the link, none expires ---------------------
+# -- a pair's records (bridge.stores): kept as long as the link, none expires --------------------
 def link(pair: PairKey) -> str:
     """Hash: the escalation (second-level ticket, url, follow-up writes done)."""
     return _pair("link", pair)

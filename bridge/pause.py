@@ -29,7 +29,9 @@ from redis import Redis
 
 from bridge import keyspace
 from bridge.config import Config
+from bridge.records import PairKey
 from bridge.retry import parse_duration
+from bridge.stores.values import text as _text
 
 Clock = Callable[[], datetime]
 REASON_LIMIT = 500  # a pause reason is a sentence, not a document
@@ -212,12 +214,14 @@ return false
 """
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def held_member(pair: PairKey) -> str:
+    """A pair as a member of a held set: `<route>|<first-level id>` (what running Redis holds)."""
+    return f"{pair.route}|{pair.first_id}"
 
 
-def pair_member(route: str, first_id: str) -> str:
-    return f"{route}|{first_id}"
+def parse_held_member(member: str) -> PairKey:
+    route, _, first_id = member.partition("|")
+    return PairKey(route, first_id)
 
 
 class PauseStore:
@@ -287,28 +291,28 @@ class PauseStore:
         found = {name: self.system_paused(name) for name in systems}
         return {name: pause for name, pause in found.items() if pause is not None}
 
-    def hold(self, scopes: list[Scope], route: str, first_id: str) -> Held | None:
+    def hold(self, scopes: list[Scope], pair: PairKey) -> Held | None:
         """If one of `scopes` is paused now, hold the pair in its set (atomically with the
         check); None when nothing is paused and the sync may go ahead."""
         result = self._hold(
             keys=[keyspace.PAUSED, keyspace.HELD_SCOPES, *(s.held_key for s in scopes)],
-            args=[self.clock().timestamp(), pair_member(route, first_id), *map(str, scopes)],
+            args=[self.clock().timestamp(), held_member(pair), *map(str, scopes)],
         )
         if not result:
             return None
         scope = Scope.parse(_text(result[0]))
         return Held(Pause.from_json(scope, result[2]), new=int(result[1]) == 1)
 
-    def held(self, scope: Scope) -> list[tuple[str, str]]:
-        """The (route, first-level id) pairs waiting for this scope to resume."""
+    def held(self, scope: Scope) -> list[PairKey]:
+        """The pairs waiting for this scope to resume."""
         members = sorted(_text(m) for m in self.redis.smembers(scope.held_key))
-        return [(route, first_id) for route, _, first_id in (m.partition("|") for m in members)]
+        return [parse_held_member(m) for m in members]
 
     def held_count(self, scope: Scope) -> int:
         return int(self.redis.scard(scope.held_key))
 
-    def release(self, scope: Scope, route: str, first_id: str) -> None:
-        self.redis.srem(scope.held_key, pair_member(route, first_id))
+    def release(self, scope: Scope, pair: PairKey) -> None:
+        self.redis.srem(scope.held_key, held_member(pair))
 
     def scopes_with_held(self) -> list[Scope]:
         """Scopes that have held pairs now (a resume interrupted half-way leaves some)."""

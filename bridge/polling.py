@@ -26,7 +26,7 @@ from bridge.ops.hooks import pairs_requeued
 from bridge.pause import PauseStore
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
 from bridge.queue import dispatch_event, enqueue_sync, job_id_for
-from bridge.store import RedisStore
+from bridge.stores import GaveUpStore, Stores, SyncLog
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
 DEFAULT_SWEEP_INTERVAL = 600  # reconciling systems that have webhooks (Zendesk export: 10/min)
@@ -115,7 +115,7 @@ def poll_once(
 def _poll(
     system: str, connector: Connector, config: Config, redis: Redis, queue: Queue, clock: Clock
 ) -> PollResult:
-    store = RedisStore(redis)
+    stores = Stores.of(redis)
     status_key = keyspace.poll_status(system)
     raw = redis.hget(status_key, "cursor")
     now = clock()
@@ -138,12 +138,14 @@ def _poll(
         # never let that drop the event as the bridge's own (the sync is state-based anyway).
         event = replace(event, actor_id=None)
         key = event.delivery_id or f"poll:{event.ref.id}:{event.occurred_at}"
-        result = dispatch_event(event, config, store, queue, key)
+        result = dispatch_event(event, config, stores.intake, stores.links, queue, key)
         newest_second = (
             top is not None and event.occurred_at and event.occurred_at > top - timedelta(seconds=1)
         )
         if newest_second and result.duplicate:  # seen by an earlier poll: its second chance
-            result = dispatch_event(event, config, store, queue, f"{key}:again")
+            result = dispatch_event(
+                event, config, stores.intake, stores.links, queue, f"{key}:again"
+            )
         queued += len(result.jobs)
         duplicates += result.duplicate
         if event.occurred_at and event.occurred_at > newest:
@@ -159,15 +161,20 @@ def _poll(
             "took_ms": int((time.monotonic() - started) * 1000),
         },
     )
-    store.touch_source(system)
-    requeued = requeue_gave_up(system, config, store, queue, now)
+    stores.intake.touch_source(system)
+    requeued = requeue_gave_up(system, config, stores.gave_up, stores.log, queue, now)
     return PollResult(
         system, len(events), queued, duplicates, newest.isoformat(), requeued=len(requeued)
     )
 
 
 def requeue_gave_up(
-    system: str, config: Config, store: RedisStore, queue: Queue, now: datetime
+    system: str,
+    config: Config,
+    gave_up: GaveUpStore,
+    sync_log: SyncLog,
+    queue: Queue,
+    now: datetime,
 ) -> list[str]:
     """The system answered a poll: sync again every pair that gave up waiting for it.
 
@@ -175,7 +182,7 @@ def requeue_gave_up(
     (the next good poll tries again). Returns the new job ids.
     """
     jobs: list[str] = []
-    for pair in store.gave_up_on(system):
+    for pair in gave_up.gave_up_on(system):
         route = next((r for r in config.routes if r.name == pair.route), None)
         if route is not None:
             marker = f"requeue:{pair.first_id}:{now.isoformat()}"
@@ -183,13 +190,13 @@ def requeue_gave_up(
             event = Event(ref, EventKind.OTHER, marker, occurred_at=now)
             job_id = job_id_for(route.name, system, marker)
             job = enqueue_sync(queue, config, route, event, job_id=job_id, first_id=pair.first_id)
-            store.log(
+            sync_log.add(
                 ref,
                 "requeued",
                 {"job": job.id, "reason": f"{system} answers again"},
             )
             jobs.append(job.id)
-        store.forget_gave_up(system, pair)  # a removed route: nothing to do
+        gave_up.forget_gave_up(system, pair)  # a removed route: nothing to do
     if jobs:
         pairs_requeued(system, len(jobs))
     return jobs

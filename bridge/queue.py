@@ -24,7 +24,7 @@ from bridge.config import Config, Route
 from bridge.models import Event, EventKind, SystemRef
 from bridge.records import PairKey
 from bridge.retry import retry_for
-from bridge.store import RedisStore
+from bridge.stores import IntakeStore, LinkStore
 
 log = logging.getLogger("bridge")
 
@@ -197,16 +197,22 @@ class Dispatched:
 
 
 def dispatch_event(
-    event: Event, config: Config, store: RedisStore, queue: Queue, delivery_key: str
+    event: Event,
+    config: Config,
+    intake: IntakeStore,
+    links: LinkStore,
+    queue: Queue,
+    delivery_key: str,
 ) -> Dispatched:
     """Dedupe one event and make sure a sync is queued for every route it concerns."""
-    return dispatch_events([(event, delivery_key)], config, store, queue)[0]
+    return dispatch_events([(event, delivery_key)], config, intake, links, queue)[0]
 
 
 def dispatch_events(
     items: Sequence[tuple[Event, str]],
     config: Config,
-    store: RedisStore,
+    intake: IntakeStore,
+    links: LinkStore,
     queue: Queue,
     also: Callable[[Pipeline, list[Dispatched]], None] | None = None,
 ) -> list[Dispatched]:
@@ -220,15 +226,15 @@ def dispatch_events(
     the reservations are released (or expire), so the sender's (or the next poll's) retry is not
     mistaken for a duplicate.
     """
-    intake = _Intake(config, store, queue)
+    taking = _Intake(config, intake, links, queue)
     try:
-        results = [intake.take(event, delivery_key) for event, delivery_key in items]
-        intake.commit(results, also)
+        results = [taking.take(event, delivery_key) for event, delivery_key in items]
+        taking.commit(results, also)
     except Exception as exc:
         # A Redis that timed out is likely hung: a release would hang as long again, and the
         # sender is waiting for its answer. Its reservations run out by themselves.
         if not isinstance(exc, RedisTimeoutError):
-            intake.release()
+            taking.release()
         raise
     return results
 
@@ -241,32 +247,32 @@ NOT_STARTED = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERR
 class _Intake:
     """One `dispatch_events` call: the transaction it builds, and what it has reserved."""
 
-    def __init__(self, config: Config, store: RedisStore, queue: Queue) -> None:
-        self.config, self.store, self.queue = config, store, queue
-        self.pipe = IntakePipeline.of(store.redis)
+    def __init__(self, config: Config, intake: IntakeStore, links: LinkStore, queue: Queue) -> None:
+        self.config, self.intake, self.links, self.queue = config, intake, links, queue
+        self.pipe = IntakePipeline.of(intake.redis)
         self.queued: list[Job] = []  # written by the transaction
         self.taken: list[tuple[str, str, list[PairKey]]] = []  # (system, delivery key, pairs)
 
     def take(self, event: Event, delivery_key: str) -> Dispatched:
         """Reserve one delivery, and coalesce it onto or queue a job for each of its pairs."""
         system = event.ref.system
-        targets = _targets(event, self.config, self.store)
+        targets = _targets(event, self.config, self.links)
         if not targets:
-            self.store.touch_source(system)
+            self.intake.touch_source(system)
             return Dispatched(unlinked=True)
         pairs = [pair for _, pair in targets]
-        reserved = self.store.intake(system, delivery_key, pairs)
+        reserved = self.intake.intake(system, delivery_key, pairs)
         if reserved.duplicate or reserved.in_progress:
             return Dispatched(duplicate=reserved.duplicate, in_progress=reserved.in_progress)
         self.taken.append((system, delivery_key, pairs))
-        self.store.commit_delivery(self.pipe, system, delivery_key, self.config.dedupe_ttl)
+        self.intake.commit_delivery(self.pipe, system, delivery_key, self.config.dedupe_ttl)
         return self._coalesce_or_queue(event, delivery_key, targets, reserved.newest)
 
     def _coalesce_or_queue(
         self, event: Event, key: str, targets: list[tuple[Route, PairKey]], newest: Sequence[str]
     ) -> Dispatched:
         """Per pair: the newest job if it still waits (it will see this change), else a new one."""
-        waiting = still_waiting(self.store.redis, newest)
+        waiting = still_waiting(self.intake.redis, newest)
         jobs: list[str] = []
         for (route, pair), job_id in zip(targets, newest, strict=True):
             jobs.append(job_id if job_id in waiting else self._queue(route, pair, event, key))
@@ -277,7 +283,7 @@ class _Intake:
         job_id = job_id_for(route.name, event.ref.system, f"{pair.first_id}|{delivery_key}")
         self.queued.append(enqueue_sync(self.queue, self.config, route, event, job_id=job_id,
                                         first_id=pair.first_id, pipeline=self.pipe))  # fmt: skip
-        self.store.note_waiting_job(self.pipe, pair, job_id)
+        self.intake.note_waiting_job(self.pipe, pair, job_id)
         return job_id
 
     def commit(
@@ -312,7 +318,7 @@ class _Intake:
         their own (PENDING_DELIVERY_TTL); the failure that got us here is the one to report.
         """
         try:
-            self.store.release_reservations(self.taken)
+            self.intake.release_reservations(self.taken)
         except RedisError as exc:
             log.warning("intake: reservations left to expire: %s", exc)
 
@@ -334,11 +340,11 @@ def still_waiting(redis: Redis, job_ids: Iterable[str]) -> set[str]:
     return waiting
 
 
-def _targets(event: Event, config: Config, store: RedisStore) -> list[tuple[Route, PairKey]]:
+def _targets(event: Event, config: Config, links: LinkStore) -> list[tuple[Route, PairKey]]:
     system = event.ref.system
     targets = [(r, PairKey(r.name, event.ref.id)) for r in config.routes_from(system)]
     for route in config.routes_to(system):
-        pair = store.first_for_second(route.name, event.ref)
+        pair = links.first_for_second(route.name, event.ref)
         if pair is not None:
             targets.append((route, pair))
     return targets

@@ -61,15 +61,15 @@ def _read_side(
 def read_pair(ctx: RouteContext, link: LinkRecord) -> PairSnapshot:
     """Both tickets, their comments since each side's cursor, and what the store says of
     them. Without both cursors (a pair's first sync) every comment and every mark is read."""
-    state = ctx.store.pair_state(link.pair)
+    state = ctx.stores.state.pair_state(link.pair)
     first_read = _read_side(ctx.first, link.first.id, read_since(state, Side.FIRST))
     second_read = _read_side(ctx.second, link.second.id, read_since(state, Side.SECOND))
-    parked = ctx.store.parked_items(link.pair)
-    marks = ctx.store.comment_marks(link.pair) if not incremental(state) else None
+    parked = ctx.stores.marks.parked_items(link.pair)
+    marks = ctx.stores.marks.comment_marks(link.pair) if not incremental(state) else None
     first, first_comments = first_read()
     second, second_comments = second_read()
     if marks is None:
-        marks = ctx.store.comment_marks_of(link.pair, mark_keys(
+        marks = ctx.stores.marks.comment_marks_of(link.pair, mark_keys(
             ctx.first.settings.name, first_comments, ctx.second.settings.name, second_comments
         ))  # fmt: skip
     return PairSnapshot(
@@ -88,14 +88,14 @@ def read_marks(ctx: RouteContext, snap: PairSnapshot) -> dict[str, CommentMark]:
     """The marks of the comments a snapshot holds, as stored now (after its sync)."""
     keys = mark_keys(ctx.first.settings.name, snap.first_comments,
                      ctx.second.settings.name, snap.second_comments)  # fmt: skip
-    raw = ctx.store.comment_marks_of(snap.link.pair, keys)
+    raw = ctx.stores.marks.comment_marks_of(snap.link.pair, keys)
     return {key: parse_comment_mark(value) for key, value in raw.items()}
 
 
 def read_first(ctx: RouteContext, ticket_id: str) -> FirstSnapshot:
     with blame(ctx.first.settings.name):
         ticket = ctx.first.get_ticket(ticket_id)
-    asked = ctx.store.missing_request(ctx.pair(ticket_id))
+    asked = ctx.stores.waiting.missing_request(ctx.pair(ticket_id))
     mark = parse_write_mark(asked) if asked is not None else None
     return FirstSnapshot(ticket, mark, now=time.time())
 
@@ -103,11 +103,11 @@ def read_first(ctx: RouteContext, ticket_id: str) -> FirstSnapshot:
 def read_notes(ctx: RouteContext, first_id: str, with_items: bool = False) -> NotesSnapshot:
     """The link and the notes the agent got; with the parked items, after a sync."""
     pair = ctx.pair(first_id)
-    notes = ctx.store.agent_notes(pair)
+    notes = ctx.stores.notes.agent_notes(pair)
     return NotesSnapshot(
-        link=ctx.store.get_link(pair),
+        link=ctx.stores.links.get_link(pair),
         notes={cause: parse_write_mark(raw) for cause, raw in notes.items()},
-        parked=ctx.store.parked_items(pair) if with_items else {},
+        parked=ctx.stores.marks.parked_items(pair) if with_items else {},
     )
 
 

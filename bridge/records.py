@@ -1,7 +1,7 @@
-"""The records the bridge keeps per pair, and the store protocol the engine's edge speaks.
+"""The records the bridge keeps per pair, and the store protocols the engine's edge speaks.
 
 Plain data with no Redis in sight, so the planner and its tests can use them without loading a
-client; `bridge.store.RedisStore` implements `SyncStore` on Redis.
+client; the stores in `bridge.stores` implement the protocols on Redis.
 """
 
 from __future__ import annotations
@@ -70,15 +70,17 @@ class ParkedItem:
     while_status: str = ""
 
 
-class SyncStore(Protocol):
-    """What the engine needs from storage; Redis in production, a dict in pure unit tests."""
-
+# What the engine's edge (bridge.reader, bridge.executor) needs from storage, one protocol per
+# store: Redis in production (bridge.stores), dicts in pure unit tests.
+class Links(Protocol):
     def get_link(self, pair: PairKey) -> LinkRecord | None: ...
 
     def save_link(self, link: LinkRecord) -> None: ...
 
     def update_link(self, pair: PairKey, **changes: Any) -> None: ...
 
+
+class Claims(Protocol):
     def claim_escalation(self, pair: PairKey, owner: str) -> Claim | None:
         """Take the claim; None when taken, else the claim that blocks us."""
 
@@ -86,19 +88,23 @@ class SyncStore(Protocol):
 
     def take_over_claim(self, pair: PairKey, owner: str) -> None: ...
 
+
+class MissingRequests(Protocol):
     def set_missing_request(self, pair: PairKey, mark: str | None) -> None:
         """Store the mark of the data asked for (None: nothing asked)."""
 
     def missing_request(self, pair: PairKey) -> str | None:
         """The fingerprint last asked for (UNSURE-prefixed while the request is being written)."""
 
-    def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None: ...
 
+class PairStates(Protocol):
     def pair_state(self, pair: PairKey) -> dict[str, str]:
         """Status/priority of both sides as last seen or written by the bridge ({} if new)."""
 
     def set_pair_state(self, pair: PairKey, state: Mapping[str, str]) -> None: ...
 
+
+class ItemMarks(Protocol):
     def comment_marks(self, pair: PairKey) -> dict[str, str]:
         """Source comment key ("<system>:<id>") -> its mark as stored (`bridge.marks` parses it)."""
 
@@ -112,20 +118,36 @@ class SyncStore(Protocol):
         """Items of the pair that are not copied, by source comment key."""
 
     def park_item(
-        self,
-        pair: PairKey,
-        key: str,
-        reason: str,
-        at: datetime,
-        while_status: str = "",
+        self, pair: PairKey, key: str, reason: str, at: datetime, while_status: str = ""
     ) -> ParkedItem:
         """Record that an item is not copied; the same reason again bumps its count."""
 
     def unpark_item(self, pair: PairKey, key: str) -> None: ...
 
+
+class AgentNotes(Protocol):
     def agent_notes(self, pair: PairKey) -> dict[str, str]:
         """Cause -> id of the note that told the agent (UNSURE while it is being written)."""
 
     def set_agent_note(self, pair: PairKey, cause: str, value: str) -> None: ...
 
     def clear_agent_notes(self, pair: PairKey, causes: Iterable[str]) -> None: ...
+
+
+class TicketLog(Protocol):
+    def add(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:
+        """One entry in the ticket's sync log."""
+
+
+@dataclass(frozen=True)
+class PairStores:
+    """The stores one sync works with, each its own object: Redis ones in production
+    (`bridge.stores.Stores` adds the intake's and the gave-up sets), fakes in unit tests."""
+
+    links: Links
+    claims: Claims
+    waiting: MissingRequests
+    state: PairStates
+    marks: ItemMarks
+    notes: AgentNotes
+    log: TicketLog

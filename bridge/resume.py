@@ -25,7 +25,7 @@ from bridge.pause import Clock, Pause, PauseStore, Scope, ScopeKind, utc_now
 from bridge.polling import interval_for
 from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, job_id_for
-from bridge.store import RedisStore
+from bridge.stores import SyncLog
 
 POLL_SYSTEM = "bridge.jobs.poll_system"
 DRAIN_LEASE = 120  # seconds: queueing the held pairs of one scope takes far less
@@ -95,25 +95,25 @@ def drain(
         return Drained(scope, ended, busy=True)
     try:
         now = pauses.clock()
-        store = RedisStore(pauses.redis)
+        sync_log = SyncLog(pauses.redis)
         routes = {r.name: r for r in config.routes}
         jobs: list[str] = []
-        for route_name, first_id in pauses.held(scope):
-            route = routes.get(route_name)
+        for pair in pauses.held(scope):
+            route = routes.get(pair.route)
             if route is not None:  # else a route removed from the config: nothing to sync
-                marker = f"resume:{first_id}:{now.isoformat()}"
-                ref = SystemRef(route.first, first_id)
+                marker = f"resume:{pair.first_id}:{now.isoformat()}"
+                ref = SystemRef(route.first, pair.first_id)
                 job = enqueue_sync(
                     queue,
                     config,
                     route,
                     Event(ref, EventKind.OTHER, marker, occurred_at=now),
                     job_id=job_id_for(route.name, str(scope), marker),
-                    first_id=first_id,
+                    first_id=pair.first_id,
                 )
-                store.log(ref, "resumed", {"job": job.id, "scope": scope.label})
+                sync_log.add(ref, "resumed", {"job": job.id, "scope": scope.label})
                 jobs.append(job.id)
-            pauses.release(scope, route_name, first_id)
+            pauses.release(scope, pair)
         # A scope that was not paused (and held nothing) has nothing to catch up on.
         caught_up = ended is not None or jobs
         poll_job = (

@@ -18,7 +18,7 @@ from bridge.plan_notes import tell_about_items
 from bridge.plan_reads import advance_reads
 from bridge.plan_sync import plan_pair, report_sync
 from bridge.reader import read_marks, read_notes, read_pair
-from bridge.records import LinkRecord, PairKey, SyncStore
+from bridge.records import ItemMarks, LinkRecord, PairKey
 from bridge.snapshot import RouteFacts
 
 __all__ = ["Direction", "release_parked", "route_visibility", "sync_pair"]
@@ -37,11 +37,11 @@ def sync_pair(ctx: RouteContext, link: LinkRecord) -> Decision:
     return run(report_sync(facts, link, result))
 
 
-def release_parked(store: SyncStore, pair: PairKey) -> list[str]:
+def release_parked(marks: ItemMarks, pair: PairKey) -> list[str]:
     """An operator resync: the pair's parked comments are tried once more (each looked for on
     the target first, since a refused write may have been half done); counts are kept, so the
     same refusal again adds no new log line. Not a plan: it only marks, for the next sync."""
-    keys = sorted(k for k in store.parked_items(pair) if not k.startswith(STATUS_ITEM))
+    keys = sorted(k for k in marks.parked_items(pair) if not k.startswith(STATUS_ITEM))
     for key in keys:  # a status is retried at every sync
-        store.mark_comment(pair, key, format_comment_mark(Unsure()))
+        marks.mark_comment(pair, key, format_comment_mark(Unsure()))
     return keys

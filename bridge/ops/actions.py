@@ -13,7 +13,7 @@ from bridge.config import Route
 from bridge.models import Event, EventKind, SystemRef
 from bridge.ops.inspect import Inspector, OpsError
 from bridge.queue import enqueue_sync
-from bridge.store import LinkRecord, PairKey
+from bridge.records import LinkRecord, PairKey
 from bridge.sync import release_parked
 
 
@@ -23,7 +23,7 @@ def routes_for(ins: Inspector, system: str, ticket: str) -> list[tuple[Route, Pa
         raise OpsError(f"unknown system {system!r}")
     found = [(r, PairKey(r.name, ticket)) for r in ins.config.routes_from(system)]
     for route in ins.config.routes_to(system):
-        pair = ins.store.first_for_second(route.name, SystemRef(system, ticket))
+        pair = ins.stores.links.first_for_second(route.name, SystemRef(system, ticket))
         if pair is not None:
             found.append((route, pair))
     return found
@@ -36,7 +36,7 @@ def resync(ins: Inspector, system: str, ticket: str) -> list[str]:
         raise OpsError(f"{system}#{ticket} is not linked on any route")
     ids = []
     for route, pair in pairs:
-        release_parked(ins.store, pair)  # refused comments get one more try
+        release_parked(ins.stores.marks, pair)  # refused comments get one more try
         marker = uuid.uuid4().hex[:16]
         event = Event(SystemRef(system, ticket), EventKind.OTHER, f"resync:{marker}")
         job = enqueue_sync(
@@ -47,7 +47,9 @@ def resync(ins: Inspector, system: str, ticket: str) -> list[str]:
             job_id=f"tb-{route.name}-resync-{marker}",
             first_id=pair.first_id,
         )
-        ins.store.log(SystemRef(route.first, pair.first_id), "operator_resync", {"job": job.id})
+        ins.stores.log.add(
+            SystemRef(route.first, pair.first_id), "operator_resync", {"job": job.id}
+        )
         ids.append(job.id)
     return ids
 
@@ -66,10 +68,10 @@ def link(ins: Inspector, a: SystemRef, b: SystemRef) -> LinkRecord:
     if route is None:
         raise OpsError(f"no route connects {a.system} and {b.system}")
     first, second = (a, b) if route.first == a.system else (b, a)
-    existing = ins.store.get_link(PairKey(route.name, first.id))
+    existing = ins.stores.links.get_link(PairKey(route.name, first.id))
     if existing is not None:
         raise OpsError(f"{first} is already linked to {existing.second} on {route.name}")
-    taken = ins.store.first_for_second(route.name, second)
+    taken = ins.stores.links.first_for_second(route.name, second)
     if taken is not None:
         raise OpsError(f"{second} is already linked to {route.first}#{taken.first_id}")
     record = LinkRecord(
@@ -82,10 +84,10 @@ def link(ins: Inspector, a: SystemRef, b: SystemRef) -> LinkRecord:
         note_id=None,
         history_marked=False,
     )
-    ins.store.save_link(record)
+    ins.stores.links.save_link(record)
     # A claim left by an interrupted escalation is exactly what a manual link resolves.
-    ins.store.release_claim(record.pair)
-    ins.store.clear_waiting(record.pair)
-    ins.store.log(first, "linked_by_operator", {"route": route.name, "second": str(second)})
-    ins.store.log(second, "linked_by_operator", {"route": route.name, "first": str(first)})
+    ins.stores.claims.release_claim(record.pair)
+    ins.stores.waiting.clear_waiting(record.pair)
+    ins.stores.log.add(first, "linked_by_operator", {"route": route.name, "second": str(second)})
+    ins.stores.log.add(second, "linked_by_operator", {"route": route.name, "first": str(first)})
     return record

@@ -51,7 +51,7 @@ from bridge.steps import (
     assume_done,
     preview,
 )
-from bridge.store import RedisStore
+from bridge.stores import Stores
 
 Connectors = Callable[[str], Connector]
 
@@ -83,8 +83,8 @@ def explain(
     if not events:
         yield "no ticket event in the payload: the bridge would answer 202 ignored"
         return
-    store = RedisStore(redis) if redis is not None else None
-    if store is None:
+    stores = Stores.of(redis) if redis is not None else None
+    if stores is None:
         yield "(no Redis configured: links and pauses cannot be looked up; assuming none exist)"
     for event in events:
         yield f"event {event.kind.value} on {event.ref} (delivery {event.delivery_id}, " + (
@@ -95,13 +95,13 @@ def explain(
         if not config.routes_from(system) and not config.routes_to(system):
             yield "  -> ignored: no route uses this system"
         for route in config.routes_to(system):
-            pair = store.first_for_second(route.name, event.ref) if store else None
+            pair = stores.links.first_for_second(route.name, event.ref) if stores else None
             if pair is None:
                 yield f"  route {route.name}: not linked to any escalation -> ignored"
             else:
-                yield from _route(route, connector, pair.first_id, event, store, pauses)
+                yield from _route(route, connector, pair.first_id, event, stores, pauses)
         for route in config.routes_from(system):
-            yield from _route(route, connector, event.ref.id, event, store, pauses)
+            yield from _route(route, connector, event.ref.id, event, stores, pauses)
 
 
 def _route(
@@ -109,7 +109,7 @@ def _route(
     connector: Connectors,
     first_id: str,
     event: Event,
-    store: RedisStore | None,
+    stores: Stores | None,
     pauses: PauseStore | None,
 ) -> Iterator[str]:
     facts = RouteFacts(
@@ -130,19 +130,19 @@ def _route(
             "would wait for the resume; nothing is read or planned"
         )
         return
-    link = store.get_link(PairKey(route.name, first_id)) if store else None
-    if link is not None and store is not None:
+    link = stores.links.get_link(PairKey(route.name, first_id)) if stores else None
+    if link is not None and stores is not None:
         yield (
             f"  route {route.name}: linked to {link.second} -> would sync the pair (comments, "
             "status, priority)"
         )
         ctx = RouteContext(route.name, route.mapping, route.language, connector(route.first),
-                           connector(route.second), store)  # fmt: skip
+                           connector(route.second), stores)  # fmt: skip
         steps, _ = preview(plan_pair(facts, read_pair(ctx, link)))
         yield from _printed(facts, steps) if steps else ["    nothing to write: in step"]
         return
     ticket = connector(route.first).get_ticket(first_id)
-    asked = store.missing_request(PairKey(route.name, first_id)) if store else None
+    asked = stores.waiting.missing_request(PairKey(route.name, first_id)) if stores else None
     snap = FirstSnapshot(ticket, parse_write_mark(asked) if asked else None, time.time())
     answer = _reading_answers(facts, connector(route.first), ticket)
     steps, first = preview(plan_first_level(facts, ref, snap), answer)

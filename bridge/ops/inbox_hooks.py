@@ -27,7 +27,7 @@ from bridge.ops.causes import blamed_system, classify
 from bridge.ops.inbox import Inbox
 from bridge.ops.inbox_model import Failure, Kind, Outcome
 from bridge.retry import Unreachable
-from bridge.store import RedisStore
+from bridge.stores import SyncLog
 
 log = logging.getLogger("bridge")
 
@@ -121,7 +121,7 @@ def _job_succeeded(job: Job, at: datetime) -> None:
         if old_job in registry:
             registry.remove(old_job, delete_job=True)
             ref = SystemRef(str(meta.get("system") or ""), ticket)
-            RedisStore(redis).log(ref, "superseded", {"job": old_job, "by": job.id})
+            SyncLog(redis).add(ref, "superseded", {"job": old_job, "by": job.id})
 
 
 def poll_failed(redis: Redis, system: str, exc: BaseException, at: datetime) -> None:

@@ -67,7 +67,7 @@ def ticket_candidates(ins: Inspector, ticket: str, system: str = "") -> tuple[tu
         if not system or system == route.first:
             pairs.append((route.name, ticket))
         if not system or system == route.second:
-            pair = ins.store.first_for_second(route.name, SystemRef(route.second, ticket))
+            pair = ins.stores.links.first_for_second(route.name, SystemRef(route.second, ticket))
             if pair is not None:
                 pairs.append((pair.route, pair.first_id))
     return tuple(dict.fromkeys(pairs))

@@ -37,8 +37,9 @@ from bridge.ops.settings import DEFAULT_WEBHOOK_SILENCE, POLL_SILENCE_FACTOR
 from bridge.polling import interval_for, poll_status
 from bridge.protocol import Capability, Connector
 from bridge.queue import get_queue
+from bridge.records import LinkRecord, PairKey, ParkedItem
 from bridge.registry import build_connector
-from bridge.store import LinkRecord, PairKey, ParkedItem, RedisStore
+from bridge.stores import Stores
 
 
 class OpsError(Exception):
@@ -189,7 +190,7 @@ class Inspector:
         self.connectors = connectors or {
             name: build_connector(s) for name, s in config.systems.items()
         }
-        self.store = RedisStore(redis)
+        self.stores = Stores.of(redis)
         self.queue = get_queue(redis, config)
 
     # -- reading -----------------------------------------------------------------------------
@@ -287,7 +288,7 @@ class Inspector:
         )
 
     def sources(self) -> list[SourceHealth]:
-        seen = self.store.sources_seen()
+        seen = self.stores.intake.sources_seen()
         now = self.clock()
         out = []
         for name, settings in self.config.systems.items():
@@ -315,7 +316,7 @@ class Inspector:
 
     def waiting(self) -> list[dict[str, Any]]:
         now = self.clock().timestamp()
-        items = self.store.waiting_for_data()
+        items = self.stores.waiting.waiting_for_data()
         for item in items:
             item["age"] = now - item["since"]
             route = self._route_or_none(item["route"])
@@ -324,7 +325,7 @@ class Inspector:
 
     def gave_up(self) -> dict[str, list[PairKey]]:
         """Per system: the pairs waiting for it to answer again."""
-        return {name: self.store.gave_up_on(name) for name in self.config.systems}
+        return {name: self.stores.gave_up.gave_up_on(name) for name in self.config.systems}
 
     def _route_or_none(self, name: str) -> Route | None:
         return next((r for r in self.config.routes if r.name == name), None)
@@ -344,14 +345,14 @@ class Inspector:
                 if route.first == name:
                     pair = PairKey(route.name, ticket)
                 elif route.second == name:
-                    pair = self.store.first_for_second(route.name, ref)
+                    pair = self.stores.links.first_for_second(route.name, ref)
                 if pair is None:
                     continue
-                link = self.store.get_link(pair)
+                link = self.stores.links.get_link(pair)
                 waiting = next(
                     (
                         w
-                        for w in self.store.waiting_for_data()
+                        for w in self.stores.waiting.waiting_for_data()
                         if w["route"] == route.name and w["ticket"] == pair.first_id
                     ),
                     None,
@@ -359,7 +360,7 @@ class Inspector:
                 if link is None and waiting is None and not self._has_log(ref):
                     continue
                 refs = [ref] if link is None else [link.first, link.second]
-                refused = list(self.store.parked_items(pair).values())
+                refused = list(self.stores.marks.parked_items(pair).values())
                 matches.append(Match(ref, route.name, link, waiting, self._story(refs), refused))
                 found = True
             if not found and self._has_log(ref):
@@ -381,11 +382,11 @@ class Inspector:
         return True
 
     def _has_log(self, ref: SystemRef) -> bool:
-        return self.store.has_log(ref)
+        return self.stores.log.has_log(ref)
 
     def _story(self, refs: list[SystemRef]) -> list[dict[str, Any]]:
         entries = [
-            {**entry, "ticket": str(ref)} for ref in refs for entry in self.store.timeline(ref)
+            {**entry, "ticket": str(ref)} for ref in refs for entry in self.stores.log.timeline(ref)
         ]
         return sorted(entries, key=lambda e: str(e.get("at", "")))
 
@@ -405,7 +406,7 @@ class Inspector:
             raise OpsError(f"job {job_id} is not in the failed list") from exc
         ref = _job_ref(job)
         if ref is not None:
-            self.store.log(ref, "operator_retry", {"job": job_id})
+            self.stores.log.add(ref, "operator_retry", {"job": job_id})
         return requeued
 
     def retry_all(self) -> list[str]:
@@ -426,7 +427,7 @@ class Inspector:
         ref = _job_ref(job)
         self._failed_registry().remove(job, delete_job=True)
         if ref is not None:
-            self.store.log(ref, "operator_discard", {"job": job_id})
+            self.stores.log.add(ref, "operator_discard", {"job": job_id})
         route = str((job.meta or {}).get("route") or "")
         if ref is not None and route:  # its failure is dealt with: it leaves the inbox
             Inbox(self.redis, self.clock).ticket_synced(

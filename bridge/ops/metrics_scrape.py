@@ -178,7 +178,7 @@ def live_families(inspector: Any) -> list[Metric]:
     waiting = GaugeMetricFamily(
         "bridge_escalations_waiting", "First-level tickets whose escalation waits for data."
     )
-    waiting.add_metric([], len(inspector.store.waiting_for_data()))
+    waiting.add_metric([], len(inspector.stores.waiting.waiting_for_data()))
     polled = GaugeMetricFamily(
         "bridge_poll_last_success_timestamp_seconds",
         "When a polled (or swept) system last answered a poll (Unix time; absent: never).",

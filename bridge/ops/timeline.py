@@ -1,6 +1,6 @@
 """A ticket's sync log as an operator reads it: one sentence per entry, then the leftovers.
 
-The log (bridge.store) keeps each action with its details as JSON; printed raw, an entry is a
+The log (bridge.stores) keeps each action with its details as JSON; printed raw, an entry is a
 Python dict (`{'customer_number': 'missing'}`) that nobody can read at 3 a.m. Here each action
 has a title and a sentence in the words of the systems involved ("Comment copied: helpdesk
 comment 12 -> vendor note 100 (MantisBT), public"), and the details the sentence did not use

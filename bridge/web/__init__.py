@@ -12,7 +12,7 @@ from bridge.config import Config
 from bridge.queue import get_queue
 from bridge.redis_runtime import connect_web
 from bridge.registry import build_connector
-from bridge.store import RedisStore
+from bridge.stores import Stores
 
 
 def create_app(config: Config, redis: Redis | None = None) -> Flask:
@@ -23,10 +23,10 @@ def create_app(config: Config, redis: Redis | None = None) -> Flask:
         "config": config,
         "redis": redis,
         "connectors": {name: build_connector(s) for name, s in config.systems.items()},
-        # Built once: a Queue caches the server version (one INFO call) and the store its
-        # registered scripts; per request they would cost a round trip each.
+        # Built once: a Queue caches the server version (one INFO call) and the intake store
+        # its registered script; per request they would cost a round trip each.
         "queue": get_queue(redis, config),
-        "store": RedisStore(redis),
+        "stores": Stores.of(redis),
     }
 
     from bridge.web.health import bp as health_bp

@@ -19,7 +19,7 @@ from bridge.errors import WebhookError
 from bridge.ops import hooks as ops_hooks  # metrics + logs
 from bridge.ops import rejected
 from bridge.queue import Dispatched, dispatch_events
-from bridge.store import PENDING_DELIVERY_TTL
+from bridge.stores.dedupe import PENDING_DELIVERY_TTL
 
 bp = Blueprint("webhooks", __name__)
 
@@ -91,7 +91,10 @@ def receive(system: str) -> Any:
         ops_hooks.webhook_counted(pipe, system, len(events), sum(r.duplicate for r in results))
 
     try:
-        results = dispatch_events(items, config, ext["store"], ext["queue"], also=count)
+        stores = ext["stores"]
+        results = dispatch_events(
+            items, config, stores.intake, stores.links, ext["queue"], also=count
+        )
     except RedisError as exc:
         current_app.logger.error("webhook from %s not queued: %s", system, exc)
         return jsonify(error="Service Unavailable", detail="queue unavailable, retry"), 503

@@ -42,7 +42,7 @@ from bridge.sandbox.stack import (
     post_zendesk_webhook,
 )
 from bridge.sandbox.zendesk.webhooks import Patience
-from bridge.store import RedisStore
+from bridge.stores import LinkStore, MarkStore, SyncLog
 from tests.faults.checks import FinalState
 from tests.faults.expect import MANTIS, ZENDESK, Expectation, StatusChange
 from tests.faults.faults import (
@@ -181,7 +181,7 @@ class FaultRun(Faults):
                 s.zd_customer, f"Fault run ticket {n}", f"Error 500 in checkout, case {n}.",
                 custom_fields=NO_CONSENT if n % 3 == 2 else COMPLETE, priority="normal",
             )  # fmt: skip
-        store = RedisStore(s.redis)
+        store = LinkStore(s.redis)
 
         def complete(n: int) -> bool:
             link = store.get_link(PairKey("acme", str(n)))
@@ -352,7 +352,7 @@ class FaultRun(Faults):
         if rep.parked_comments and self.refused is not None:
             state.told_of_parked(self.refused[0])
         state.statuses(self.pairs, self.status_changes, self.baseline)
-        store = RedisStore(s.redis)
+        store = SyncLog(s.redis)
         for tid, _ in self.pairs:
             for entry in store.timeline(SystemRef("helpdesk", str(tid)), limit=2000):
                 action = entry["action"]
@@ -393,7 +393,7 @@ class FaultRun(Faults):
         comment = next(c for c in self.stack.zendesk.comments(e.ticket)
                        if c["body"].startswith(e.token))  # fmt: skip
         item = (
-            RedisStore(self.stack.redis)
+            MarkStore(self.stack.redis)
             .parked_items(PairKey("acme", str(e.ticket)))
             .get(f"helpdesk:{comment['id']}")
         )

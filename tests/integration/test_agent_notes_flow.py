@@ -12,7 +12,7 @@ from redis import Redis
 
 from bridge.models import SystemRef
 from bridge.sandbox.stack import Stack
-from bridge.store import RedisStore
+from bridge.stores import SyncLog
 from tests.integration.test_retest_loop import agent_notes
 from tests.integration.test_retry_horizon import SHORT, end_outage, run_retries_now
 from tests.integration.test_two_way_sync import escalate, notes
@@ -41,7 +41,7 @@ def test_an_outage_is_told_once_per_cause_and_its_end_once(case: tuple[Stack, li
     assert stack.poll("vendor").requeued == 1
     assert stack.settle()
 
-    story = RedisStore(stack.redis).timeline(SystemRef("helpdesk", str(tid)))
+    story = SyncLog(stack.redis).timeline(SystemRef("helpdesk", str(tid)))
     assert [e["cause"] for e in story if e["action"] == "agent_told"] == told
     bodies = [c["body"] for c in agent_notes(stack, tid)]
     assert len(bodies) == len(told)

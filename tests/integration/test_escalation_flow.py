@@ -25,7 +25,7 @@ from bridge.sandbox.stack import (
     Stack,
     post_zendesk_webhook,
 )
-from bridge.store import RedisStore
+from bridge.stores import SyncLog
 
 COMPLETE = {CUSTOMER_NUMBER: "40711", DOMAIN: "shop.example.com", MAY_CONTACT: "kontakt_ja",
             CATEGORY: "technik"}  # fmt: skip
@@ -38,7 +38,7 @@ def bridge_comments(stack: Stack, ticket_id: int) -> list[dict]:  # type: ignore
 
 def timeline(stack: Stack, ticket_id: int) -> list[str]:
     return [
-        e["action"] for e in RedisStore(stack.redis).timeline(SystemRef("helpdesk", str(ticket_id)))
+        e["action"] for e in SyncLog(stack.redis).timeline(SystemRef("helpdesk", str(ticket_id)))
     ]
 
 
@@ -111,7 +111,7 @@ def test_rate_limit_waits_retry_after_without_losing_the_event(stack: Stack) -> 
                                          custom_fields=COMPLETE)["id"]  # fmt: skip
     assert stack.settle(timeout=30)
     assert len(stack.mantis.issues()) == 1
-    log = RedisStore(stack.redis).timeline(SystemRef("helpdesk", str(tid)))
+    log = SyncLog(stack.redis).timeline(SystemRef("helpdesk", str(tid)))
     waits = [e for e in log if e["action"] == "rate_limited"]
     assert len(waits) == 1 and waits[0]["wait_s"] == 3
 

@@ -11,7 +11,7 @@ from bridge.ops.actions import resync
 from bridge.ops.inspect import Inspector
 from bridge.records import PairKey
 from bridge.sandbox.stack import Stack
-from bridge.store import RedisStore
+from bridge.stores import GaveUpStore, MarkStore
 from bridge.writes import PARKED, UNSURE
 
 T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
@@ -20,7 +20,7 @@ T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 def test_the_same_refusal_is_one_entry_with_a_count_and_a_new_one_starts_over(
     redis: Redis,
 ) -> None:
-    store = RedisStore(redis)
+    store = MarkStore(redis)
     first = store.park_item(PairKey("acme", "1"), "helpdesk:5", "403 Forbidden", T0)
     again = store.park_item(
         PairKey("acme", "1"), "helpdesk:5", "403 Forbidden", T0 + timedelta(hours=1)
@@ -42,7 +42,7 @@ def test_the_same_refusal_is_one_entry_with_a_count_and_a_new_one_starts_over(
 
 
 def test_gave_up_pairs_are_kept_per_system(redis: Redis) -> None:
-    store = RedisStore(redis)
+    store = GaveUpStore(redis)
     store.add_gave_up("vendor", PairKey("acme", "1"))
     store.add_gave_up("vendor", PairKey("acme", "1"))  # a set: once
     store.add_gave_up("vendor", PairKey("globex", "a:b"))
@@ -54,7 +54,7 @@ def test_gave_up_pairs_are_kept_per_system(redis: Redis) -> None:
 
 
 def test_a_resync_releases_the_pair_s_parked_comments_for_one_more_try(stack: Stack) -> None:
-    store = RedisStore(stack.redis)
+    store = MarkStore(stack.redis)
     store.mark_comment(PairKey("acme", "1"), "helpdesk:5", PARKED + "abc")
     store.mark_comment(PairKey("acme", "1"), "helpdesk:6", "vendor:77")
     store.park_item(PairKey("acme", "1"), "helpdesk:5", "403 Forbidden", T0)

@@ -7,11 +7,11 @@ import time
 from redis import Redis
 
 from bridge.records import PairKey
-from bridge.store import RedisStore
+from bridge.stores import WaitingStore
 
 
 def test_mark_keeps_the_first_time_and_the_latest_gaps_clear_removes(redis: Redis) -> None:
-    store = RedisStore(redis)
+    store = WaitingStore(redis)
     store.mark_waiting(PairKey("acme", "7"), {"domain": "missing", "customer_number": "missing"})
     first = store.waiting_for_data()[0]["since"]
     time.sleep(0.01)

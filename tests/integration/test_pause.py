@@ -22,10 +22,11 @@ from bridge.exit_codes import ExitCode
 from bridge.models import SystemRef
 from bridge.pause import PauseStore, Scope, ScopeKind
 from bridge.queue import get_queue
+from bridge.records import PairKey
 from bridge.registry import build_connector
 from bridge.resume import resume, resume_due
 from bridge.sandbox.stack import Stack
-from bridge.store import RedisStore
+from bridge.stores import SyncLog
 from tests.integration.ops_helpers import COMPLETE, DESCRIPTION
 
 VENDOR = Scope(ScopeKind.SYSTEM, "vendor")
@@ -55,7 +56,7 @@ def zd_bodies(stack: Stack, tid: int) -> list[str]:
 
 
 def actions(stack: Stack, tid: int) -> list[str]:
-    return [e["action"] for e in RedisStore(stack.redis).timeline(SystemRef("helpdesk", str(tid)))]
+    return [e["action"] for e in SyncLog(stack.redis).timeline(SystemRef("helpdesk", str(tid)))]
 
 
 def test_a_paused_system_gets_no_request_and_each_held_change_lands_once(
@@ -90,7 +91,9 @@ def test_a_paused_system_gets_no_request_and_each_held_change_lands_once(
         deliveries = stack.zendesk.deliveries[sent_before:]
         assert len(deliveries) == 3 and {d["status_code"] for d in deliveries} == {202}
         pauses = PauseStore(stack.redis)
-        assert sorted(pauses.held(VENDOR)) == sorted([("acme", str(tid)), ("acme", str(new_tid))])
+        assert sorted(pauses.held(VENDOR)) == sorted(
+            [PairKey("acme", str(tid)), PairKey("acme", str(new_tid))]
+        )
         assert FailedJobRegistry(queue=queue).count == 0  # held, not failed
         assert ScheduledJobRegistry(queue=queue).count == 0  # ... and not retried
         assert actions(stack, tid).count("held") == 1  # one entry, however many events
@@ -141,7 +144,7 @@ def test_a_paused_route_holds_its_syncs_but_its_systems_are_still_read(stack: St
     assert stack.settle()
     written = [r for r in stack.mantis.requests() if r["method"] != "GET"]
     assert written == []  # read by the poll, but nothing sent on the paused route
-    assert PauseStore(stack.redis).held(ACME) == [("acme", str(tid))]
+    assert PauseStore(stack.redis).held(ACME) == [PairKey("acme", str(tid))]
 
     out = bridge(stack, "resume", "--route", "acme").output
     assert "resumed route acme: 1 held sync(s) queued" in out and "poll" not in out
@@ -183,7 +186,7 @@ def test_an_until_ends_the_pause_and_the_cron_tick_drains_it(stack: Stack) -> No
     now = [t0]
     pauses = PauseStore(stack.redis, clock=lambda: now[0])
     pauses.pause(VENDOR, "upgrade", until=t0 + timedelta(hours=2), by="test")
-    assert pauses.hold([ACME, VENDOR], "acme", "7") is not None
+    assert pauses.hold([ACME, VENDOR], PairKey("acme", "7")) is not None
     queue = get_queue(stack.redis, stack.config)
     connectors = {n: build_connector(s) for n, s in stack.config.systems.items()}
 
@@ -193,7 +196,7 @@ def test_an_until_ends_the_pause_and_the_cron_tick_drains_it(stack: Stack) -> No
 
     now[0] = t0 + timedelta(hours=2)  # run out: no longer holds, even before the tick
     assert pauses.system_paused("vendor") is None
-    assert pauses.hold([ACME, VENDOR], "acme", "8") is None
+    assert pauses.hold([ACME, VENDOR], PairKey("acme", "8")) is None
     (done,) = resume_due(stack.redis, stack.config, connectors, queue, lambda: now[0])
     assert done.ended is not None and done.ended.reason == "upgrade"
     assert len(done.jobs) == 1 and done.poll_job is not None
@@ -205,9 +208,9 @@ def test_an_until_ends_the_pause_and_the_cron_tick_drains_it(stack: Stack) -> No
 def test_a_resume_cut_short_is_finished_by_the_next_tick(stack: Stack) -> None:
     pauses = PauseStore(stack.redis)
     pauses.pause(ACME, "x")
-    assert pauses.hold([ACME], "acme", "1") is not None
+    assert pauses.hold([ACME], PairKey("acme", "1")) is not None
     assert pauses.unpause(ACME) is not None  # the resume removed the pause, then died
-    assert pauses.hold([ACME], "acme", "2") is None  # not paused: the sync goes ahead
+    assert pauses.hold([ACME], PairKey("acme", "2")) is None  # not paused: the sync goes ahead
     queue = get_queue(stack.redis, stack.config)
     (done,) = resume_due(stack.redis, stack.config, {}, queue)
     assert done.ended is None and len(done.jobs) == 1
@@ -248,7 +251,9 @@ def test_the_cron_registers_the_tick_and_its_job_ends_a_run_out_pause(stack: Sta
     PauseStore(stack.redis, clock=lambda: long_ago).pause(
         ACME, "old window", until=long_ago + timedelta(hours=1)
     )
-    assert PauseStore(stack.redis).hold([ACME], "acme", "5") is None  # run out: not holding
+    assert (
+        PauseStore(stack.redis).hold([ACME], PairKey("acme", "5")) is None
+    )  # run out: not holding
     stack.redis.sadd(ACME.held_key, "acme|4")  # held while it was still on
     stack.redis.sadd(keyspace.HELD_SCOPES, str(ACME))
     queue = get_queue(stack.redis, stack.config)

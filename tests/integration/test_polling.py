@@ -8,8 +8,9 @@ from bridge.models import Event, EventKind, SystemRef
 from bridge.polling import poll_once, poll_status
 from bridge.protocol import Capability, SystemSettings
 from bridge.queue import get_queue
+from bridge.records import LinkRecord
 from bridge.sandbox.stack import Stack
-from bridge.store import LinkRecord, RedisStore
+from bridge.stores import LinkStore
 
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
 
@@ -48,7 +49,7 @@ def at_t0() -> datetime:
 
 
 def link(stack: Stack, first: str, second: str) -> None:
-    RedisStore(stack.redis).save_link(
+    LinkStore(stack.redis).save_link(
         LinkRecord("acme", SystemRef("helpdesk", first), SystemRef("vendor", second), "", "")
     )
 

@@ -18,7 +18,7 @@ from rq.job import JobStatus
 from bridge.queue import get_queue
 from bridge.redis_runtime import EmbeddedRedis, connect_web
 from bridge.sandbox.stack import Stack
-from bridge.store import PENDING_DELIVERY_TTL
+from bridge.stores.dedupe import PENDING_DELIVERY_TTL
 from bridge.web import create_app
 from tests.integration.test_webhook_endpoint import BODY, signed_headers
 from tests.integration.waiting import wait_for

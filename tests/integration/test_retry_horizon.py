@@ -19,7 +19,7 @@ from bridge.ops.inspect import Inspector
 from bridge.queue import get_queue
 from bridge.records import PairKey
 from bridge.sandbox.stack import Stack
-from bridge.store import RedisStore
+from bridge.stores import GaveUpStore, SyncLog
 from tests.integration.test_two_way_sync import escalate, notes
 
 # Two waits of one second: three tries in all, then the job gives up.
@@ -57,14 +57,14 @@ def end_outage(stack: Stack) -> None:
 
 
 def actions(stack: Stack, tid: int) -> list[str]:
-    return [e["action"] for e in RedisStore(stack.redis).timeline(SystemRef("helpdesk", str(tid)))]
+    return [e["action"] for e in SyncLog(stack.redis).timeline(SystemRef("helpdesk", str(tid)))]
 
 
 def test_an_outage_longer_than_the_horizon_parks_and_is_requeued_when_it_ends(
     stack: Stack,
 ) -> None:
     tid, iid = escalate(stack)
-    store = RedisStore(stack.redis)
+    store, gave_up = SyncLog(stack.redis), GaveUpStore(stack.redis)
     stack.mantis.fail_next(OUTAGE, status=500)
     stack.zendesk.update_ticket_as(stack.zd_customer, tid, comment="Retest: still failing.")
     assert stack.first_level.wait_for_deliveries(10)
@@ -84,14 +84,14 @@ def test_an_outage_longer_than_the_horizon_parks_and_is_requeued_when_it_ends(
     assert story[-1]["reason"] == reason
     (shown,) = Inspector(stack.redis, stack.config).failed_jobs()
     assert shown.parked and shown.reason == reason and shown.waits_for == "vendor"
-    assert store.gave_up_on("vendor") == [PairKey("acme", str(tid))]
+    assert gave_up.gave_up_on("vendor") == [PairKey("acme", str(tid))]
     assert not any("Retest: still failing." in n["text"] for n in notes(stack, iid))
 
     end_outage(stack)
     result = stack.poll("vendor")  # the reconciler's next poll of the system succeeds
 
     assert result.requeued == 1
-    assert store.gave_up_on("vendor") == []
+    assert gave_up.gave_up_on("vendor") == []
     assert "requeued" in actions(stack, tid)
     assert stack.settle()
     assert sum("Retest: still failing." in n["text"] for n in notes(stack, iid)) == 1

@@ -15,7 +15,7 @@ from bridge.models import SystemRef
 from bridge.records import PairKey
 from bridge.sandbox.drivers import Driver
 from bridge.sandbox.stack import ROUTES, Stack
-from bridge.store import RedisStore
+from bridge.stores import LinkStore, SyncLog
 
 
 @pytest.fixture(params=list(ROUTES))
@@ -28,9 +28,7 @@ def stack(
 
 
 def timeline(stack: Stack, system: str, ticket_id: int) -> list[str]:
-    return [
-        e["action"] for e in RedisStore(stack.redis).timeline(SystemRef(system, str(ticket_id)))
-    ]
+    return [e["action"] for e in SyncLog(stack.redis).timeline(SystemRef(system, str(ticket_id)))]
 
 
 # The first level's status once escalated, by the shipped mappings: Zendesk on-hold (waiting on
@@ -131,7 +129,7 @@ def test_two_helpdesks_into_one_tracker_never_collide(
         assert acme.link_value(a) == f"vendor:{ia['id']}"
         assert globex.link_value(b) == f"vendor:{ib['id']}"
 
-        store = RedisStore(stack.redis)
+        store = LinkStore(stack.redis)
         link_a, link_b = (
             store.get_link(PairKey("acme", "1")),
             store.get_link(PairKey("globex", "1")),

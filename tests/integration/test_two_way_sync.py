@@ -13,7 +13,7 @@ from bridge.ops.inspect import Inspector
 from bridge.queue import get_queue
 from bridge.records import PairKey
 from bridge.sandbox.stack import CATEGORY, CUSTOMER_NUMBER, DOMAIN, MAY_CONTACT, Stack
-from bridge.store import RedisStore
+from bridge.stores import MarkStore, SyncLog
 
 COMPLETE = {CUSTOMER_NUMBER: "40711", DOMAIN: "shop.example.com", MAY_CONTACT: "kontakt_ja",
             CATEGORY: "technik"}  # fmt: skip
@@ -84,14 +84,14 @@ def test_the_support_loop_runs_both_ways(stack: Stack) -> None:
     assert stack.settle()
     assert mt.issue(iid)["status"]["name"] == "resolved"
     assert FailedJobRegistry(queue=get_queue(stack.redis, stack.config)).get_job_ids() == []
-    (held,) = RedisStore(stack.redis).parked_items(PairKey("acme", str(tid))).values()
+    (held,) = MarkStore(stack.redis).parked_items(PairKey("acme", str(tid))).values()
     assert held.key == "#status:vendor" and "MANAGER" in held.reason
     # With MANAGER (what closing needs) the next sync closes it.
     mt.set_access(stack.mt_bridge, "manager")
     resync(Inspector(stack.redis, stack.config), "helpdesk", str(tid))
     assert stack.settle()
     assert mt.issue(iid)["status"]["name"] == "closed"
-    assert RedisStore(stack.redis).parked_items(PairKey("acme", str(tid))) == {}
+    assert MarkStore(stack.redis).parked_items(PairKey("acme", str(tid))) == {}
 
 
 def test_priority_changes_cross_and_nothing_echoes(stack: Stack) -> None:
@@ -143,6 +143,6 @@ def test_a_file_refused_after_the_note_was_written_is_named_once_and_never_dupli
     named = [t for t in texts if "trace.log" in t]
     assert len(named) == 1 and "refused the file as too big" in named[0]
     assert all(not n.get("attachments") for n in notes(stack, iid))
-    timeline = RedisStore(stack.redis).timeline(SystemRef("helpdesk", str(tid)))
+    timeline = SyncLog(stack.redis).timeline(SystemRef("helpdesk", str(tid)))
     refusals = [e for e in timeline if e["action"] == "not_copied"]
     assert len(refusals) == 1 and "trace.log" in refusals[0]["reason"]

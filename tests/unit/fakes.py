@@ -1,7 +1,7 @@
 """Fakes for pure engine tests: an in-memory store and a scripted connector.
 
-They stand in for our own protocols (SyncStore, Connector), not for Redis or HTTP; queue and
-store behaviour is tested against a real Redis in tests/integration.
+They stand in for our own protocols (the stores of bridge.records, Connector), not for Redis
+or HTTP; queue and store behaviour is tested against a real Redis in tests/integration.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from bridge.models import (
     TicketDraft,
 )
 from bridge.protocol import Capability, SystemSettings
-from bridge.store import Claim, LinkRecord, PairKey, ParkedItem
+from bridge.records import Claim, LinkRecord, PairKey, PairStores, ParkedItem
 
 
 # One time line for every fake: a comment on one side and a status change on the other compare
@@ -146,11 +146,16 @@ class MemoryStore:
     def missing_request(self, pair: PairKey) -> str | None:
         return self.asked.get(pair)
 
-    def log(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:
+    def add(self, ref: SystemRef, action: str, detail: Mapping[str, Any] | None = None) -> None:
         self.entries.append((ref, action, dict(detail or {})))
 
     def actions(self) -> list[str]:
         return [a for _, a, _ in self.entries]
+
+    def as_stores(self) -> PairStores:
+        """This one object as every store a sync works with, so it holds (and shows) all
+        that a sync recorded."""
+        return PairStores(self, self, self, self, self, self, self)
 
 
 @dataclass

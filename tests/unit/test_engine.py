@@ -22,7 +22,7 @@ def make(language: str = "en") -> tuple[RouteContext, FakeConnector, FakeConnect
     first = FakeConnector("helpdesk", kind="zendesk", bridge_user="99")
     second = FakeConnector("vendor", kind="mantis", bridge_user="7")
     store = MemoryStore()
-    ctx = RouteContext("acme", MAPPING, language, first, second, store)
+    ctx = RouteContext("acme", MAPPING, language, first, second, store.as_stores())
     return ctx, first, second, store
 
 

@@ -10,8 +10,7 @@ from datetime import datetime
 import pytest
 
 from bridge.engine import handle_first_level
-from bridge.records import PairKey
-from bridge.store import ParkedItem
+from bridge.records import PairKey, ParkedItem
 from bridge.sync import release_parked
 from bridge.writes import PARKED
 from tests.unit.fakes import MemoryStore
@@ -42,7 +41,7 @@ def test_a_park_cut_short_is_recorded_at_the_next_sync() -> None:
     p = setup()
     store = DiesOnce()
     vars(store).update(vars(p.store))  # the linked pair: its link, marks and state
-    ctx = replace(p.ctx, store=store)
+    ctx = replace(p.ctx, stores=store.as_stores())
     bad = p.first.say("1", CUSTOMER, "Here is the SECRET key.")
     key = f"helpdesk:{bad.id}"
     with pytest.raises(TimeoutError):

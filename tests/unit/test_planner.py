@@ -455,7 +455,7 @@ def test_the_plans_load_no_client_and_no_store() -> None:
     code = (
         "import sys, bridge.plan_sync, bridge.plan_escalation, bridge.plan_notes\n"
         "io = {'redis', 'rq', 'requests', 'flask'}\n"
-        "edge = {'bridge.store', 'bridge.executor', 'bridge.reader', 'bridge.retry'}\n"
+        "edge = {'bridge.stores', 'bridge.executor', 'bridge.reader', 'bridge.retry'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in io or m in edge))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -20,7 +20,12 @@ def make(mapping: RouteMapping) -> tuple[RouteContext, FakeConnector, FakeConnec
     first = FakeConnector("helpdesk", kind="zendesk", bridge_user="99")
     second = FakeConnector("vendor", kind="mantis", bridge_user="7")
     store = MemoryStore()
-    return RouteContext("acme", mapping, "en", first, second, store), first, second, store
+    return (
+        RouteContext("acme", mapping, "en", first, second, store.as_stores()),
+        first,
+        second,
+        store,
+    )
 
 
 def incomplete(status: str = "new"):  # type: ignore[no-untyped-def]

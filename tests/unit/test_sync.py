@@ -24,7 +24,7 @@ def linked() -> tuple[RouteContext, FakeConnector, FakeConnector, MemoryStore, s
     first = FakeConnector("helpdesk", kind="zendesk", bridge_user="99")
     second = FakeConnector("vendor", kind="mantis", bridge_user="7")
     store = MemoryStore()
-    ctx = RouteContext("acme", MAPPING, "en", first, second, store)
+    ctx = RouteContext("acme", MAPPING, "en", first, second, store.as_stores())
     first.tickets["1"] = ticket("1", status="open", priority="high", requester_id=CUSTOMER)
     first.say("1", CUSTOMER, "Before escalation: it is broken.")
     assert handle_first_level(ctx, "1").action == "escalated"

@@ -80,7 +80,7 @@ def make(
     first = FakeConnector("helpdesk", kind="zendesk", bridge_user="99")
     second = FakeConnector("vendor", kind="mantis", bridge_user="7")
     second.settings = replace(second.settings, **second_settings)
-    ctx = RouteContext("acme", MAPPING, route_language, first, second, MemoryStore())
+    ctx = RouteContext("acme", MAPPING, route_language, first, second, MemoryStore().as_stores())
     return ctx, first, second
 
 

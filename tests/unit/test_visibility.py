@@ -117,7 +117,7 @@ def pair(
 ) -> tuple[RouteContext, FakeConnector, FakeConnector, str]:
     first = FakeConnector("helpdesk", kind="zendesk", bridge_user="99")
     second = FakeConnector("vendor", kind="mantis", bridge_user="7")
-    ctx = RouteContext("acme", mapping, "en", first, second, MemoryStore())
+    ctx = RouteContext("acme", mapping, "en", first, second, MemoryStore().as_stores())
     first.tickets["1"] = ticket("1", fields={**COMPLETE_FIELDS, "360004": may})
     assert handle_first_level(ctx, "1").action == "escalated"
     (issue,) = second.tickets
