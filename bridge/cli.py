@@ -28,9 +28,9 @@ from bridge.cli_support import (
 from bridge.config import Config, load_config
 from bridge.errors import ConfigError
 from bridge.exit_codes import ExitCode
-from bridge.ops.logs import configure_logging, secrets_of
 from bridge.sandbox.catalog import DEFAULT_ROUTE
 from bridge.sandbox.catalog import routes as sandbox_routes
+from bridge.telemetry.logs import configure_logging, secrets_of
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."
 log = logging.getLogger("bridge.cli")

@@ -18,8 +18,9 @@ import click
 from bridge.cli_inbox import attach as attach_inbox
 from bridge.cli_support import echo_json, table, timeline_table
 from bridge.config import Config
+from bridge.durations import fmt_age
 from bridge.ops import inbox_ops
-from bridge.ops.inspect import FailedJob, Inspector, OpsError, fmt_age
+from bridge.ops.inspect import FailedJob, Inspector, OpsError
 from bridge.ops.job_detail import job_detail
 
 Connect = Callable[[str | None], tuple[Config, Inspector]]

@@ -14,11 +14,12 @@ import click
 
 from bridge.cli_support import echo_json, table
 from bridge.config import Config
-from bridge.ops import inbox_ops, rejected
-from bridge.ops.inbox_model import Filter
+from bridge.durations import fmt_age, parse_duration
+from bridge.failures.inbox_model import Filter
+from bridge.ops import inbox_ops
 from bridge.ops.inbox_ops import GroupView
-from bridge.ops.inspect import Inspector, OpsError, fmt_age
-from bridge.retry import parse_duration
+from bridge.ops.inspect import Inspector, OpsError
+from bridge.telemetry import rejected
 
 Connect = Callable[[str | None], tuple[Config, Inspector]]
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]

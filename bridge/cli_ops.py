@@ -31,12 +31,13 @@ from bridge.cli_support import (
 )
 from bridge.cli_support import redis_url as redis_url_of
 from bridge.config import Config
+from bridge.durations import fmt_age
 from bridge.errors import BridgeError, PermanentError, RetryableError
 from bridge.exit_codes import ExitCode
 from bridge.findings import Level, worst
 from bridge.models import SystemRef
 from bridge.ops import actions
-from bridge.ops.inspect import Inspector, Match, OpsError, QueueOverview, SourceHealth, fmt_age
+from bridge.ops.inspect import Inspector, Match, OpsError, QueueOverview, SourceHealth
 from bridge.pause import Pause, PauseStore, ScopeKind, not_contacted, scope_states
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."

@@ -16,7 +16,8 @@ import click
 
 from bridge.cli_support import echo_json
 from bridge.config import Config
-from bridge.ops.inspect import Inspector, fmt_age
+from bridge.durations import fmt_age
+from bridge.ops.inspect import Inspector
 from bridge.pause import (
     Pause,
     PauseError,

@@ -16,12 +16,13 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bridge import registry
+from bridge.durations import parse_duration
 from bridge.errors import ConfigError
 from bridge.mapping import RouteMapping, load_mapping
-from bridge.ops.alert_settings import AlertSettings, AlertsSchema, alert_settings
-from bridge.ops.settings import OpsSchema, OpsSettings, ops_settings
 from bridge.protocol import SystemSettings
-from bridge.retry import Backoff, parse_duration
+from bridge.retry import Backoff
+from bridge.settings.alerts import AlertSettings, AlertsSchema, alert_settings
+from bridge.settings.ops import OpsSchema, OpsSettings, ops_settings
 from bridge.system_options import check_auth, load_options
 from bridge.texts import LANGUAGES
 from bridge.yamlfile import interpolate_env, load_located, validation_error

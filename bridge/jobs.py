@@ -29,12 +29,11 @@ from rq.job import Job
 from bridge import agent_notes
 from bridge.config import Config, Route, load_config
 from bridge.context import RouteContext
+from bridge.durations import fmt_age
 from bridge.engine import handle_first_level
 from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableError
+from bridge.failures import inbox_hooks
 from bridge.models import Event, EventKind, SystemRef
-from bridge.ops import hooks as ops_hooks  # metrics, logs, waiting list
-from bridge.ops import inbox_hooks
-from bridge.ops.inspect import fmt_age
 from bridge.pause import Held, PauseStore, route_scopes
 from bridge.polling import poll_once
 from bridge.protocol import Connector
@@ -44,6 +43,7 @@ from bridge.registry import build_connector
 from bridge.resume import resume_due
 from bridge.retry import Unreachable
 from bridge.stores import Stores, SyncLog
+from bridge.telemetry import hooks as ops_hooks  # metrics, logs, waiting list
 
 log = logging.getLogger("bridge")
 

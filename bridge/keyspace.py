@@ -197,7 +197,7 @@ INBOX = f"{PREFIX}:inbox:"
 """What every failure-inbox key starts with; its Lua builds group keys from these prefixes."""
 
 INBOX_OPEN = f"{INBOX}open"
-"""Zset: open group id -> last seen; at most MAX_OPEN (bridge.ops.inbox)."""
+"""Zset: open group id -> last seen; at most MAX_OPEN (bridge.failures.inbox)."""
 
 INBOX_CLOSED = f"{INBOX}closed"
 """Zset: closed group id -> closed at; the newest CLOSED_KEPT are kept."""
@@ -234,7 +234,7 @@ def inbox_polls(system: str) -> str:
 
 
 REJECTED = f"{INBOX}rejected"
-"""List: the last KEPT refused webhooks, newest first (bridge.ops.rejected)."""
+"""List: the last KEPT refused webhooks, newest first (bridge.telemetry.rejected)."""
 
 ALERTS_TOLD = f"{PREFIX}:alerts:told"
 """Hash: condition key -> JSON {at, kind, cooldown_key, condition} of a told condition; a field

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from bridge.retry import parse_duration
+from bridge.durations import parse_duration
 
 
 class Duration(fields.Field):

@@ -29,8 +29,8 @@ from redis import Redis
 
 from bridge import keyspace
 from bridge.config import Config
+from bridge.durations import parse_duration
 from bridge.records import PairKey
-from bridge.retry import parse_duration
 from bridge.stores.values import text as _text
 
 Clock = Callable[[], datetime]

@@ -19,14 +19,14 @@ from rq import Queue
 
 from bridge import keyspace
 from bridge.config import Config
+from bridge.failures import inbox_hooks
 from bridge.lease import LEASE_SECONDS, Lease
 from bridge.models import Event, EventKind, SystemRef
-from bridge.ops import inbox_hooks
-from bridge.ops.hooks import pairs_requeued
 from bridge.pause import PauseStore
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
 from bridge.queue import dispatch_event, enqueue_sync, job_id_for
 from bridge.stores import GaveUpStore, Stores, SyncLog
+from bridge.telemetry.hooks import pairs_requeued
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
 DEFAULT_SWEEP_INTERVAL = 600  # reconciling systems that have webhooks (Zendesk export: 10/min)

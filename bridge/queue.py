@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Callback, Queue
+from rq import Callback, Queue, Retry
 from rq.exceptions import InvalidJobOperation
 from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimit, RateLimitRegistry
@@ -21,21 +22,30 @@ from rq.serializers import JSONSerializer
 
 from bridge import keyspace
 from bridge.config import Config, Route
+from bridge.job_names import SYNC_FIRST_LEVEL
 from bridge.models import Event, EventKind, SystemRef
 from bridge.records import PairKey
-from bridge.retry import retry_for
+from bridge.retry import RandomSource, intervals
 from bridge.stores import IntakeStore, LinkStore
 
 log = logging.getLogger("bridge")
 
-SYNC_FIRST_LEVEL = "bridge.jobs.sync_first_level"
 # RQ runs these after every failed attempt (also for a worker killed mid-job) and after a
-# success: they keep the failure inbox (bridge.ops.inbox) in step with the jobs.
+# success: they keep the failure inbox (bridge.failures.inbox) in step with the jobs.
 ON_FAILURE = Callback("bridge.jobs.on_sync_failure")
 ON_SUCCESS = Callback("bridge.jobs.on_sync_success")
-POLL_SYSTEM = "bridge.jobs.poll_system"
 RESULT_TTL = 24 * 3600
 FAILURE_TTL = 30 * 24 * 3600
+
+_SHARED_RNG = random.Random()
+
+
+def retry_for(config: Config, rng: RandomSource = _SHARED_RNG) -> Retry:
+    """RQ's Retry for one sync job: the configured fixed list if any, else the backoff
+    (bridge.retry draws the schedule; the config says which)."""
+    fixed = list(config.retry_intervals)
+    waits = fixed or intervals(config.retry, rng)
+    return Retry(max=len(waits), interval=waits)
 
 
 class JsonQueue(Queue):

@@ -116,7 +116,7 @@ class Registry:
 
     def build(self, settings: SystemSettings, redis: Redis | None = None) -> Connector:
         """A system's connector; with Redis, its requests share the system's request budget
-        and are counted and timed in the metrics (bridge.ops.metrics).
+        and are counted and timed in the metrics (bridge.telemetry.metrics).
 
         `options.requests_per_minute` (e.g. the Zendesk plan limit, minus a margin for other
         integrations) is enforced across all workers through Redis, by the BEFORE_REQUEST hook.
@@ -141,7 +141,7 @@ class Registry:
         observe = None
         if redis is not None and Hook.OBSERVE_REQUEST in cls.hooks:
             # Imported here for the same reason: the metrics live in Redis.
-            from bridge.ops.metrics import request_recorder
+            from bridge.telemetry.metrics import request_recorder
 
             observe = request_recorder(redis)
         return cls(settings, hooks=Hooks(before_request=before_request, observe=observe))

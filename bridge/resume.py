@@ -19,6 +19,7 @@ from rq import Queue
 
 from bridge import keyspace
 from bridge.config import Config
+from bridge.job_names import POLL_SYSTEM
 from bridge.lease import Lease
 from bridge.models import Event, EventKind, SystemRef
 from bridge.pause import Clock, Pause, PauseStore, Scope, ScopeKind, utc_now
@@ -27,7 +28,6 @@ from bridge.protocol import Connector
 from bridge.queue import enqueue_sync, job_id_for
 from bridge.stores import SyncLog
 
-POLL_SYSTEM = "bridge.jobs.poll_system"
 DRAIN_LEASE = 120  # seconds: queueing the held pairs of one scope takes far less
 
 

@@ -11,19 +11,12 @@ the system answers (bridge.polling).
 from __future__ import annotations
 
 import math
-import random
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-from rq import Retry
+from typing import Protocol
 
 from bridge.errors import RateLimited, RetryableError
-
-if TYPE_CHECKING:
-    from bridge.config import Config
 
 MAX_TRIES = 500  # each job stores its intervals in Redis: keep that list small
 
@@ -78,36 +71,6 @@ def intervals(policy: Backoff, rng: RandomSource) -> list[int]:
         waits.append(wait)
         total += wait
     return waits
-
-
-_SHARED_RNG = random.Random()
-
-
-def retry_for(config: Config, rng: RandomSource = _SHARED_RNG) -> Retry:
-    """RQ's Retry for one sync job: the configured fixed list if any, else the backoff."""
-    fixed = list(config.retry_intervals)
-    waits = fixed or intervals(config.retry, rng)
-    return Retry(max=len(waits), interval=waits)
-
-
-# Durations in the config: plain seconds (30, 1.5, "90") or a number with a unit. Written by
-# hand because four suffixes do not justify a dependency.
-_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from 30, 2.5, "90", "90s", "15m", "24h" or "2d"; ValueError otherwise."""
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("must not be negative")
-        return float(value)
-    match = _DURATION.match(str(value))
-    if match is None:
-        raise ValueError("use seconds, or a number with s, m, h or d (e.g. 90s, 15m, 24h)")
-    return float(match.group(1)) * _UNITS[match.group(2) or ""]
 
 
 class Unreachable(RetryableError):

@@ -36,10 +36,10 @@ from rq.worker_pool import WorkerPool
 
 from bridge.config import Config
 from bridge.maintenance import PULSE_EVERY, clean_queue, forget_pulse, pulse
-from bridge.ops import hooks as ops_hooks
-from bridge.ops.logs import clear_context
 from bridge.queue import JsonQueue
 from bridge.reconnect import wait_for_redis
+from bridge.telemetry import hooks as ops_hooks
+from bridge.telemetry.logs import clear_context
 
 # How often a worker runs maintenance (bridge.maintenance: reclaim jobs of dead workers, free
 # the concurrency slots they held, clean RQ's registries). One worker at a time does it, under

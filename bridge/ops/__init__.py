@@ -1,7 +1,8 @@
 """Operations: what an operator needs at 3 a.m. without a Redis shell.
 
-`settings` (the optional `ops` config section), `inspect` (queues, parked jobs, waiting
-escalations, silent sources, ticket search), `metrics` (counters kept in Redis, because jobs run
-in forked worker processes), `logs` (one JSON object per line) and `hooks` (the one-line calls
-the web and job layers make). Importing this package imports nothing heavy.
+`inspect` (queues, parked jobs, waiting escalations, silent sources, ticket search), `actions`
+and `inbox_ops` (what an operator does), `metrics_scrape` (the /metrics collector), `alerts`
+(who is told, and when). It reads what the layers below wrote (bridge.telemetry, the failure
+inbox in bridge.failures, the store) and is read only by the console, the CLI and the cron.
+Importing this package imports nothing heavy.
 """

@@ -17,9 +17,9 @@ from datetime import datetime
 from redis import Redis
 
 from bridge import keyspace
-from bridge.ops.alert_settings import AlertKind, AlertSettings
-from bridge.ops.metrics import since
 from bridge.ops.notify import Channel, Delivery, channels
+from bridge.settings.alerts import AlertKind, AlertSettings
+from bridge.telemetry.metrics import since
 
 TEST = "test"
 UNDELIVERED = "undelivered"

@@ -29,12 +29,13 @@ from datetime import UTC, datetime, timedelta
 from redis import Redis
 
 from bridge import keyspace
+from bridge.durations import fmt_age
 from bridge.ops import alert_log
-from bridge.ops.alert_settings import AlertKind, AlertSettings
 from bridge.ops.inbox_ops import views
-from bridge.ops.inspect import Inspector, fmt_age
+from bridge.ops.inspect import Inspector
 from bridge.ops.notify import Delivery, Message, Status, deliver
 from bridge.pause import fmt_when
+from bridge.settings.alerts import AlertKind, AlertSettings
 
 log = logging.getLogger("bridge")
 

@@ -1,7 +1,7 @@
 """The failure inbox as the console and the CLI use it: groups with their next retry, the
 tickets a filter names, and retry or discard of a whole group.
 
-bridge.ops.inbox keeps the groups; this adds what only the queue knows (when a job of the group
+bridge.failures.inbox keeps the groups; this adds what only the queue knows (when a job of the group
 runs next, which jobs belong to it) and the operator's actions, through the Inspector, so a
 group retry logs `operator_retry` on every ticket exactly as a single retry does.
 """
@@ -17,10 +17,11 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from bridge import keyspace
+from bridge.failures.inbox import Inbox
+from bridge.failures.inbox_hooks import drop_failed_polls, is_poll_of
+from bridge.failures.inbox_model import Filter, Group, Kind, Outcome
+from bridge.job_names import POLL_SYSTEM
 from bridge.models import SystemRef
-from bridge.ops.inbox import Inbox
-from bridge.ops.inbox_hooks import POLL_FUNC, drop_failed_polls, is_poll_of
-from bridge.ops.inbox_model import Filter, Group, Kind, Outcome
 from bridge.ops.inspect import FailedJob, Inspector, OpsError
 from bridge.pause import PauseStore
 from bridge.polling import interval_for
@@ -240,7 +241,7 @@ def _poll_now(ins: Inspector, system: str) -> str:
     if system not in ins.config.systems:
         raise OpsError(f"system {system!r} is not in the config any more")
     job = ins.queue.enqueue(
-        POLL_FUNC, args=(system,), job_timeout=max(60, ins.config.job_timeout),
+        POLL_SYSTEM, args=(system,), job_timeout=max(60, ins.config.job_timeout),
         failure_ttl=24 * 3600, description=f"poll {system} (asked by an operator)",
     )  # fmt: skip
     return str(job.id)

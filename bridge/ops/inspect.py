@@ -29,35 +29,21 @@ from rq.worker import BaseWorker
 from bridge import keyspace
 from bridge.config import Config, Route
 from bridge.errors import PermanentError
+from bridge.failures.inbox import Inbox
 from bridge.maintenance import PULSE_TTL
 from bridge.models import SystemRef
-from bridge.ops.inbox import Inbox
-from bridge.ops.metrics import since
-from bridge.ops.settings import DEFAULT_WEBHOOK_SILENCE, POLL_SILENCE_FACTOR
 from bridge.polling import interval_for, poll_status
 from bridge.protocol import Capability, Connector
 from bridge.queue import get_queue
 from bridge.records import LinkRecord, PairKey, ParkedItem
 from bridge.registry import build_connector
+from bridge.settings.ops import DEFAULT_WEBHOOK_SILENCE, POLL_SILENCE_FACTOR
 from bridge.stores import Stores
+from bridge.telemetry.metrics import since
 
 
 class OpsError(Exception):
     """An operator action that cannot be done as asked; the message says why."""
-
-
-def fmt_age(seconds: float | None) -> str:
-    """`45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`: readable at a glance."""
-    if seconds is None:
-        return "never"
-    s = int(max(0, seconds))
-    if s < 90:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    if s < 86400:
-        return f"{s // 3600} h {s % 3600 // 60} min"
-    return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
 @dataclass(frozen=True)
@@ -110,7 +96,7 @@ class FailedJob:
     description: str
     waits_for: str = ""
     attempts: int = 0  # failed attempts counted by the job (passing faults), 0 if none
-    group: str = ""  # its failure-inbox group (bridge.ops.inbox), "" if not recorded
+    group: str = ""  # its failure-inbox group (bridge.failures.inbox), "" if not recorded
     cause: str = ""  # the group's normalised cause
 
     @property

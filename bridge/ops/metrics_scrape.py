@@ -1,4 +1,4 @@
-"""The /metrics collector: Redis-kept metrics (bridge.ops.metrics) and live state, per scrape.
+"""The /metrics collector: Redis-kept metrics (bridge.telemetry.metrics) and live state, per scrape.
 
 Counters, histograms and timestamps come from the Redis hashes every process writes; queue
 depth, workers, sources and escalations waiting are read fresh from Redis and RQ on each scrape
@@ -26,7 +26,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from bridge import keyspace
-from bridge.ops.metrics import (
+from bridge.telemetry.metrics import (
     COUNTERS,
     HISTOGRAMS,
     RENAMED_OUTCOMES,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bridge.ops.alert_settings import AlertSettings, SmtpSettings
+from bridge.settings.alerts import AlertSettings, SmtpSettings
 
 
 class Status(enum.Enum):

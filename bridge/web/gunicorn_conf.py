@@ -4,7 +4,7 @@ gunicorn installs text handlers of its own on `gunicorn.error` and `gunicorn.acc
 start-up lines ("Starting gunicorn", "Listening at", "Booting worker with pid"), a worker's
 crash and its shutdown would be the only lines of the web container a log shipper cannot
 parse. JsonLogger keeps gunicorn's loggers but lets them propagate to the root logger, where
-bridge.ops.logs's one handler writes every line (JSON, or text with BRIDGE_LOG_FORMAT=text).
+bridge.telemetry.logs's one handler writes every line (JSON, or text with BRIDGE_LOG_FORMAT=text).
 
 The master process never reads the bridge's config (gunicorn loads the app in each worker), so
 its handler knows no credential to blank out; the master logs none. Each worker's
@@ -19,7 +19,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from bridge.ops.logs import configure_logging
+from bridge.telemetry.logs import configure_logging
 
 _access = logging.getLogger("bridge.web.access")
 

@@ -26,13 +26,14 @@ from flask import (
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge.config import Config
+from bridge.durations import fmt_age
 from bridge.maintenance import PULSE_EVERY
 from bridge.ops import alert_log
-from bridge.ops.inspect import Inspector, OpsError, fmt_age
-from bridge.ops.logs import redact, secrets_of
-from bridge.ops.metrics import parse_time
-from bridge.ops.settings import session_secret
+from bridge.ops.inspect import Inspector, OpsError
 from bridge.ops.timeline import Narrator
+from bridge.settings.ops import session_secret
+from bridge.telemetry.logs import redact, secrets_of
+from bridge.telemetry.metrics import parse_time
 from bridge.web import ops_auth, ops_pause
 from bridge.web.ops_inbox import JOBS_SHOWN
 from bridge.web.ops_inbox import bp as inbox_bp

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from flask import Response, current_app, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response as ResponseBase
 
-from bridge.ops.settings import OpsSettings
+from bridge.settings.ops import OpsSettings
 from bridge.web.ops_sessions import ConsoleSessions
 
 REALM = 'Basic realm="Ticket Bridge operator console", charset="UTF-8"'

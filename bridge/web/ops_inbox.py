@@ -12,10 +12,11 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from bridge.ops import inbox_ops, rejected
-from bridge.ops.inbox_model import Filter
+from bridge.durations import parse_duration
+from bridge.failures.inbox_model import Filter
+from bridge.ops import inbox_ops
 from bridge.ops.inspect import Inspector, OpsError
-from bridge.retry import parse_duration
+from bridge.telemetry import rejected
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 

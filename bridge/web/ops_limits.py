@@ -25,7 +25,7 @@ from flask_limiter.util import get_remote_address
 from redis import Redis
 
 from bridge import keyspace
-from bridge.ops.settings import OpsSettings
+from bridge.settings.ops import OpsSettings
 from bridge.web.ops_auth import attempted_user
 
 CLIENT_SCOPE = "ops-auth-client"

@@ -17,7 +17,7 @@ from flask_session.redis import RedisSessionInterface
 from redis import Redis
 
 from bridge import keyspace
-from bridge.ops.settings import CookieSecure, OpsSettings
+from bridge.settings.ops import CookieSecure, OpsSettings
 
 COOKIE_NAME = "bridge_ops"
 

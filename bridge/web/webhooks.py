@@ -16,10 +16,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge.config import Config
 from bridge.errors import WebhookError
-from bridge.ops import hooks as ops_hooks  # metrics + logs
-from bridge.ops import rejected
 from bridge.queue import Dispatched, dispatch_events
 from bridge.stores.dedupe import PENDING_DELIVERY_TTL
+from bridge.telemetry import hooks as ops_hooks  # metrics + logs
+from bridge.telemetry import rejected
 
 bp = Blueprint("webhooks", __name__)
 
@@ -47,7 +47,7 @@ def read_body() -> bytes:
 
 
 def _keep_rejected(system: str, reason: str, detail: str, status: int, body: bytes) -> None:
-    """For the console's list of refused webhooks (bridge.ops.rejected; it never raises)."""
+    """For the console's list of refused webhooks (bridge.telemetry.rejected; it never raises)."""
     ext = current_app.extensions["bridge"]
     rejected.record(ext["redis"], system, reason, detail, status, request.remote_addr, body,
                     ext.get("ops_secrets", ()), datetime.now(UTC))  # fmt: skip

@@ -16,8 +16,8 @@ import os
 
 from bridge.config import load_config
 from bridge.errors import ConfigError
-from bridge.ops.logs import configure_logging, secrets_of
 from bridge.redis_runtime import connect_web
+from bridge.telemetry.logs import configure_logging, secrets_of
 from bridge.web import create_app
 
 APP_LOAD_ERROR = 4  # gunicorn's exit code of a worker whose app cannot load: it does not retry

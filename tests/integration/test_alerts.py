@@ -30,14 +30,14 @@ from bridge import keyspace
 from bridge.cli import main
 from bridge.config import Config, load_config
 from bridge.cron import BridgeCronScheduler, alert_loop
+from bridge.failures.causes import classify
+from bridge.failures.inbox import Inbox
+from bridge.failures.inbox_model import Failure, Kind, Outcome
 from bridge.ops import alerts
-from bridge.ops.alert_settings import AlertKind, AlertSettings, SmtpSettings
-from bridge.ops.causes import classify
-from bridge.ops.inbox import Inbox
-from bridge.ops.inbox_model import Failure, Kind, Outcome
 from bridge.ops.inspect import Inspector
-from bridge.ops.settings import OpsSchema, ops_settings
 from bridge.queue import get_queue
+from bridge.settings.alerts import AlertKind, AlertSettings, SmtpSettings
+from bridge.settings.ops import OpsSchema, ops_settings
 from bridge.web import create_app
 from tests.integration.ops_helpers import OPS, bearer
 

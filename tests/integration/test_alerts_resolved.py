@@ -17,11 +17,11 @@ from redis import Redis
 
 from bridge import keyspace
 from bridge.config import Config, load_config
+from bridge.failures.inbox import Inbox
 from bridge.ops import alert_log, alerts
-from bridge.ops.alert_settings import AlertKind, AlertSettings
-from bridge.ops.inbox import Inbox
 from bridge.ops.inspect import Inspector
 from bridge.queue import get_queue
+from bridge.settings.alerts import AlertKind, AlertSettings
 from tests.integration.test_alerts import (
     CONFIG,
     HOOK,

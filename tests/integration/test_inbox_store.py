@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis import Redis
 
-from bridge.ops import inbox as inbox_module
-from bridge.ops.causes import classify
-from bridge.ops.inbox import Inbox
-from bridge.ops.inbox_model import Failure, Filter, Kind, Outcome, group_id
+from bridge.failures import inbox as inbox_module
+from bridge.failures.causes import classify
+from bridge.failures.inbox import Inbox
+from bridge.failures.inbox_model import Failure, Filter, Kind, Outcome, group_id
 
 T0 = datetime(2030, 3, 1, 3, 0, tzinfo=UTC)
 REVOKED = "GET tickets/{}.json failed: 401 Unauthorized: Couldn't authenticate you"

@@ -25,9 +25,10 @@ import yaml
 from rq.serializers import JSONSerializer
 from werkzeug.serving import make_server
 
-from bridge.ops.logs import MAX_TRACEBACK, clear_context, configure_logging
-from bridge.queue import POLL_SYSTEM, SYNC_FIRST_LEVEL, get_queue
+from bridge.job_names import POLL_SYSTEM, SYNC_FIRST_LEVEL
+from bridge.queue import get_queue
 from bridge.sandbox.stack import Stack
+from bridge.telemetry.logs import MAX_TRACEBACK, clear_context, configure_logging
 from bridge.web import create_app
 from bridge.web.serving import QuietRequestHandler
 from bridge.workers import BridgeWorker

@@ -16,6 +16,8 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bridge import keyspace
+from bridge.failures.inbox import Inbox
+from bridge.failures.inbox_model import Outcome
 from bridge.lease import LEASE_SECONDS, Lease
 from bridge.maintenance import (
     LIVE_HORIZON,
@@ -23,8 +25,6 @@ from bridge.maintenance import (
     clean_queue,
     redis_time,
 )
-from bridge.ops.inbox import Inbox
-from bridge.ops.inbox_model import Outcome
 from bridge.queue import ON_FAILURE, ON_SUCCESS, JsonQueue
 from bridge.workers import HUNG_GRACE, BridgeWorker, threaded_worker_class
 from tests.integration.waiting import wait_for

@@ -170,7 +170,7 @@ def test_no_page_shows_a_secret(stack: Stack) -> None:
 
 
 def test_the_overview_shows_failures_as_groups_and_a_group_lists_its_jobs(stack: Stack) -> None:
-    from bridge.ops.inbox import Inbox
+    from bridge.failures.inbox import Inbox
     from tests.integration.test_ops_inbox import park_three
 
     tids = park_three(stack)
@@ -213,7 +213,7 @@ def test_the_overview_shows_failures_as_groups_and_a_group_lists_its_jobs(stack:
 
 
 def test_failed_jobs_without_an_open_group_are_still_pointed_to(stack: Stack) -> None:
-    from bridge.ops.inbox import Inbox
+    from bridge.failures.inbox import Inbox
 
     park_an_escalation(stack)
     inbox = Inbox(stack.redis)

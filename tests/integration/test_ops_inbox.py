@@ -12,9 +12,9 @@ from markupsafe import escape
 from rq.registry import FailedJobRegistry
 
 from bridge.cli import main
-from bridge.ops.causes import classify
-from bridge.ops.inbox import Inbox
-from bridge.ops.inbox_model import Failure, Kind, Outcome
+from bridge.failures.causes import classify
+from bridge.failures.inbox import Inbox
+from bridge.failures.inbox_model import Failure, Kind, Outcome
 from bridge.queue import get_queue
 from bridge.sandbox.stack import Stack, post_zendesk_webhook
 from tests.integration.ops_helpers import COMPLETE, DESCRIPTION, OPS, bearer, csrf_of, ops_app

@@ -15,9 +15,10 @@ from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from bridge.errors import RetryableError
+from bridge.job_names import SYNC_FIRST_LEVEL
 from bridge.models import Event, EventKind, SystemRef
 from bridge.polling import poll_status
-from bridge.queue import SYNC_FIRST_LEVEL, enqueue_sync, get_queue
+from bridge.queue import enqueue_sync, get_queue
 from bridge.registry import build_connector
 from bridge.sandbox.stack import Stack, post_zendesk_webhook
 from bridge.workers import BridgeWorker
@@ -197,7 +198,7 @@ def test_an_unexpected_error_is_failed_not_parked(stack: Stack) -> None:
 
 
 def test_polls_are_counted_by_outcome(stack: Stack) -> None:
-    from bridge.queue import POLL_SYSTEM
+    from bridge.job_names import POLL_SYSTEM
 
     queue = get_queue(stack.redis, stack.config)
     worker = BridgeWorker([queue], connection=stack.redis, serializer=JSONSerializer)

@@ -32,15 +32,15 @@ from bridge import keyspace
 from bridge.config import Config
 from bridge.demo import Story
 from bridge.errors import PermanentError
+from bridge.failures.inbox import Inbox
 from bridge.ops import alerts
-from bridge.ops.alert_settings import AlertSettings, SmtpSettings
-from bridge.ops.inbox import Inbox
 from bridge.ops.inspect import Inspector
-from bridge.ops.settings import OpsSchema, ops_settings
 from bridge.pause import PauseStore, Scope, ScopeKind
 from bridge.queue import get_queue
 from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.stack import Stack, post_zendesk_webhook
+from bridge.settings.alerts import AlertSettings, SmtpSettings
+from bridge.settings.ops import OpsSchema, ops_settings
 from bridge.web import create_app
 from tests.integration.chromium import (
     chromium,

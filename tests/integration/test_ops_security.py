@@ -19,8 +19,8 @@ from werkzeug.test import TestResponse
 from bridge import keyspace
 from bridge.config import load_config
 from bridge.errors import ConfigError
-from bridge.ops.settings import SECRET_KEY_FILE
 from bridge.sandbox.stack import Stack
+from bridge.settings.ops import SECRET_KEY_FILE
 from bridge.web import create_app
 from bridge.web.ops_sessions import COOKIE_NAME
 from tests.integration.ops_helpers import OPS, bearer, csrf_of, ops_app

@@ -10,8 +10,8 @@ from bridge.cli_alerts import exit_code
 from bridge.config import load_config
 from bridge.errors import ConfigError
 from bridge.exit_codes import ExitCode
-from bridge.ops.alert_settings import AlertKind
 from bridge.ops.notify import Channel, Delivery, channels
+from bridge.settings.alerts import AlertKind
 from tests.unit.test_config import GOOD, write
 
 ALERTS = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.ops.causes import blamed_system, classify, mask, strip_gave_up
+from bridge.failures.causes import blamed_system, classify, mask, strip_gave_up
 
 TYPES = {"helpdesk": "zendesk", "vendor": "mantis"}
 

@@ -11,9 +11,16 @@ from pathlib import Path
 import pytest
 
 from bridge.config import load_config
+from bridge.durations import fmt_age
 from bridge.errors import ConfigError
-from bridge.ops.inspect import fmt_age
-from bridge.ops.logs import MAX_TRACEBACK, bind, cap, clear_context, configure_logging, secrets_of
+from bridge.telemetry.logs import (
+    MAX_TRACEBACK,
+    bind,
+    cap,
+    clear_context,
+    configure_logging,
+    secrets_of,
+)
 from tests.unit.test_config import GOOD, write
 
 OPS = """\

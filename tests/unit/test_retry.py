@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from bridge.config import load_config
+from bridge.durations import parse_duration
 from bridge.errors import ConfigError, RateLimited, RetryableError
-from bridge.retry import Backoff, Unreachable, blame, intervals, parse_duration, retry_for
+from bridge.queue import retry_for
+from bridge.retry import Backoff, Unreachable, blame, intervals
 from tests.unit.test_config import GOOD, write
 
 DAY = 24 * 3600.0

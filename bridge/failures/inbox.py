@@ -1,4 +1,4 @@
-"""The failure inbox's store: its groups (bridge.ops.inbox_model) in Redis, bounded.
+"""The failure inbox's store: its groups (bridge.failures.inbox_model) in Redis, bounded.
 
 Every change to a group is one Lua script, because the RQ callbacks of parallel workers and an
 operator's discard touch the same group and the same ticket index at once: a count, a ticket
@@ -22,7 +22,7 @@ from typing import Any
 from redis import Redis
 
 from bridge import keyspace
-from bridge.ops.inbox_model import Failure, Filter, Group, Kind, Outcome, group_id
+from bridge.failures.inbox_model import Failure, Filter, Group, Kind, Outcome, group_id
 
 TICKETS_KEPT = 50  # ticket ids a group keeps (newest); `tickets` counts all of them
 MAX_OPEN = 500

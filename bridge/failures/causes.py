@@ -6,7 +6,7 @@ raw text, that is one inbox entry per ticket or per minute; grouped by the norma
 (error class plus HTTP status, transport error or a masked message) it is one entry per system
 and cause, which is what an operator fixes.
 
-Pure functions, no Redis: the inbox (bridge.ops.inbox) stores what these return.
+Pure functions, no Redis: the inbox (bridge.failures.inbox) stores what these return.
 """
 
 from __future__ import annotations

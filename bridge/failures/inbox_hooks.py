@@ -1,4 +1,4 @@
-"""Where failures enter the inbox (bridge.ops.inbox) and where they leave it.
+"""Where failures enter the inbox (bridge.failures.inbox) and where they leave it.
 
 Sync jobs report through RQ's own job callbacks (bridge.jobs.on_sync_failure / on_sync_success,
 attached at enqueue time), so every way a job can fail is seen: a parked error, a retry, an
@@ -22,16 +22,16 @@ from rq.serializers import JSONSerializer
 from bridge import keyspace
 from bridge.config import Config
 from bridge.errors import PermanentError
+from bridge.failures.causes import blamed_system, classify
+from bridge.failures.inbox import Inbox
+from bridge.failures.inbox_model import Failure, Kind, Outcome
+from bridge.job_names import POLL_SYSTEM
 from bridge.models import SystemRef
-from bridge.ops.causes import blamed_system, classify
-from bridge.ops.inbox import Inbox
-from bridge.ops.inbox_model import Failure, Kind, Outcome
 from bridge.retry import Unreachable
 from bridge.stores import SyncLog
 
 log = logging.getLogger("bridge")
 
-POLL_FUNC = "bridge.jobs.poll_system"
 ABANDONED = "AbandonedJobError"
 ABANDONED_REASON = "the worker running it stopped mid-job (killed, or lost its connection)"
 
@@ -168,6 +168,6 @@ def drop_failed_polls(redis: Redis, system: str, queue_name: str) -> list[str]:
 
 def is_poll_of(job: Job, system: str | None = None) -> bool:
     """A poll job (of `system`, when given)."""
-    if (job.func_name or "") != POLL_FUNC:
+    if (job.func_name or "") != POLL_SYSTEM:
         return False
     return system is None or (bool(job.args) and str(job.args[0]) == system)

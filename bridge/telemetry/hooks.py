@@ -1,7 +1,7 @@
 """The one-line calls the web endpoint, the jobs and the workers make for metrics and logs.
 
 Kept here so bridge.web.webhooks and bridge.jobs stay about their own work: each hook records
-metrics in Redis (see bridge.ops.metrics), writes one structured log line, and never raises on
+metrics in Redis (see bridge.telemetry.metrics), writes one structured log line, and never raises on
 a metrics problem, so observability cannot break a sync.
 """
 
@@ -21,12 +21,12 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from bridge.errors import BridgeError, RetryableError
+from bridge.job_names import POLL_SYSTEM
 from bridge.models import Event
-from bridge.ops import metrics
-from bridge.ops.logs import bind
-from bridge.ops.metrics import Outcome, PollOutcome
-from bridge.queue import POLL_SYSTEM
 from bridge.records import PairKey
+from bridge.telemetry import metrics
+from bridge.telemetry.logs import bind
+from bridge.telemetry.metrics import Outcome, PollOutcome
 
 log = logging.getLogger("bridge")
 

@@ -3,12 +3,12 @@ filter a list of groups is read with.
 
 The failed registry is a log: one row per job, so a revoked token is one identical row per
 ticket and an unreachable tracker one failed poll a minute. The inbox keeps one *group* per
-(kind, system, cause) instead (bridge.ops.causes says what a cause is), with a count, first and
+(kind, system, cause) instead (bridge.failures.causes says what a cause is), with a count, first and
 last seen, the tickets it affects and what happens next. A group closes by itself when every
 ticket in it has synced since, or (a poll group) when its system polls fine again; the next
 failure of the same cause opens a new episode of it.
 
-Plain values, apart from the store that keeps them (bridge.ops.inbox): the RQ callbacks, the
+Plain values, apart from the store that keeps them (bridge.failures.inbox): the RQ callbacks, the
 queue-side actions, the alerts, the console and the CLI all speak in these, and most of them
 never write a group.
 """
@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bridge.ops.causes import Cause
+from bridge.failures.causes import Cause
 
 
 class Kind(enum.Enum):

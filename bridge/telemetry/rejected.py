@@ -20,7 +20,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from bridge import keyspace
-from bridge.ops.logs import redact
+from bridge.telemetry.logs import redact
 
 KEPT = 200
 EXCERPT = 100  # characters of the body
