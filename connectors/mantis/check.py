@@ -12,8 +12,8 @@ from typing import Any
 
 from bridge.errors import PermanentError
 from bridge.findings import Finding, Usage, identity, unknown_names
+from connectors import checks
 from connectors.http import HttpClient
-from connectors.mantis.connector import MantisConnector
 from connectors.mantis.enums import EnumKind, load_enums
 from connectors.mantis.parse import identity_of
 
@@ -190,7 +190,7 @@ def _inside_project(project: dict[str, Any], usage: Usage) -> list[Finding]:
     return out
 
 
-def check(connector: MantisConnector, usage: Usage, enums_only: bool = False) -> list[Finding]:
+def check(connector: checks.Checked, usage: Usage, enums_only: bool = False) -> list[Finding]:
     """Credentials, then enums, then projects with their categories, fields and access."""
     http = connector.http
     if enums_only:

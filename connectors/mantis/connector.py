@@ -34,7 +34,7 @@ from bridge.protocol import (
     attachment_limit,
 )
 from connectors.http import HttpClient
-from connectors.mantis import files, guards, poll
+from connectors.mantis import check, files, guards, poll
 from connectors.mantis.bodies import body_with_files, field_value, object_ref
 from connectors.mantis.client import REST
 from connectors.mantis.config import MantisAuth, MantisOptions
@@ -111,8 +111,6 @@ class MantisConnector:
         return identity_of(self.http.json("GET", "users/me", "check mantis credentials"))
 
     def check_usage(self, usage: Usage, enums_only: bool = False) -> list[Finding]:
-        from connectors.mantis import check  # it imports this module for its types
-
         return check.check(self, usage, enums_only)
 
     # -- the site's own lists and limits -------------------------------------------------

@@ -11,15 +11,24 @@ user's permissions per project, and says what cannot work.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bridge.errors import PermanentError
 from bridge.findings import Finding, Usage, identity, unknown_names
-from connectors.redmine.lookups import Kind
+from connectors import checks
+from connectors.redmine.lookups import Kind, Lookups
 from connectors.redmine.parse import identity_of
 
-if TYPE_CHECKING:
-    from connectors.redmine.connector import RedmineConnector
+
+class Checked(checks.Checked, Protocol):
+    """The common members plus what this check reads besides (RedmineConnector has them all)."""
+
+    @property
+    def lookups(self) -> Lookups: ...
+
+    @property
+    def external_id_field(self) -> str | None: ...
+
 
 # What the bridge does in a project, and the permission each needs (Administration > Roles).
 NEEDED = (
@@ -34,7 +43,7 @@ NEEDED = (
 ONLY_WARN = frozenset({"set_notes_private", "view_private_notes"})
 
 
-def _enum_findings(connector: RedmineConnector, usage: Usage) -> list[Finding]:
+def _enum_findings(connector: Checked, usage: Usage) -> list[Finding]:
     refused = "the bridge refuses to write it (Redmine would drop it silently)"
     out: list[Finding] = []
     for kind, used in ((Kind.STATUS, usage.statuses), (Kind.PRIORITY, usage.priorities)):
@@ -44,14 +53,14 @@ def _enum_findings(connector: RedmineConnector, usage: Usage) -> list[Finding]:
     return out
 
 
-def _get(connector: RedmineConnector, path: str, what: str, **params: Any) -> Any:
+def _get(connector: Checked, path: str, what: str, **params: Any) -> Any:
     try:
         return connector.http.json("GET", path, what, params=params or None)
     except PermanentError:
         return None
 
 
-def _field_ids(connector: RedmineConnector, project_id: int) -> list[str] | None:
+def _field_ids(connector: Checked, project_id: int) -> list[str] | None:
     """Custom field ids: all of them for an admin key, else those one issue of the project
     shows (Redmine lists every field an issue may have, empty ones too)."""
     data = _get(connector, "custom_fields.json", "list redmine custom fields")
@@ -66,9 +75,7 @@ def _field_ids(connector: RedmineConnector, project_id: int) -> list[str] | None
     return sorted(str(f.get("id")) for f in issues[0].get("custom_fields") or [])
 
 
-def _project_findings(
-    connector: RedmineConnector, usage: Usage, me: Mapping[str, Any]
-) -> list[Finding]:
+def _project_findings(connector: Checked, usage: Usage, me: Mapping[str, Any]) -> list[Finding]:
     trackers = dict(usage.categories)
     if connector.settings.options.get("tracker"):
         trackers.setdefault(str(connector.settings.options["tracker"]), "options.tracker")
@@ -105,7 +112,7 @@ def _project_findings(
 
 
 def _permission_findings(
-    connector: RedmineConnector, me: Mapping[str, Any], project_id: int, name: str
+    connector: Checked, me: Mapping[str, Any], project_id: int, name: str
 ) -> list[Finding]:
     if me.get("admin"):
         return [Finding.ok(f"project {name!r}: the bridge user is an administrator")]
@@ -139,7 +146,7 @@ def _permission_findings(
     return out
 
 
-def check(connector: RedmineConnector, usage: Usage, enums_only: bool = False) -> list[Finding]:
+def check(connector: Checked, usage: Usage, enums_only: bool = False) -> list[Finding]:
     """The key's user, statuses and priorities, then per project: trackers, custom fields and
     the bridge user's permissions."""
     if enums_only:

@@ -43,7 +43,7 @@ from bridge.protocol import (
     attachment_limit,
 )
 from connectors.http import HttpClient
-from connectors.redmine import files, poll
+from connectors.redmine import check, files, poll
 from connectors.redmine.client import PAGE_SIZE, REST
 from connectors.redmine.config import RedmineAuth, RedmineOptions
 from connectors.redmine.lookups import Kind, Lookups
@@ -111,8 +111,6 @@ class RedmineConnector:
         return identity_of(self.http.json("GET", "users/current.json", "check redmine key"))
 
     def check_usage(self, usage: Usage, enums_only: bool = False) -> list[Finding]:
-        from connectors.redmine import check  # it imports this module for its types
-
         return check.check(self, usage, enums_only)
 
     # -- webhooks: none --------------------------------------------------------------------

@@ -8,15 +8,23 @@ means the link is never stored in the ticket: an error here, a warning at runtim
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.errors import PermanentError
 from bridge.findings import Finding, Usage, identity, unknown_names
-from connectors.zammad.connector import ZammadConnector
+from connectors import checks
+from connectors.zammad.lookups import Lookups
 from connectors.zammad.parse import CORE_TICKET_KEYS
 
 
-def _enum_findings(connector: ZammadConnector, usage: Usage) -> list[Finding]:
+class Checked(checks.Checked, Protocol):
+    """The common members plus what this check reads besides (ZammadConnector has them all)."""
+
+    @property
+    def lookups(self) -> Lookups: ...
+
+
+def _enum_findings(connector: Checked, usage: Usage) -> list[Finding]:
     refused = "Zammad refuses the write (422)"
     out: list[Finding] = []
     for kind, used in (("state", usage.statuses), ("priority", usage.priorities)):
@@ -26,7 +34,7 @@ def _enum_findings(connector: ZammadConnector, usage: Usage) -> list[Finding]:
     return out
 
 
-def _names(connector: ZammadConnector, path: str, what: str) -> list[dict[str, Any]] | None:
+def _names(connector: Checked, path: str, what: str) -> list[dict[str, Any]] | None:
     try:
         data = connector.http.json("GET", path, what)
     except PermanentError:
@@ -34,7 +42,7 @@ def _names(connector: ZammadConnector, path: str, what: str) -> list[dict[str, A
     return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
 
-def _group_findings(connector: ZammadConnector, usage: Usage) -> list[Finding]:
+def _group_findings(connector: Checked, usage: Usage) -> list[Finding]:
     if not usage.projects:
         return []
     groups = _names(connector, "groups", "list zammad groups")
@@ -44,7 +52,7 @@ def _group_findings(connector: ZammadConnector, usage: Usage) -> list[Finding]:
     return unknown_names("group", usage.projects, known, "creating a ticket would be refused")
 
 
-def _attributes(connector: ZammadConnector) -> list[str] | None:
+def _attributes(connector: Checked) -> list[str] | None:
     """Custom ticket attribute names: from the object manager (needs admin.object), else the
     keys of one ticket the bridge user can see (Zammad renders every attribute, even empty)."""
     rows = _names(connector, "object_manager_attributes", "list zammad ticket attributes")
@@ -61,7 +69,7 @@ def _attributes(connector: ZammadConnector) -> list[str] | None:
     return sorted(str(key) for key in data[0] if key not in CORE_TICKET_KEYS)
 
 
-def _attribute_findings(connector: ZammadConnector, usage: Usage) -> list[Finding]:
+def _attribute_findings(connector: Checked, usage: Usage) -> list[Finding]:
     links = usage.link_attributes
     fields = {**usage.read_fields, **usage.custom_fields}
     if not (links or fields):
@@ -87,7 +95,7 @@ def _attribute_findings(connector: ZammadConnector, usage: Usage) -> list[Findin
     ]
 
 
-def check(connector: ZammadConnector, usage: Usage, enums_only: bool = False) -> list[Finding]:
+def check(connector: Checked, usage: Usage, enums_only: bool = False) -> list[Finding]:
     """Credentials, states and priorities, groups, then the custom attributes."""
     if enums_only:
         return _enum_findings(connector, usage)

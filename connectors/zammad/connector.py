@@ -38,7 +38,7 @@ from bridge.protocol import (
     attachment_limit,
 )
 from connectors.http import HttpClient
-from connectors.zammad import parse, webhook
+from connectors.zammad import check, parse, webhook
 from connectors.zammad.client import REST
 from connectors.zammad.config import ZammadAuth, ZammadOptions
 from connectors.zammad.lookups import Lookups
@@ -106,8 +106,6 @@ class ZammadConnector:
         return Identity(None if me.get("id") is None else str(me["id"]), label)
 
     def check_usage(self, usage: Usage, enums_only: bool = False) -> list[Finding]:
-        from connectors.zammad import check  # it imports this module for its types
-
         return check.check(self, usage, enums_only)
 
     # ----------------------------------------------------------------- webhooks

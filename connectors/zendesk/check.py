@@ -7,24 +7,35 @@ request; the custom fields the mappings read or write are looked up by id in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.errors import PermanentError
 from bridge.findings import Finding, Usage, identity, unknown_names
-from connectors.zendesk.connector import STATUSES, ZendeskConnector
+from bridge.protocol import SideStatuses
+from connectors import checks
+
+
+class Checked(checks.Checked, Protocol):
+    """The common members plus what this check reads besides (ZendeskConnector has them all)."""
+
+    @property
+    def statuses(self) -> SideStatuses: ...
+
 
 PRIORITIES = ["low", "normal", "high", "urgent"]
 
 
-def _enum_findings(usage: Usage) -> list[Finding]:
+def _enum_findings(connector: Checked, usage: Usage) -> list[Finding]:
     refused = "Zendesk refuses the update (422)"
     return [
-        *unknown_names("status", usage.statuses, list(STATUSES), refused, fold=True),
+        *unknown_names(
+            "status", usage.statuses, list(connector.statuses.fixed or ()), refused, fold=True
+        ),
         *unknown_names("priority", usage.priorities, PRIORITIES, refused, fold=True),
     ]
 
 
-def _field_ids(connector: ZendeskConnector) -> list[str] | None:
+def _field_ids(connector: Checked) -> list[str] | None:
     """Ids of every ticket field, paging through `next_page`; None when not readable."""
     ids: list[str] = []
     path: str | None = "ticket_fields"
@@ -41,7 +52,7 @@ def _field_ids(connector: ZendeskConnector) -> list[str] | None:
     return ids
 
 
-def _field_findings(connector: ZendeskConnector, usage: Usage) -> list[Finding]:
+def _field_findings(connector: Checked, usage: Usage) -> list[Finding]:
     used = {**usage.read_fields, **usage.custom_fields, **usage.link_attributes}
     if not used:
         return []
@@ -53,12 +64,12 @@ def _field_findings(connector: ZendeskConnector, usage: Usage) -> list[Finding]:
     )
 
 
-def check(connector: ZendeskConnector, usage: Usage, enums_only: bool = False) -> list[Finding]:
+def check(connector: Checked, usage: Usage, enums_only: bool = False) -> list[Finding]:
     """Credentials (`GET /users/me`), statuses and priorities, then the custom field ids."""
     if enums_only:
-        return _enum_findings(usage)
+        return _enum_findings(connector, usage)
     me = connector.whoami()
     out = [identity(me.id, me.name, connector.settings.bridge_user)]
     if me.id is None:
         return out
-    return out + _enum_findings(usage) + _field_findings(connector, usage)
+    return out + _enum_findings(connector, usage) + _field_findings(connector, usage)

@@ -36,7 +36,7 @@ from bridge.protocol import (
     attachment_limit,
 )
 from connectors.http import HttpClient
-from connectors.zendesk import files, poll, webhook
+from connectors.zendesk import check, files, poll, webhook
 from connectors.zendesk.client import REST
 from connectors.zendesk.config import ZendeskAuth, ZendeskOptions
 
@@ -92,8 +92,6 @@ class ZendeskConnector:
         return Identity(None if user.get("id") is None else str(user["id"]), label)
 
     def check_usage(self, usage: Usage, enums_only: bool = False) -> list[Finding]:
-        from connectors.zendesk import check  # it imports this module for its types
-
         return check.check(self, usage, enums_only)
 
     # ----------------------------------------------------------------- webhooks
