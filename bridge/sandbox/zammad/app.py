@@ -8,17 +8,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from flask import Flask, Response, g, request
 
 from bridge.sandbox.zammad import render
-from bridge.sandbox.zammad.model import ApiError, not_found
-
-if TYPE_CHECKING:
-    from bridge.sandbox.zammad.sandbox import ZammadSandbox
+from bridge.sandbox.zammad.model import ApiError, ZammadModel, not_found
 
 API = "/api/v1"
+
+
+class Served(Protocol):
+    """What the routes need of the sandbox that serves them (ZammadSandbox passes itself); named
+    here so the app sits below the sandbox instead of importing it back."""
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]: ...
+
+    @property
+    def model(self) -> ZammadModel: ...
+
+    def notify(self, actor: int, ticket_id: int, article_id: int | None) -> None: ...
+
+    def log_request(self, entry: dict[str, Any], host_url: str) -> None: ...
+
+    def take_fault(self) -> tuple[int, float | None] | None: ...
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -49,7 +64,7 @@ def _int_param(name: str, default: int) -> int:
         raise ApiError(422, f"Invalid value for {name}") from exc
 
 
-def build_app(sandbox: ZammadSandbox) -> Flask:
+def build_app(sandbox: Served) -> Flask:
     app = Flask(f"zammad-sandbox-{id(sandbox)}")
     app.url_map.strict_slashes = False
     lock, model = sandbox.lock, sandbox.model
