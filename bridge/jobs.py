@@ -43,7 +43,7 @@ from bridge.registry import build_connector
 from bridge.resume import resume_due
 from bridge.retry import Unreachable
 from bridge.stores import Stores, SyncLog
-from bridge.telemetry import hooks as ops_hooks  # metrics, logs, waiting list
+from bridge.telemetry import hooks as telemetry  # metrics, logs, waiting list
 
 log = logging.getLogger("bridge")
 
@@ -95,7 +95,7 @@ def _park(job: Job, sync_log: SyncLog, ref: SystemRef, reason: str) -> None:
     job.retries_left = 0  # a permanent error must not burn the retry schedule
     job.meta["park_reason"] = reason
     job.save_meta()
-    ops_hooks.job_parked(job, reason)
+    telemetry.job_parked(job, reason)
     sync_log.add(ref, "parked", {"job": job.id, "reason": reason})
 
 
@@ -120,7 +120,7 @@ def _retry_or_give_up(
     spent = (_started(job) - datetime.fromisoformat(job.meta["failing_since"])).total_seconds()
     if job.retries_left:
         job.save_meta()
-        ops_hooks.job_retried(job, exc)
+        telemetry.job_retried(job, exc)
         stores.log.add(
             ref, "retry", {"job": job.id, "reason": str(exc), "retries_left": job.retries_left}
         )
@@ -149,14 +149,14 @@ def poll_system(system: str) -> Any:
     job = get_current_job()
     if job is None:
         raise RuntimeError("poll_system must run inside an RQ worker")
-    ops_hooks.job_started(job)  # log context
+    telemetry.job_started(job)  # log context
     rt = runtime(job.connection)
     connector = rt.connectors.get(system)
     if connector is None:
         raise ConfigError(f"poll for unknown system {system!r}")
     queue = get_queue(job.connection, rt.config)
     result = poll_once(system, connector, rt.config, job.connection, queue).as_dict()
-    ops_hooks.poll_done(job.connection, system, result)
+    telemetry.poll_done(job.connection, system, result)
     return result
 
 
@@ -213,7 +213,7 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
     stores = Stores.of(job.connection)
     route = rt.config.route(route_name)
     ref = SystemRef(route.first, ticket_id)
-    ops_hooks.job_started(job)  # log context
+    telemetry.job_started(job)  # log context
     scopes = route_scopes(route.name, route.first, route.second)
     held = PauseStore(job.connection).hold(scopes, PairKey(route.name, ticket_id))
     if held is not None:
@@ -235,7 +235,7 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
             "rate_limited",
             {"job": job.id, "wait_s": exc.retry_after, "next_job": later.id, "reason": str(exc)},
         )
-        ops_hooks.job_rescheduled(job, exc.retry_after)
+        telemetry.job_rescheduled(job, exc.retry_after)
         return {"action": "rescheduled", "wait_s": exc.retry_after, "next_job": later.id}
     except (PermanentError, ConfigError) as exc:
         _park(job, stores.log, ref, str(exc))
@@ -249,5 +249,5 @@ def sync_first_level(route_name: str, ticket_id: str, event: dict[str, Any] | No
             _tell_agent(ctx, ticket_id, exc, str(exc), parked=False)
         raise
     agent_notes.job_recovered(ctx, ticket_id)
-    ops_hooks.job_done(job, stores.waiting, decision)
+    telemetry.job_done(job, stores.waiting, decision)
     return decision.as_dict()

@@ -38,7 +38,7 @@ from bridge.config import Config
 from bridge.maintenance import PULSE_EVERY, clean_queue, forget_pulse, pulse
 from bridge.queue import JsonQueue
 from bridge.reconnect import wait_for_redis
-from bridge.telemetry import hooks as ops_hooks
+from bridge.telemetry import hooks as telemetry
 from bridge.telemetry.logs import clear_context
 
 # How often a worker runs maintenance (bridge.maintenance: reclaim jobs of dead workers, free
@@ -60,7 +60,7 @@ HUNG_GRACE = 30
 class _BridgeDefaults:
     """What every bridge worker changes in RQ's: maintenance under the bridge's short lease,
     judged by pulses (bridge.maintenance), the pulse itself, the heartbeat's three commands
-    in one round trip, and failures counted and logged by the bridge (ops_hooks.job_failed)."""
+    in one round trip, and failures counted and logged by the bridge (telemetry.job_failed)."""
 
     # Set by RQ's worker, which this class is mixed into.
     name: str
@@ -73,7 +73,7 @@ class _BridgeDefaults:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
         # Also called by the maintenance for jobs whose worker died (clean_queue).
-        self.push_exc_handler(ops_hooks.job_failed)  # type: ignore[attr-defined]
+        self.push_exc_handler(telemetry.job_failed)  # type: ignore[attr-defined]
         self.clock = clock
         self.stop_asked = False
         self.interrupt_on_stop = False  # see request_stop
@@ -126,7 +126,7 @@ class _BridgeDefaults:
         self._running = job.id
         with contextlib.suppress(RedisError):  # the next beat says it, PULSE_EVERY later
             pulse(self.connection, {self.name: job.id})  # before maintenance suspects the job
-        ops_hooks.job_started(job)  # RQ's own lines about this job carry its ticket too
+        telemetry.job_started(job)  # RQ's own lines about this job carry its ticket too
         try:
             super().execute_job(job, queue)  # type: ignore[misc]
         finally:
@@ -142,7 +142,7 @@ class _BridgeDefaults:
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         """A fork worker's work horse died mid-job (killed, out of memory): failed."""
         cause = AbandonedJobError(f"work horse terminated, waitpid returned {ret_val}")
-        ops_hooks.job_failed(job, AbandonedJobError, cause, None)
+        telemetry.job_failed(job, AbandonedJobError, cause, None)
 
     # -- maintenance and stopping -------------------------------------------------------------
     def clean_registries(self) -> None:

@@ -18,7 +18,7 @@ from bridge.config import Config
 from bridge.errors import WebhookError
 from bridge.queue import Dispatched, dispatch_events
 from bridge.stores.dedupe import PENDING_DELIVERY_TTL
-from bridge.telemetry import hooks as ops_hooks  # metrics + logs
+from bridge.telemetry import hooks as telemetry  # metrics + logs
 from bridge.telemetry import rejected
 
 bp = Blueprint("webhooks", __name__)
@@ -73,7 +73,7 @@ def receive(system: str) -> Any:
         connector.verify_webhook(headers, raw)
         events = connector.parse_webhook(headers, raw)
     except WebhookError as exc:
-        ops_hooks.webhook_rejected(ext["redis"], system, exc)
+        telemetry.webhook_rejected(ext["redis"], system, exc)
         _keep_rejected(system, type(exc).__name__, str(exc), exc.http_status, raw)
         return jsonify(error=type(exc).__name__, detail=str(exc)), exc.http_status
 
@@ -88,7 +88,7 @@ def receive(system: str) -> Any:
     ]
 
     def count(pipe: Pipeline, results: list[Dispatched]) -> None:  # in the same round trip
-        ops_hooks.webhook_counted(pipe, system, len(events), sum(r.duplicate for r in results))
+        telemetry.webhook_counted(pipe, system, len(events), sum(r.duplicate for r in results))
 
     try:
         stores = ext["stores"]
@@ -109,7 +109,7 @@ def receive(system: str) -> Any:
             503,
             {"Retry-After": str(PENDING_DELIVERY_TTL)},
         )
-    ops_hooks.webhook_received(system, events, jobs, duplicates)
+    telemetry.webhook_received(system, events, jobs, duplicates)
 
     if jobs:
         return jsonify(status="queued", jobs=jobs, duplicates=duplicates), 202
