@@ -8,9 +8,10 @@ to the same dispatch as a webhook; dedupe on (ticket id, updated_at) drops what 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -30,6 +31,8 @@ from bridge.telemetry.hooks import pairs_requeued
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
 DEFAULT_SWEEP_INTERVAL = 600  # reconciling systems that have webhooks (Zendesk export: 10/min)
+OPEN_GRACE = timedelta(seconds=2)  # after a second's first sight, a poll sees all of it
+OPEN_KEPT = timedelta(hours=1)
 
 Clock = Callable[[], datetime]
 
@@ -127,25 +130,16 @@ def _poll(
     events = cast(Polls, connector).changes_since(since)
     queued = duplicates = 0
     newest = cursor
-    # Timestamps have whole seconds (MantisBT): another change can still land in the newest
-    # second seen, with the same (id, updated_at). Those events get one second chance, under
-    # their own key, so the next poll syncs them again; by the poll after that the second is
-    # long over and both keys dedupe it. (A key per poll re-queued the newest change at every
-    # poll for good: an endless in-step sync per poll interval on a quiet system.)
     top = max((e.occurred_at for e in events if e.occurred_at), default=None)
+    looks = OpenSeconds.load(redis.hget(status_key, "open_seconds"), now)
     for event in events:
         # A poll sees only the last updater, not who made each change since the last poll:
         # never let that drop the event as the bridge's own (the sync is state-based anyway).
         event = replace(event, actor_id=None)
         key = event.delivery_id or f"poll:{event.ref.id}:{event.occurred_at}"
+        key = looks.key_for(key, _second_is_over(event, top))
         result = dispatch_event(event, config, stores.intake, stores.links, queue, key)
-        newest_second = (
-            top is not None and event.occurred_at and event.occurred_at > top - timedelta(seconds=1)
-        )
-        if newest_second and result.duplicate:  # seen by an earlier poll: its second chance
-            result = dispatch_event(
-                event, config, stores.intake, stores.links, queue, f"{key}:again"
-            )
+        looks.dispatched(key, result.duplicate or result.unlinked)
         queued += len(result.jobs)
         duplicates += result.duplicate
         if event.occurred_at and event.occurred_at > newest:
@@ -159,6 +153,7 @@ def _poll(
             "changes": len(events),
             "queued": queued,
             "took_ms": int((time.monotonic() - started) * 1000),
+            "open_seconds": looks.dump(),
         },
     )
     stores.intake.touch_source(system)
@@ -166,6 +161,69 @@ def _poll(
     return PollResult(
         system, len(events), queued, duplicates, newest.isoformat(), requeued=len(requeued)
     )
+
+
+def _second_is_over(event: Event, top: datetime | None) -> bool:
+    """Whether the system's clock had left the event's second when it answered this poll: the
+    answer holds a change at least a second newer. Timestamps have whole seconds (MantisBT),
+    so another change can still land in the newest second seen, with the same (id, time)."""
+    return event.occurred_at is None or (
+        top is not None and event.occurred_at <= top - timedelta(seconds=1)
+    )
+
+
+@dataclass
+class OpenSeconds:
+    """Changes first seen in a second that was not over yet, and when this bridge first saw each.
+
+    Such a change is looked at again, under a key of each poll's own, by every poll until one
+    shows its second over: its answer holds a newer second, or it starts OPEN_GRACE after the
+    first sight (the second ended at most one second after it, by any clock). That poll looks a
+    last time under the change's `:final` key; later polls dedupe it. So a quiet system's
+    newest change costs one more sync, not one per poll, and polls in quick succession (a
+    resume, an operator's `bridge poll`) miss nothing that landed in the same second.
+    """
+
+    now: datetime
+    first_seen: dict[str, str]
+    _keys: dict[str, str] = field(default_factory=dict)  # dispatch key -> change's key
+
+    @classmethod
+    def load(cls, raw: bytes | str | None, now: datetime) -> OpenSeconds:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        try:
+            stored = json.loads(text) if text else {}
+        except ValueError:
+            stored = {}
+        return cls(
+            now, {str(k): str(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+        )
+
+    def key_for(self, key: str, second_over: bool) -> str:
+        """The dedupe key to dispatch the change under (its own, a look's, or its last)."""
+        seen = self.first_seen.get(key)
+        if seen is None:
+            if not second_over:
+                self._keys[key] = key
+            return key
+        if second_over or self.now >= datetime.fromisoformat(seen) + OPEN_GRACE:
+            self.first_seen.pop(key)
+            return f"{key}:final"
+        return f"{key}:{self.now.timestamp():.3f}"
+
+    def dispatched(self, key: str, settled: bool) -> None:
+        """A change dispatched under its own key, in a second not yet over: open, unless the
+        dispatch settled it (a duplicate, or a ticket no route links)."""
+        if self._keys.pop(key, None) is not None and not settled:
+            self.first_seen[key] = self.now.isoformat()
+
+    def dump(self) -> str:
+        """What stays open, without looks older than OPEN_KEPT (a change no longer listed)."""
+        kept = {
+            k: v for k, v in self.first_seen.items()
+            if self.now - datetime.fromisoformat(v) < OPEN_KEPT
+        }  # fmt: skip
+        return json.dumps(kept, sort_keys=True)
 
 
 def requeue_gave_up(

@@ -72,21 +72,63 @@ def test_changes_of_linked_issues_queue_syncs_once(stack: Stack) -> None:
     assert poll_status(stack.redis, "vendor")["cursor"] == (T0 + timedelta(seconds=9)).isoformat()
 
 
-def test_the_newest_second_is_synced_again_on_the_next_poll(stack: Stack) -> None:
+class Clock:
+    """The bridge's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_the_newest_second_is_looked_at_until_it_is_over(stack: Stack) -> None:
     link(stack, "11", "1")
     tracker = FakeTracker()
     queue = get_queue(stack.redis, stack.config)
+    clock = Clock()
+
+    def poll() -> tuple[int, int]:
+        result = poll_once("vendor", tracker, stack.config, stack.redis, queue, clock)  # type: ignore[arg-type]
+        stack.work_burst()
+        return result.queued, result.duplicates
+
     tracker.changes = [("1", T0)]
-    poll_once("vendor", tracker, stack.config, stack.redis, queue, at_t0)  # type: ignore[arg-type]
+    assert poll() == (1, 0)
+    # Polls in quick succession (a resume, `bridge poll`): another change may still land in that
+    # second, with the same (id, updated_at); each of them looks again.
+    clock.now = T0 + timedelta(milliseconds=300)
+    assert poll() == (1, 0)
+    clock.now = T0 + timedelta(milliseconds=900)
+    assert poll() == (1, 0)
+    # Two seconds after the first sight the second is over by any clock: one last look ...
+    clock.now = T0 + timedelta(seconds=2)
+    assert poll() == (1, 0)
+    # ... and a quiet system queues nothing more.
+    for later in (5, 65):
+        clock.now = T0 + timedelta(seconds=later)
+        assert poll() == (0, 1)
+
+
+def test_a_newer_change_ends_the_second_of_an_older_one(stack: Stack) -> None:
+    link(stack, "11", "1")
+    tracker = FakeTracker()
+    queue = get_queue(stack.redis, stack.config)
+    clock = Clock()
+    tracker.changes = [("1", T0)]
+    first = poll_once("vendor", tracker, stack.config, stack.redis, queue, clock)  # type: ignore[arg-type]
+    assert first.queued == 1
     stack.work_burst()
-    # Another change lands in the same second: same (id, updated_at), must not be lost.
-    again = poll_once("vendor", tracker, stack.config, stack.redis, queue, at_t0)  # type: ignore[arg-type]
-    assert again.queued == 1 and again.duplicates == 0
+    # The system's clock has left T0's second (issue 2 changed at T0 + 1): the next poll's
+    # look at issue 1 is its last, however soon it comes.
+    tracker.changes.append(("2", T0 + timedelta(seconds=1)))
+    clock.now = T0 + timedelta(milliseconds=200)
+    last = poll_once("vendor", tracker, stack.config, stack.redis, queue, clock)  # type: ignore[arg-type]
+    assert last.queued == 1
     stack.work_burst()
-    # Once is enough: by the next poll that second is over; a quiet system queues nothing more.
-    for _ in range(2):
-        later = poll_once("vendor", tracker, stack.config, stack.redis, queue, at_t0)  # type: ignore[arg-type]
-        assert later.queued == 0 and later.duplicates == 1
+    clock.now = T0 + timedelta(milliseconds=400)
+    quiet = poll_once("vendor", tracker, stack.config, stack.redis, queue, clock)  # type: ignore[arg-type]
+    assert quiet.queued == 0 and quiet.duplicates == 1  # issue 2 is nobody's: never a duplicate
 
 
 def test_overlapping_polls_of_one_system_are_skipped(stack: Stack) -> None:
