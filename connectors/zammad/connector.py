@@ -9,7 +9,7 @@ top-level ticket keys, Elasticsearch-backed search for polling and lost-create r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -20,9 +20,7 @@ from bridge.models import (
     Attachment,
     Comment,
     Event,
-    EventKind,
     NewComment,
-    SystemRef,
     Ticket,
     TicketChanges,
     TicketDraft,
@@ -38,16 +36,12 @@ from bridge.protocol import (
     attachment_limit,
 )
 from connectors.http import HttpClient
-from connectors.zammad import check, parse, webhook
+from connectors.zammad import articles, check, parse, search, webhook
 from connectors.zammad.client import REST
 from connectors.zammad.config import ZammadAuth, ZammadOptions
 from connectors.zammad.lookups import Lookups
 
 log = logging.getLogger(__name__)
-
-PAGE_SIZE = 100  # tickets/search allows up to 200; 100 keeps answers small
-MAX_PAGES = 100  # Elasticsearch refuses offsets past 10 000 anyway
-FIND_CREATED_LIMIT = 50  # candidates whose articles are read when recovering a lost create
 
 
 class ZammadConnector:
@@ -142,7 +136,7 @@ class ZammadConnector:
         since = parse.utc(since) if since is not None else None
         number = str(parse.ticket_number(ticket_id))
         comments = []
-        for article in self._articles(ticket_id):
+        for article in articles.articles(self.http, ticket_id):
             if since is not None:
                 created = parse.time_of(article.get("created_at"))
                 if created is None or created <= since:
@@ -154,64 +148,21 @@ class ZammadConnector:
         """Newest first (one request carries every article, so stopping early saves only the
         parsing)."""
         number = str(parse.ticket_number(ticket_id))
-        for article in reversed(self._articles(ticket_id)):
+        for article in reversed(articles.articles(self.http, ticket_id)):
             yield parse.parse_article(article, self.api_url, number)
 
     def changes_since(self, since: datetime) -> list[Event]:
-        """Tickets updated at or after `since`, newest first, as TICKET_UPDATED events.
-
-        Needs Elasticsearch (Zammad's DB fallback search ignores field queries). The bracket
-        range is used because `updated_at:>=...` needs the colons of the time escaped.
-        """
-        since = parse.utc(since)
-        events: list[Event] = []
-        query = f"updated_at:[{parse.iso(since)} TO *]"
-        for raw in self._search(query, "updated_at", "poll zammad for changed tickets"):
-            updated = parse.time_of(raw.get("updated_at"))
-            if updated is None:
-                continue
-            if updated < since:
-                break
-            ticket_id = str(raw["id"])
-            actor = raw.get("updated_by_id")
-            data: dict[str, Any] = {}
-            for key, name in (("status", raw.get("state")), ("priority", raw.get("priority"))):
-                if parse.lower_name(name) is not None:
-                    data[key] = parse.lower_name(name)
-            events.append(
-                Event(
-                    ref=SystemRef(self.settings.name, ticket_id),
-                    kind=EventKind.TICKET_UPDATED,
-                    delivery_id=f"poll:{ticket_id}:{updated.isoformat()}",
-                    actor_id=str(actor) if actor is not None else None,
-                    occurred_at=updated,
-                    data=data,
-                )
-            )
-        return events
+        """Tickets updated at or after `since`, newest first, as TICKET_UPDATED events."""
+        return search.changes_since(self.http, self.settings.name, since)
 
     def find_created(self, source_url: str, since: datetime) -> Ticket | None:
         """The ticket the bridge user created from `source_url` after `since`, if any.
 
-        Used after a create whose answer never came: searching by creator and time narrows the
-        candidates, and the first article (where create_ticket writes the source URL) decides.
+        Used after a create whose answer never came (see search.created_from).
         """
-        since = parse.utc(since)
-        query = f"created_at:[{parse.iso(since)} TO *]"
         bridge_user = str(self.settings.bridge_user or "").strip()
-        if bridge_user.isdigit():
-            query += f" AND created_by_id:{int(bridge_user)}"
-        hits = self._search(query, "created_at", "look for a ticket the bridge created")
-        for checked, raw in enumerate(hits, start=1):
-            created = parse.time_of(raw.get("created_at"))
-            if created is not None and created < since:
-                return None
-            articles = self._articles(str(raw["id"]))
-            if articles and source_url in str(articles[0].get("body") or ""):
-                return self.get_ticket(str(raw["id"]))
-            if checked >= FIND_CREATED_LIMIT:
-                return None
-        return None
+        found = search.created_from(self.http, source_url, since, bridge_user)
+        return None if found is None else self.get_ticket(found)
 
     def fetch_attachment(self, attachment: Attachment, dest: BinaryIO, max_bytes: int) -> int:
         """Stream an article attachment into `dest`, refusing files over `max_bytes`.
@@ -361,7 +312,7 @@ class ZammadConnector:
         raw = parse.object_with_id(data, f"get ticket {ticket_id}")
         ticket = self._ticket(
             raw,
-            description=self._description(ticket_id, raw),
+            description=articles.description(self.http, ticket_id, raw),
             requester=self._user(raw.get("customer_id")),
             tags=self._tags(ticket_id),
         )
@@ -384,37 +335,6 @@ class ZammadConnector:
                 what,
                 key,
             )
-
-    def _description(self, ticket_id: str, raw: Mapping[str, Any]) -> str:
-        """The first article's body, read alone by its id.
-
-        Every sync reads the ticket, and `by_ticket` (no paging) answers with every article:
-        read for the description, it made each sync cost the ticket's whole history once more
-        besides the comment read. The expanded ticket lists its `article_ids`; ids grow with
-        creation, so the smallest is the first article. A ticket without the list (a Zammad
-        that leaves it out) is read the old way.
-        """
-        ids = raw.get("article_ids")
-        if not isinstance(ids, list):
-            articles = self._articles(ticket_id)
-            return str(articles[0].get("body") or "") if articles else ""
-        numbers = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
-        if not numbers:
-            return ""
-        first = self.http.json(
-            "GET",
-            f"ticket_articles/{min(numbers)}",
-            f"get zammad ticket {ticket_id}'s first article",
-        )
-        return str(first.get("body") or "") if isinstance(first, Mapping) else ""
-
-    def _articles(self, ticket_id: str) -> list[dict[str, Any]]:
-        path = f"ticket_articles/by_ticket/{parse.ticket_number(ticket_id)}"
-        data = self.http.json("GET", path, f"list articles of zammad ticket {ticket_id}")
-        if not isinstance(data, list):
-            raise PermanentError(f"zammad ticket {ticket_id}: articles answer is not a list")
-        articles = [a for a in data if isinstance(a, dict) and a.get("id") is not None]
-        return sorted(articles, key=parse.article_order)
 
     def _user(self, user_id: Any) -> dict[str, Any] | None:
         """The customer; a user we may not read (403, deleted) must not hide the ticket."""
@@ -468,28 +388,6 @@ class ZammadConnector:
             tags=tags,
             external_id_field=self.external_id_field,
         )
-
-    def _search(self, query: str, sort_by: str, what: str) -> Iterable[dict[str, Any]]:
-        """Expanded search hits, newest `sort_by` first, page by page until a short page."""
-        for page in range(1, MAX_PAGES + 1):
-            data = self.http.json(
-                "GET",
-                "tickets/search",
-                what,
-                params={
-                    "query": query,
-                    "sort_by": sort_by,
-                    "order_by": "desc",
-                    "expand": "true",
-                    "page": page,
-                    "per_page": PAGE_SIZE,
-                },
-            )
-            hits = parse.search_hits(data)
-            yield from hits
-            if len(hits) < PAGE_SIZE:
-                return
-        log.warning("zammad search %r stopped after %d pages", query, MAX_PAGES)
 
 
 def _custom_attributes(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from bridge.models import Attachment, EventKind, NewComment, SystemRef, TicketCh
 from bridge.protocol import Capability, Connector, SystemSettings
 from bridge.registry import build_connector
 from connectors.zammad import ZammadConnector
-from connectors.zammad import connector as connector_module
+from connectors.zammad import search as search_module
 from connectors.zammad.client import REST
 
 URL = "https://zammad.vendor.example"
@@ -583,7 +583,7 @@ def test_rate_limit_from_a_proxy_is_rate_limited() -> None:
 
 @responses.activate
 def test_changes_since_pages_until_older_than_since(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connector_module, "PAGE_SIZE", 2)
+    monkeypatch.setattr(search_module, "PAGE_SIZE", 2)
     pages = {
         "1": [
             ticket(id=3, updated_at="2021-11-09T11:00:00.500Z", updated_by_id=5, state="closed"),

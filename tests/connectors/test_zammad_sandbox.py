@@ -23,7 +23,7 @@ from bridge.protocol import SystemSettings
 from bridge.sandbox.server import BackgroundServer
 from bridge.sandbox.zammad import ZammadSandbox
 from connectors.zammad import ZammadConnector
-from connectors.zammad import connector as connector_module
+from connectors.zammad import search as search_module
 from connectors.zammad.client import REST
 
 SECRET = "zammad-signature-token"
@@ -243,7 +243,7 @@ def test_blips_are_retried_but_a_lost_article_is_not_reposted(env: Env) -> None:
 
 
 def test_changes_since_pages_through_search(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connector_module, "PAGE_SIZE", 2)
+    monkeypatch.setattr(search_module, "PAGE_SIZE", 2)
     ids = []
     for n in range(5):
         env.clock.tick(10)
