@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bridge.errors import PermanentError
 from connectors.access import Api, Credentials
 from connectors.zendesk.config import ZendeskAuth
 
@@ -21,3 +22,11 @@ def credentials(auth: Mapping[str, str]) -> Credentials:
 
 
 REST = Api("/api/v2", ZendeskAuth, credentials)
+
+
+def ticket_path(ticket_id: str) -> str:
+    """Ticket ids are numbers; refusing anything else keeps odd ids out of the URL path."""
+    text = str(ticket_id).strip()
+    if not text.isdigit() or not text.isascii():
+        raise PermanentError(f"zendesk ticket id {ticket_id!r} is not a number")
+    return f"tickets/{int(text)}"

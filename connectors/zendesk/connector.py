@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
 
 from bridge.errors import PermanentError
 from bridge.findings import Finding, Usage
@@ -36,14 +35,11 @@ from bridge.protocol import (
     attachment_limit,
 )
 from connectors.http import HttpClient
-from connectors.zendesk import check, files, poll, webhook
-from connectors.zendesk.client import REST
+from connectors.zendesk import check, comments, files, poll, webhook
+from connectors.zendesk.client import REST, ticket_path
+from connectors.zendesk.comments import comment_order, time_of
 from connectors.zendesk.config import ZendeskAuth, ZendeskOptions
 
-PAGE_SIZE = 100  # the cursor-pagination maximum for ticket comments
-# Newest first, a sync needs the few comments since its last read: a small first page keeps
-# its answer small (a burst of comments just costs more pages).
-RECENT_PAGE_SIZE = 20
 # Zendesk's API names (on-hold is `hold`); custom statuses are categories of these.
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 
@@ -159,7 +155,7 @@ class ZendeskConnector:
             return self._to_ticket(raw, users)
         data = self.http.json(
             "PUT",
-            _ticket_path(ticket_id),
+            ticket_path(ticket_id),
             f"update zendesk ticket {ticket_id}",
             json={"ticket": body},
         )
@@ -175,7 +171,7 @@ class ZendeskConnector:
         Attachments with neither `content` nor `path` are skipped: the caller downloads them
         first.
         """
-        path = _ticket_path(ticket_id)
+        path = ticket_path(ticket_id)
         payload: dict[str, Any] = {"body": comment.body, "public": bool(comment.public)}
         token = files.upload_all(self.http, comment.attachments)
         if token:
@@ -194,12 +190,12 @@ class ZendeskConnector:
                 return str(event["id"])
         # No audit in the answer (some proxies and older API versions strip it): the comment we
         # just wrote is the newest one on the ticket.
-        comments = self.list_comments(ticket_id)
-        if not comments:
+        on_ticket = self.list_comments(ticket_id)
+        if not on_ticket:
             raise PermanentError(
                 f"zendesk ticket {ticket_id}: comment was sent but no comment id came back"
             )
-        newest = max(comments, key=_comment_order)
+        newest = max(on_ticket, key=comment_order)
         return newest.id
 
     def stored_text(self, text: str) -> str:
@@ -207,61 +203,12 @@ class ZendeskConnector:
         return text  # Zendesk keeps the plain body as sent
 
     def list_comments(self, ticket_id: str, since: datetime | None = None) -> list[Comment]:
-        """Comments oldest first: all of them, or those created after `since`.
-
-        A full read follows cursor pagination oldest first to the end. With `since` the pages
-        come newest first (`sort=-created_at`) and reading stops at the first page that
-        reaches back to `since`, so a sync reads one page however long the ticket's history.
-        """
-        if since is None:
-            params = {"page[size]": PAGE_SIZE, "include": "users"}
-            return [c for page in self._comment_pages(ticket_id, params) for c in page]
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        newer: list[Comment] = []
-        newest_first, previous = True, None
-        for page in self._comment_pages(ticket_id, _recent(RECENT_PAGE_SIZE)):
-            times = [c.created_at for c in page if c.created_at is not None]
-            # A server that ignored the sort (an older API, a proxy) is read to the end.
-            newest_first = newest_first and all(
-                a >= b for a, b in zip([previous, *times], times, strict=False) if a is not None
-            )
-            previous = times[-1] if times else previous
-            newer += [c for c in page if c.created_at is None or c.created_at > since]
-            if newest_first and any(t <= since for t in times):
-                break  # every later page is older still
-        return sorted(newer, key=_comment_order)
+        """Comments oldest first: all of them, or those created after `since`."""
+        return comments.list_comments(self.http, self.settings.url, ticket_id, since)
 
     def recent_comments(self, ticket_id: str) -> Iterator[Comment]:
-        """Comments newest first, one page at a time: a caller that stops early reads no
-        older page (the bridge's own comment after a lost answer is among the newest)."""
-        for page in self._comment_pages(ticket_id, _recent(PAGE_SIZE)):
-            yield from page
-
-    def _comment_pages(self, ticket_id: str, params: dict[str, Any]) -> Iterator[list[Comment]]:
-        """The comments page by page in the server's order, following the cursor pagination's
-        next links. A repeated next link stops with an error instead of looping forever."""
-        path: str = f"{_ticket_path(ticket_id)}/comments"
-        query: dict[str, Any] | None = params
-        seen: set[str] = set()
-        while True:
-            data = self.http.json(
-                "GET", path, f"list comments of zendesk ticket {ticket_id}", params=query
-            )
-            if not isinstance(data, Mapping):
-                raise PermanentError(f"zendesk ticket {ticket_id}: comments answer is not JSON")
-            names = {
-                str(u.get("id")): u.get("name")
-                for u in data.get("users") or ()
-                if isinstance(u, Mapping) and u.get("name")
-            }
-            yield [_to_comment(raw, names) for raw in data.get("comments") or ()]
-            meta, links = data.get("meta"), data.get("links")
-            has_more = isinstance(meta, Mapping) and bool(meta.get("has_more"))
-            next_url = links.get("next") if isinstance(links, Mapping) else None
-            if not has_more or not next_url:
-                return
-            path, query = self._next_page(str(next_url), seen), None
+        """Comments newest first, one page at a time (see comments.recent_comments)."""
+        return comments.recent_comments(self.http, self.settings.url, ticket_id)
 
     # ----------------------------------------------------- polling, attachments
 
@@ -278,7 +225,7 @@ class ZendeskConnector:
     def _read(self, ticket_id: str) -> tuple[dict[str, Any], list[Any]]:
         data = self.http.json(
             "GET",
-            _ticket_path(ticket_id),
+            ticket_path(ticket_id),
             f"get zendesk ticket {ticket_id}",
             params={"include": "users"},
         )
@@ -301,8 +248,8 @@ class ZendeskConnector:
             external_id=raw.get("external_id"),
             requester_id=_id_or_none(raw.get("requester_id")),
             url=self.ticket_url(ticket_id),
-            created_at=_time(raw.get("created_at")),
-            updated_at=_time(raw.get("updated_at")),
+            created_at=time_of(raw.get("created_at")),
+            updated_at=time_of(raw.get("updated_at")),
         )
 
     def _requester(self, requester_id: Any, users: Iterable[Any]) -> tuple[str | None, str | None]:
@@ -326,33 +273,6 @@ class ZendeskConnector:
         if not isinstance(user, Mapping):
             return None, None
         return user.get("email"), user.get("name")
-
-    def _next_page(self, next_url: str, seen: set[str]) -> str:
-        """The next page on the configured host, whatever host the link names.
-
-        Only the path and query of `links.next` are used, so credentials never go to a host the
-        response made up, and host-mapped accounts whose links name another domain still work.
-        """
-        ours, theirs = urlsplit(self.settings.url), urlsplit(next_url)
-        url = urlunsplit((ours.scheme, ours.netloc, theirs.path, theirs.query, ""))
-        if url in seen:
-            raise PermanentError(f"zendesk pagination repeats the same page: {url}")
-        seen.add(url)
-        return url
-
-
-def _recent(page_size: int) -> dict[str, Any]:
-    """The query of a newest-first read. Sideloaded users give each comment its author's
-    name (for "Anna (helpdesk) wrote:"); the next links carry the sort on."""
-    return {"page[size]": page_size, "include": "users", "sort": "-created_at"}
-
-
-def _ticket_path(ticket_id: str) -> str:
-    """Ticket ids are numbers; refusing anything else keeps odd ids out of the URL path."""
-    text = str(ticket_id).strip()
-    if not text.isdigit() or not text.isascii():
-        raise PermanentError(f"zendesk ticket id {ticket_id!r} is not a number")
-    return f"tickets/{int(text)}"
 
 
 def _field_id(key: Any) -> int:
@@ -400,43 +320,5 @@ def _lower(value: Any) -> str | None:
     return str(value).lower() if value not in (None, "") else None
 
 
-def _time(value: Any) -> datetime | None:
-    try:
-        return webhook.parse_time(value)
-    except ValueError as exc:
-        raise PermanentError(f"zendesk sent an unreadable timestamp {value!r}") from exc
-
-
-def _to_comment(raw: Mapping[str, Any], names: Mapping[str, Any] | None = None) -> Comment:
-    attachments = tuple(
-        Attachment(
-            filename=str(a.get("file_name") or ""),
-            content_type=str(a.get("content_type") or "application/octet-stream"),
-            size=a.get("size") if isinstance(a.get("size"), int) else None,
-            url=a.get("content_url"),
-            id=str(a["id"]) if a.get("id") is not None else None,
-        )
-        for a in raw.get("attachments") or ()
-        if isinstance(a, Mapping)
-    )
-    # plain_body drops the HTML/Markdown rendering; older answers only carry `body`.
-    body = raw.get("plain_body") or raw.get("body")
-    author = raw.get("author_id")
-    return Comment(
-        id=str(raw.get("id")),
-        body=str(body or ""),
-        public=bool(raw.get("public", True)),
-        author_id=str(author) if author is not None else None,
-        author_name=(names or {}).get(str(author)),
-        created_at=_time(raw.get("created_at")),
-        attachments=attachments,
-    )
-
-
 def _id_or_none(value: Any) -> str | None:
     return str(value) if value is not None else None
-
-
-def _comment_order(comment: Comment) -> tuple[datetime, int]:
-    created = comment.created_at or datetime.min.replace(tzinfo=UTC)
-    return created, int(comment.id) if comment.id.isdigit() else 0
