@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
-from bridge.errors import BridgeError, FilesLeftOut, PayloadError, PermanentError
+from bridge.errors import BridgeError, PayloadError, PermanentError
 from bridge.findings import Finding, Usage
 from bridge.models import (
     Attachment,
@@ -43,9 +43,8 @@ from connectors.mantis.parse import (
     custom_field_ids,
     custom_field_values,
     identity_of,
+    notes_of,
     parse_issue,
-    parse_note,
-    parse_time,
 )
 
 log = logging.getLogger(__name__)
@@ -186,7 +185,9 @@ class MantisConnector:
 
         Mantis has no notes endpoint; `select=id,notes` keeps the issue read cheap.
         """
-        return self._notes(self._fetch_issue(ticket_id, select="id,notes"), ticket_id, since)
+        return notes_of(
+            self._fetch_issue(ticket_id, select="id,notes"), self.api_url, ticket_id, since
+        )
 
     def recent_comments(self, ticket_id: str) -> Iterator[Comment]:
         """Newest first; the one issue read carries every note, so nothing is saved by
@@ -198,25 +199,7 @@ class MantisConnector:
     ) -> tuple[Ticket, list[Comment]]:
         """The full issue carries its notes: one GET instead of two per sync."""
         issue = self._fetch_issue(ticket_id)
-        return self._ticket(issue), self._notes(issue, ticket_id, since)
-
-    def _notes(
-        self, issue: Mapping[str, Any], ticket_id: str, since: datetime | None = None
-    ) -> list[Comment]:
-        """The issue's notes, oldest first; with `since`, those created after it. The issue
-        answer always carries every note, so the older ones are passed over on their time
-        alone, before anything else of them is read."""
-        comments = []
-        for note in issue.get("notes") or ():
-            if note.get("type", "note") != "note":
-                continue
-            if since is not None:
-                created = parse_time(note.get("created_at"))
-                if created is None or created <= since:
-                    continue
-            comments.append(parse_note(note, self.api_url, str(ticket_id)))
-        comments.sort(key=lambda c: (c.created_at is None, c.created_at, _int_or_str(c.id)))
-        return comments
+        return self._ticket(issue), notes_of(issue, self.api_url, ticket_id, since)
 
     def changes_since(self, since: datetime) -> list[Event]:
         """Issues updated at or after `since` in `options.projects` (default: all visible).
@@ -240,21 +223,10 @@ class MantisConnector:
         """The issue the bridge user reported from `source_url` after `since`, if any.
 
         Used after a create whose answer never came (timeout, 502): the issue may exist, and
-        creating it again would duplicate it. `filter_id=reported` lists the token user's own
-        issues, newest update first; the source URL is in `additional_information`.
+        creating it again would duplicate it (see poll.created_from).
         """
-        params = {
-            "filter_id": "reported",
-            "select": "id,updated_at,additional_information,description",
-        }
-        issues = poll.updated_since(
-            self.http, params, since, page_size, "look for an issue the bridge created"
-        )
-        for issue in issues:
-            text = f"{issue.get('additional_information', '')}\n{issue.get('description', '')}"
-            if source_url in text:
-                return self.get_ticket(str(issue["id"]))
-        return None
+        found = poll.created_from(self.http, source_url, since, page_size)
+        return None if found is None else self.get_ticket(found)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -407,31 +379,11 @@ class MantisConnector:
             name = guards.too_big_refusal(exc)
             if name is None:
                 raise
-            return self._note_kept_without_file(ticket_id, text, name, exc)
+            issue = self._fetch_issue(ticket_id, select="id,notes")
+            guards.note_kept_without_file(
+                issue, ticket_id, text, name, exc, self._bridge_id(), self.settings.name
+            )
         note = data.get("note") if isinstance(data, Mapping) else None
         if not isinstance(note, Mapping) or note.get("id") is None:
             raise PermanentError(f"add note to MantisBT issue {ticket_id}: no note id returned")
         return str(note["id"])
-
-    def _note_kept_without_file(
-        self, ticket_id: str, text: str, filename: str, exc: PermanentError
-    ) -> str:
-        """After `400 File 'x' too big` the note exists without the file (2.28 is not atomic):
-        name that note and the file left out rather than write it twice; the refusal stands if
-        the note is not there."""
-        found = guards.find_note(
-            self._fetch_issue(ticket_id, select="id,notes"), text, self._bridge_id()
-        )
-        if found is None:
-            raise exc
-        raise FilesLeftOut(
-            f"{self.settings.name} refused file {filename} as too big after creating note "
-            f"{found} on issue {ticket_id} (lower options.max_attachment_bytes)",
-            written_id=found,
-            files=(filename,),
-        )
-
-
-def _int_or_str(value: str) -> tuple[int, str]:
-    """Sort key: numeric ids numerically, anything else after them by text."""
-    return (int(value), "") if value.isdigit() else (1 << 62, value)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
-from bridge.errors import BridgeError, PermanentError, ReadOnlyTicket
+from bridge.errors import BridgeError, FilesLeftOut, PermanentError, ReadOnlyTicket
 from bridge.models import Attachment
 from connectors.http import HttpClient
 from connectors.mantis.enums import EnumKind, is_unknown_value
@@ -145,6 +145,29 @@ def find_note(issue: Mapping[str, Any], text: str, author_id: str | None) -> str
         if as_stored(str(note.get("text") or "")) == wanted and str(note.get("id")).isdigit():
             found.append(int(note["id"]))
     return str(max(found)) if found else None
+
+
+def note_kept_without_file(
+    issue: Mapping[str, Any],
+    ticket_id: str,
+    text: str,
+    filename: str,
+    exc: PermanentError,
+    author_id: str | None,
+    system: str,
+) -> NoReturn:
+    """After `400 File 'x' too big` the note exists without the file (2.28 is not atomic):
+    name that note and the file left out rather than write it twice; the refusal stands if
+    the note is not there. `issue` is the issue read again with its notes."""
+    found = find_note(issue, text, author_id)
+    if found is None:
+        raise exc
+    raise FilesLeftOut(
+        f"{system} refused file {filename} as too big after creating note "
+        f"{found} on issue {ticket_id} (lower options.max_attachment_bytes)",
+        written_id=found,
+        files=(filename,),
+    )
 
 
 def refuse_unknown_values(

@@ -113,6 +113,25 @@ def parse_note(data: Mapping[str, Any], api_url: str, issue_id: str) -> Comment:
     )
 
 
+def notes_of(
+    issue: Mapping[str, Any], api_url: str, ticket_id: str, since: datetime | None = None
+) -> list[Comment]:
+    """The issue's notes, oldest first; with `since`, those created after it. The issue
+    answer always carries every note, so the older ones are passed over on their time
+    alone, before anything else of them is read."""
+    comments = []
+    for note in issue.get("notes") or ():
+        if note.get("type", "note") != "note":
+            continue
+        if since is not None:
+            created = parse_time(note.get("created_at"))
+            if created is None or created <= since:
+                continue
+        comments.append(parse_note(note, api_url, str(ticket_id)))
+    comments.sort(key=lambda c: (c.created_at is None, c.created_at, _int_or_str(c.id)))
+    return comments
+
+
 def parse_issue(
     issue: Mapping[str, Any],
     system: str,
@@ -160,3 +179,8 @@ def identity_of(data: Any) -> Identity:
     me = data if isinstance(data, Mapping) else {}
     label = str(me.get("real_name") or me.get("name") or "")
     return Identity(None if me.get("id") is None else str(me["id"]), label)
+
+
+def _int_or_str(value: str) -> tuple[int, str]:
+    """Sort key: numeric ids numerically, anything else after them by text."""
+    return (int(value), "") if value.isdigit() else (1 << 62, value)

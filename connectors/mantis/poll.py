@@ -68,6 +68,24 @@ def updated_since(
     return found
 
 
+def created_from(http: HttpClient, source_url: str, since: datetime, page_size: int) -> str | None:
+    """The id of the issue the bridge user reported from `source_url` after `since`, if any.
+
+    `filter_id=reported` lists the token user's own issues, newest update first; the source
+    URL is in `additional_information`.
+    """
+    params = {
+        "filter_id": "reported",
+        "select": "id,updated_at,additional_information,description",
+    }
+    issues = updated_since(http, params, since, page_size, "look for an issue the bridge created")
+    for issue in issues:
+        text = f"{issue.get('additional_information', '')}\n{issue.get('description', '')}"
+        if source_url in text:
+            return str(issue["id"])
+    return None
+
+
 def project_ids(value: Any, system: str) -> list[int]:
     """`options.projects` as project ids; names would need a lookup the bridge does not do."""
     if value is None:
