@@ -20,8 +20,9 @@ from bridge.cli_support import echo_json, table, timeline_table
 from bridge.config import Config
 from bridge.durations import fmt_age
 from bridge.ops import inbox_ops
-from bridge.ops.inspect import FailedJob, Inspector, OpsError
+from bridge.ops.inspect import Inspector, OpsError
 from bridge.ops.job_detail import job_detail
+from bridge.ops.overview import FailedJob
 
 Connect = Callable[[str | None], tuple[Config, Inspector]]
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]

@@ -37,7 +37,8 @@ from bridge.exit_codes import ExitCode
 from bridge.findings import Level, worst
 from bridge.models import SystemRef
 from bridge.ops import actions
-from bridge.ops.inspect import Inspector, Match, OpsError, QueueOverview, SourceHealth
+from bridge.ops.inspect import Inspector, OpsError
+from bridge.ops.overview import Match, QueueOverview, SourceHealth
 from bridge.pause import Pause, PauseStore, ScopeKind, not_contacted, scope_states
 
 CONFIG_HELP = "Config file (default: $BRIDGE_CONFIG)."

@@ -22,7 +22,8 @@ from bridge.failures.inbox_hooks import drop_failed_polls, is_poll_of
 from bridge.failures.inbox_model import Filter, Group, Kind, Outcome
 from bridge.job_names import POLL_SYSTEM
 from bridge.models import SystemRef
-from bridge.ops.inspect import FailedJob, Inspector, OpsError
+from bridge.ops.inspect import Inspector, OpsError
+from bridge.ops.overview import FailedJob
 from bridge.pause import PauseStore
 from bridge.polling import interval_for
 

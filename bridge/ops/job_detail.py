@@ -14,7 +14,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from bridge.ops.inspect import FailedJob, Inspector
+from bridge.ops.inspect import Inspector
+from bridge.ops.overview import FailedJob
 
 
 @dataclass(frozen=True)
