@@ -2,9 +2,9 @@
 
 It turns transport failures (connectors.transport) and HTTP status codes into the bridge's error
 tree, so connectors never return False and jobs know whether to retry, wait or park. tenacity
-absorbs short blips (a few tries within seconds); longer outages are RQ's job, one layer up.
-Every call has a total deadline (connect, retries and the whole body), and downloads decide per
-host whether the system's credentials may go along.
+absorbs short blips (a few tries within seconds, connectors.inline_retry); longer outages are
+RQ's job, one layer up. Every call has a total deadline (connect, retries and the whole body),
+and downloads decide per host whether the system's credentials may go along.
 """
 
 from __future__ import annotations
@@ -16,17 +16,11 @@ from typing import IO, Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
-from tenacity.stop import stop_base
+from tenacity import Retrying
 
-from bridge.errors import ConfigError, PermanentError, RateLimited, RetryableError
+from bridge.errors import ConfigError, PermanentError, RetryableError
 from bridge.protocol import Hooks, RequestObserver, SystemSettings
+from connectors import inline_retry
 from connectors.transport import (
     BODY_ERRORS,
     Call,
@@ -40,9 +34,6 @@ from connectors.transport import (
     transport_error,
 )
 
-# Short in-call retries only: a RateLimited with a long Retry-After goes up to the job layer,
-# which reschedules instead of holding a worker.
-MAX_INLINE_RETRY_AFTER = 2.0
 USER_AGENT = "ticket-bridge/0.1"
 # Total seconds per call, well under the job time limit (queue.job_timeout, 120 s by default)
 # so a stalled remote fails the call, not the whole job; a call that carries a file (a download,
@@ -54,19 +45,6 @@ MAX_REDIRECTS = 5
 
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
-
-
-def _retry_inline(idempotent: bool) -> Callable[[BaseException], bool]:
-    """Retry blips inside the call, but never repeat a write that may already have happened."""
-
-    def decide(exc: BaseException) -> bool:
-        if isinstance(exc, RateLimited):
-            return exc.retry_after <= MAX_INLINE_RETRY_AFTER
-        if isinstance(exc, RetryableError):
-            return idempotent or not exc.maybe_applied
-        return False
-
-    return decide
 
 
 def _seconds(settings: SystemSettings, key: str, default: float) -> float:
@@ -81,16 +59,6 @@ def _seconds(settings: SystemSettings, key: str, default: float) -> float:
             f"got {value!r}"
         )
     return seconds
-
-
-class _OutOfTime(stop_base):
-    """Stop retrying when the next try could not even start before the deadline."""
-
-    def __init__(self, deadline: Deadline) -> None:
-        self.deadline = deadline
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.deadline.remaining() <= (retry_state.upcoming_sleep or 0.0)
 
 
 POOL_SIZE = 64
@@ -353,19 +321,7 @@ class HttpClient:
     # ------------------------------------------------------------------ the wire
 
     def _retrying(self, call: Call, deadline: Deadline) -> Retrying:
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimited):
-                return exc.retry_after
-            return wait_exponential(multiplier=0.2, max=self.wait_max)(state)
-
-        return Retrying(
-            retry=retry_if_exception(_retry_inline(call.idempotent)),
-            stop=stop_after_attempt(self.attempts) | _OutOfTime(deadline),
-            wait=wait,
-            sleep=time.sleep,
-            reraise=True,
-        )
+        return inline_retry.retrying(call.idempotent, deadline, self.attempts, self.wait_max)
 
     def _send(
         self, session: requests.Session, call: Call, deadline: Deadline, **kwargs: Any
