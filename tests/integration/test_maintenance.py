@@ -74,7 +74,9 @@ def test_a_killed_workers_job_is_reclaimed_and_frees_its_tickets_slot(
     second = queue.enqueue(record_span, 0, rate_limit=slot)
     proc = _worker_process(redis_url)
     try:
-        wait_for(lambda: first.get_status() == JobStatus.STARTED, "the first job to start")
+        # Inside the job's own code, not only marked started: killed before its first line, the
+        # job's retry would be its first run, and sleep.
+        wait_for(lambda: redis.get(f"t-workers:runs:{first.id}") == b"1", "the first run to begin")
         assert second.get_status() != JobStatus.QUEUED  # waiting for the ticket's slot
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
