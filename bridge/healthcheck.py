@@ -37,6 +37,7 @@ from bridge.errors import ConfigError
 from bridge.polling import interval_for, poll_status
 from bridge.protocol import Connector
 from bridge.redis_runtime import connect_web, resolve_url
+from bridge.stores.values import text
 
 log = logging.getLogger("bridge.health")
 
@@ -59,17 +60,13 @@ class State(enum.StrEnum):
     UNKNOWN = "unknown"  # not judged: Redis did not answer
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def live_workers(redis: Redis, host: str | None = None) -> list[str]:
     """Names of the bridge workers with a pulse (on `host` when given), sorted.
 
     Only workers that keep a pulse count: a plain `rq worker` does not run the bridge's
     maintenance and is not what the bridge is deployed with.
     """
-    names = sorted(_text(n) for n in redis.smembers(keyspace.PULSED))
+    names = sorted(text(n) for n in redis.smembers(keyspace.PULSED))
     with redis.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.exists(keyspace.alive(name))
@@ -78,7 +75,7 @@ def live_workers(redis: Redis, host: str | None = None) -> list[str]:
     alive = []
     for i, name in enumerate(names):
         pulsing, worker_host = answers[2 * i], answers[2 * i + 1]
-        if pulsing and (host is None or (worker_host is not None and _text(worker_host) == host)):
+        if pulsing and (host is None or (worker_host is not None and text(worker_host) == host)):
             alive.append(name)
     return alive
 

@@ -48,6 +48,7 @@ from rq.worker_registration import clean_worker_registry
 
 from bridge import keyspace, orphans
 from bridge.lease import Lease
+from bridge.stores.values import text
 
 log = logging.getLogger("bridge.maintenance")
 
@@ -59,10 +60,6 @@ PULSE_TTL = 45  # a worker whose pulse stopped is dead this long after its last 
 # zero for a dead one, so `cleanup(timestamp=ABANDONED)` takes exactly those.
 LIVE_HORIZON = 3600
 ABANDONED = 1.0
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def pulse(redis: Redis, running: Mapping[str, str]) -> None:
@@ -158,7 +155,7 @@ class _Judge:
         redis = self.queue.connection
         if name in self.pulsed:
             running = redis.get(keyspace.alive(name))
-            return None if running is None else _text(running)
+            return None if running is None else text(running)
         # A worker that keeps no pulse (plain `rq worker`): RQ's worker key is its liveness.
         alive = redis.exists(BaseWorker.redis_worker_namespace_prefix + name)
         return ANY_JOB if alive else None
@@ -174,9 +171,7 @@ def judge_started(queue: Queue) -> dict[Verdict, int]:
     requeue torn jobs that lost their place; how many entries got each verdict."""
     redis = queue.connection
     registry = StartedJobRegistry(queue.name, connection=redis, serializer=queue.serializer)
-    entries = [
-        e.decode() if isinstance(e, bytes) else str(e) for e in redis.zrange(registry.key, 0, -1)
-    ]
+    entries = [text(e) for e in redis.zrange(registry.key, 0, -1)]
     counts = dict.fromkeys(Verdict, 0)
     if not entries:
         redis.delete(keyspace.SUSPECTS)
@@ -184,8 +179,8 @@ def judge_started(queue: Queue) -> dict[Verdict, int]:
     judge = _Judge(
         queue,
         now=redis_time(redis),
-        pulsed={_text(n) for n in redis.smembers(keyspace.PULSED)},
-        seen={_text(k): float(v) for k, v in redis.hgetall(keyspace.SUSPECTS).items()},
+        pulsed={text(n) for n in redis.smembers(keyspace.PULSED)},
+        seen={text(k): float(v) for k, v in redis.hgetall(keyspace.SUSPECTS).items()},
     )
     scores: dict[str, float] = {}
     suspects: set[str] = set()
@@ -275,7 +270,7 @@ def _forget_dead_pulses(redis: Redis) -> None:
     """Drop names whose pulse and RQ registration are both gone (nothing can be judged by
     them any more); a name with a live RQ key stays, or its jobs would fall back to RQ's
     slower liveness."""
-    names = [_text(n) for n in redis.smembers(keyspace.PULSED)]
+    names = [text(n) for n in redis.smembers(keyspace.PULSED)]
     if not names:
         return
     with redis.pipeline(transaction=False) as pipe:

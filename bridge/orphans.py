@@ -32,6 +32,7 @@ from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobReg
 from rq.utils import now as rq_now
 
 from bridge import keyspace
+from bridge.stores.values import text
 
 log = logging.getLogger("bridge.maintenance")
 
@@ -106,7 +107,7 @@ def sweep(queue: Queue) -> int:
     if not redis.set(keyspace.orphan_sweep(queue.name), "1", nx=True, ex=SWEEP_EVERY):
         return 0
     suspects_key = keyspace.orphan_suspects(queue.name)
-    before = {_text(job_id) for job_id in redis.smembers(suspects_key)}
+    before = {text(job_id) for job_id in redis.smembers(suspects_key)}
     found: dict[str, Job] = {}
     for job_id in _pending_ids(queue):
         job = queue.fetch_job(job_id)
@@ -154,11 +155,7 @@ def _pending_ids(queue: Queue) -> Iterator[str]:
         cursor_raw, keys = script(args=[cursor, f"{prefix}*", SCAN_BATCH, queue.name,
                                         *sorted(PENDING_TEXT)])  # fmt: skip
         for key in keys:
-            yield _text(key)[len(prefix) :]
-        cursor = _text(cursor_raw)
+            yield text(key)[len(prefix) :]
+        cursor = text(cursor_raw)
         if cursor == "0":
             return
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

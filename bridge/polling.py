@@ -27,6 +27,7 @@ from bridge.pause import PauseStore
 from bridge.protocol import Capability, Connector, Polls, SystemSettings
 from bridge.queue import dispatch_event, enqueue_sync, job_id_for
 from bridge.stores import GaveUpStore, Stores, SyncLog
+from bridge.stores.values import text, text_map
 from bridge.telemetry.hooks import pairs_requeued
 
 DEFAULT_POLL_INTERVAL = 60  # systems without webhooks
@@ -123,8 +124,7 @@ def _poll(
     raw = redis.hget(status_key, "cursor")
     now = clock()
     # First poll: start now, do not replay the system's whole history.
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    cursor = datetime.fromisoformat(text) if text else now
+    cursor = datetime.fromisoformat(text(raw)) if raw else now
     since = cursor - overlap_for(connector.settings)
     started = time.monotonic()
     events = cast(Polls, connector).changes_since(since)
@@ -190,9 +190,8 @@ class OpenSeconds:
 
     @classmethod
     def load(cls, raw: bytes | str | None, now: datetime) -> OpenSeconds:
-        text = raw.decode() if isinstance(raw, bytes) else raw
         try:
-            stored = json.loads(text) if text else {}
+            stored = json.loads(text(raw)) if raw else {}
         except ValueError:
             stored = {}
         return cls(
@@ -262,10 +261,4 @@ def requeue_gave_up(
 
 def poll_status(redis: Redis, system: str) -> dict[str, str]:
     """Last poll of a system (for operators): cursor, last_ok, changes, queued, took_ms."""
-    raw = redis.hgetall(keyspace.poll_status(system))
-    return {
-        (k.decode() if isinstance(k, bytes) else str(k)): (
-            v.decode() if isinstance(v, bytes) else str(v)
-        )
-        for k, v in raw.items()
-    }
+    return text_map(redis.hgetall(keyspace.poll_status(system)))

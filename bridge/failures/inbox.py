@@ -23,6 +23,7 @@ from redis import Redis
 
 from bridge import keyspace
 from bridge.failures.inbox_model import Failure, Filter, Group, Kind, Outcome, group_id
+from bridge.stores.values import text
 
 TICKETS_KEPT = 50  # ticket ids a group keeps (newest); `tickets` counts all of them
 MAX_OPEN = 500
@@ -152,10 +153,6 @@ return done
 )
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class Inbox:
     """Record failures into groups, close groups, and read them back."""
 
@@ -194,7 +191,7 @@ class Inbox:
             args=[f"{now.timestamp():.3f}", now.isoformat(), member,
                   why or "every ticket in it synced since", CLOSED_KEPT, only_job],
         )  # fmt: skip
-        return _text(job), _text(closed)
+        return text(job), text(closed)
 
     def close(self, gids: Iterable[str], why: str) -> list[str]:
         """Close open groups; returns the ids that were open."""
@@ -203,12 +200,12 @@ class Inbox:
             return []
         now = self.clock()
         done = self._close(args=[f"{now.timestamp():.3f}", now.isoformat(), why, CLOSED_KEPT, *ids])
-        return [_text(d) for d in done]
+        return [text(d) for d in done]
 
     def poll_ok(self, system: str) -> list[str]:
         """The system polled fine: its open poll groups close. One SMEMBERS when none is open,
         as it is after every good poll."""
-        gids = [_text(g) for g in self.redis.smembers(keyspace.inbox_polls(system))]
+        gids = [text(g) for g in self.redis.smembers(keyspace.inbox_polls(system))]
         return self.close(gids, "the system polls fine again") if gids else []
 
     # -- reading -----------------------------------------------------------------------------
@@ -217,7 +214,7 @@ class Inbox:
         if not raw:
             return None
         sample = self.redis.zrevrange(keyspace.inbox_group_tickets(gid), 0, -1)
-        return _group(gid, {_text(k): _text(v) for k, v in raw.items()}, sample)
+        return _group(gid, {text(k): text(v) for k, v in raw.items()}, sample)
 
     def groups(
         self, where: Filter | None = None, closed: bool = False, limit: int = 200
@@ -225,7 +222,7 @@ class Inbox:
         """Open groups (or the recently closed ones), the most recently seen first."""
         where = where or Filter()
         index = keyspace.INBOX_CLOSED if closed else keyspace.INBOX_OPEN
-        ids = [_text(g) for g in self.redis.zrevrange(index, 0, -1)]
+        ids = [text(g) for g in self.redis.zrevrange(index, 0, -1)]
         with self.redis.pipeline(transaction=False) as pipe:
             for gid in ids:
                 pipe.hgetall(keyspace.inbox_group(gid))
@@ -233,7 +230,7 @@ class Inbox:
             raw = pipe.execute()
         found = []
         for i, gid in enumerate(ids):
-            data = {_text(k): _text(v) for k, v in raw[2 * i].items()}
+            data = {text(k): text(v) for k, v in raw[2 * i].items()}
             if data:
                 found.append(_group(gid, data, raw[2 * i + 1]))
         held = self._held(where.tickets) if where.tickets else None
@@ -244,17 +241,17 @@ class Inbox:
     def group_of_ticket(self, route: str, ticket: str) -> str:
         """The open group the pair's current failure is in ("" when none)."""
         value = self.redis.get(keyspace.inbox_ticket(route, ticket))
-        return _text(value).split("|", 1)[0] if value else ""
+        return text(value).split("|", 1)[0] if value else ""
 
     def _held(self, tickets: Iterable[tuple[str, str]]) -> set[str]:
         """Group ids of the tickets' current failures."""
         pairs = list(tickets)
         values = self.redis.mget([keyspace.inbox_ticket(r, t) for r, t in pairs]) if pairs else []
-        return {_text(v).split("|", 1)[0] for v in values if v}
+        return {text(v).split("|", 1)[0] for v in values if v}
 
 
 def _group(gid: str, d: Mapping[str, str], sample: Iterable[Any]) -> Group:
-    members = [_text(m).partition(":") for m in sample]
+    members = [text(m).partition(":") for m in sample]
     status = d.get("status", "")
     return Group(
         id=gid,

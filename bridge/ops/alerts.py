@@ -36,6 +36,7 @@ from bridge.ops.inspect import Inspector
 from bridge.ops.notify import Delivery, Message, Status, deliver
 from bridge.pause import fmt_when
 from bridge.settings.alerts import AlertKind, AlertSettings
+from bridge.stores.values import text
 
 log = logging.getLogger("bridge")
 
@@ -154,18 +155,14 @@ def conditions(
     return found
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _floats(raw: Mapping[bytes | str, bytes | str]) -> dict[str, float]:
-    return {_text(k): float(v) for k, v in raw.items()}
+    return {text(k): float(v) for k, v in raw.items()}
 
 
 def due(redis: Redis, alerts: list[Alert], cooldown: float, now: datetime) -> list[Alert]:
     """The alerts to send now: conditions not told yet and out of their cooldown. Conditions
     that ended stay told until `ended` has dealt with them."""
-    told = {_text(k) for k in redis.hkeys(keyspace.ALERTS_TOLD)}
+    told = {text(k) for k in redis.hkeys(keyspace.ALERTS_TOLD)}
     last = _floats(redis.hgetall(keyspace.ALERTS_LAST))
     ts = now.timestamp()
     stale = [key for key, at in last.items() if ts - at > cooldown]
@@ -185,7 +182,7 @@ def ended(
     forgotten: of the old form, of a kind no longer alerted on, or with `resolved` off. One
     whose cooldown key is on again under a new key that is not told now (a group's new episode
     inside its cooldown) is moved to that key: to the operator it never ended."""
-    raw = {_text(k): _text(v) for k, v in redis.hgetall(keyspace.ALERTS_TOLD).items()}
+    raw = {text(k): text(v) for k, v in redis.hgetall(keyspace.ALERTS_TOLD).items()}
     current = {a.key: a for a in alerts}
     again = {a.cooldown_key: a for a in alerts if a.key not in raw and a not in ready}
     over: list[Told] = []
@@ -218,12 +215,12 @@ def resolved_message(over: list[Told], now: datetime) -> Message:
         subject = f"[ticket-bridge] Resolved: {names[0]}"
     else:
         subject = f"[ticket-bridge] Resolved: {len(over)} alerts: {names[0]}, ..."
-    text = "\n\n".join(
+    body = "\n\n".join(
         f"Resolved: {t.condition}\nno longer so (told {fmt_when(_utc(t.at))}, over by "
         f"{fmt_when(now)}, {fmt_age(now.timestamp() - t.at)} later)"
         for t in over
     )
-    return Message(subject, text, [t.as_dict() for t in over], Status.RESOLVED)
+    return Message(subject, body, [t.as_dict() for t in over], Status.RESOLVED)
 
 
 def _utc(ts: float) -> datetime:
@@ -235,8 +232,8 @@ def message(alerts: list[Alert]) -> Message:
         subject = f"[ticket-bridge] {alerts[0].title}"
     else:
         subject = f"[ticket-bridge] {len(alerts)} alerts: {alerts[0].title}, ..."
-    text = "\n\n".join(f"{a.title}\n{a.detail}" for a in alerts)
-    return Message(subject, text, [a.as_dict() for a in alerts])
+    body = "\n\n".join(f"{a.title}\n{a.detail}" for a in alerts)
+    return Message(subject, body, [a.as_dict() for a in alerts])
 
 
 def titles(alerts: list[Alert]) -> dict[str, str]:
@@ -317,12 +314,12 @@ def send_test(
     """`bridge alerts test`: one message through every channel, noted for the console when
     Redis is given (the test must work without it: alerts matter most when things break)."""
     title = "test message from `bridge alerts test`"
-    text = (
+    body = (
         f"A test of the bridge's alerts, sent at {now.isoformat(timespec='seconds')}. This "
         "channel works: failure groups, silent systems and a full queue are told here."
     )
-    deliveries = deliver(settings, Message(f"[ticket-bridge] {title}", text, [
-        {"kind": alert_log.TEST, "key": alert_log.TEST, "title": title, "detail": text}
+    deliveries = deliver(settings, Message(f"[ticket-bridge] {title}", body, [
+        {"kind": alert_log.TEST, "key": alert_log.TEST, "title": title, "detail": body}
     ]), env)  # fmt: skip
     if redis is not None:
         alert_log.record(redis, {alert_log.TEST: title}, now, deliveries)
